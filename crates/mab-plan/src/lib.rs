@@ -1,0 +1,1 @@
+//! mab-plan (placeholder)
