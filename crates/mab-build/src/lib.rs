@@ -1,1 +1,20 @@
-//! mab-build (placeholder)
+//! Drives Docker daemons to build one image per (Dockerfile, platform) and to export the result.
+//!
+//! Given a build context folder, a Dockerfile and a target platform, this crate sends the context
+//! to a daemon (bollard), pins every `FROM` image to the daemon's image of exactly that platform
+//! (so concurrent builds of several platforms on one daemon never race on a shared tag), streams
+//! the daemon's progress to a [`BuildReporter`], checks that the image really is of the requested
+//! platform, and exports it as a `docker save` stream for a pusher to consume.
+//!
+//! It must not know about plans, registries, manifests or how anything is printed: the CLI wires it
+//! to `mab-registry`, and progress goes through the [`BuildReporter`] trait.
+
+mod context;
+mod daemon;
+mod dockerfile;
+mod error;
+
+pub use context::{ContextSpec, ContextStream, context_stream};
+pub use dockerfile::{BaseImage, Dockerfile};
+pub use daemon::{BuildReporter, BuildRequest, BuiltImage, DEFAULT_ENDPOINT, Daemon};
+pub use error::BuildError;

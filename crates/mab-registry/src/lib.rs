@@ -1,1 +1,27 @@
-//! mab-registry (placeholder)
+//! Puts images where users pull them from: registries and OCI image layouts.
+//!
+//! This crate turns a `docker save` stream (either the classic layout of Docker 20.10 or the OCI
+//! layout that Docker 25+ writes) into content-addressed blobs and one image manifest per platform,
+//! uploading every layer as a stream (never holding a layer in memory), and then assembles the
+//! multi-platform index (an OCI image index or a Docker manifest list) and publishes it under each
+//! tag, only after every child it names is stored. It also reads manifests back for inspection.
+//!
+//! Destinations are a registry repository (through `oci-client`, with credentials from the docker
+//! config and credential helpers) or a folder holding an OCI image layout.
+//!
+//! It must not know about plans, Docker daemons or terminals: it takes byte streams and platforms,
+//! and reports progress through [`PushReporter`].
+
+mod archive;
+mod error;
+mod layout;
+mod manifest;
+mod remote;
+mod target;
+
+pub use archive::{PushedManifest, push_docker_archive};
+pub use error::RegistryError;
+pub use layout::OciLayout;
+pub use manifest::{ManifestFormat, PublishedIndex, media_types};
+pub use remote::{RegistryClient, RegistryOptions};
+pub use target::{NoReporter, PushReporter, Target, publish_index};

@@ -1,0 +1,416 @@
+//! One Docker daemon: connect, build an image for one platform, export it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bollard::Docker;
+use bollard::query_parameters::{BuildImageOptionsBuilder, CreateImageOptionsBuilder};
+use futures::{StreamExt, TryStreamExt};
+use mab_platform::Platform;
+use tokio::io::AsyncRead;
+use tokio::sync::Mutex;
+
+use crate::context::{ContextSpec, context_stream};
+use crate::dockerfile::{BaseImage, Dockerfile};
+use crate::BuildError;
+
+/// Where the local daemon listens when neither the plan nor `DOCKER_HOST` say otherwise.
+pub const DEFAULT_ENDPOINT: &str = "unix:///var/run/docker.sock";
+
+/// How long one request (a whole build, a whole export) may take.
+const REQUEST_TIMEOUT_SECS: u64 = 6 * 60 * 60;
+
+/// How many lines of build output an error quotes.
+const LOG_TAIL_LINES: usize = 12;
+
+/// Receives a build's progress. Implementations must not block.
+pub trait BuildReporter: Send + Sync {
+    /// One line of the daemon's build output (`Step 2/3 : RUN …`, command output).
+    fn line(&self, _line: &str) {}
+    /// A base image was resolved to a local image id for this build.
+    fn base_resolved(&self, _reference: &str, _image_id: &str) {}
+}
+
+/// One image to build: a Dockerfile, its context, a platform.
+#[derive(Debug, Clone)]
+pub struct BuildRequest {
+    /// The build context folder.
+    pub context_dir: PathBuf,
+    /// The Dockerfile (anywhere; it is sent inside the context under a private name).
+    pub dockerfile: PathBuf,
+    /// The platform to build for.
+    pub platform: Platform,
+    /// `--build-arg`s.
+    pub build_args: BTreeMap<String, String>,
+}
+
+/// An image the daemon built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltImage {
+    /// The image id (`sha256:…`, the digest of its config).
+    pub id: String,
+    /// The platform recorded in the image config.
+    pub platform: String,
+}
+
+/// A Docker daemon; cheap to clone.
+#[derive(Clone)]
+pub struct Daemon {
+    inner: Arc<DaemonInner>,
+}
+
+struct DaemonInner {
+    docker: Docker,
+    endpoint: String,
+    /// The daemon's own platform (`BUILDPLATFORM`).
+    native_platform: Option<Platform>,
+    /// Pulls and tag look-ups of base images happen one at a time, so a tag cannot move between
+    /// the pull for one platform and the look-up of its id.
+    base_lock: Mutex<()>,
+}
+
+impl Daemon {
+    /// Connects to the daemon at `endpoint` (`unix://…`, `tcp://…`, `http://…`), or at
+    /// `DOCKER_HOST` / the local socket when `None`, and checks that it answers.
+    pub async fn connect(endpoint: Option<&str>) -> Result<Self, BuildError> {
+        let endpoint = match endpoint {
+            Some(e) => e.to_string(),
+            None => std::env::var("DOCKER_HOST")
+                .ok()
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string()),
+        };
+        let unreachable = |source| BuildError::DaemonUnreachable {
+            endpoint: endpoint.clone(),
+            source,
+        };
+        let docker = if let Some(path) = endpoint.strip_prefix("unix://") {
+            Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+        } else if endpoint.starts_with("tcp://") || endpoint.starts_with("http://") {
+            Docker::connect_with_http(&endpoint, REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+        } else {
+            Docker::connect_with_unix(&endpoint, REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+        }
+        .map_err(unreachable)?;
+        let docker = docker.negotiate_version().await.map_err(unreachable)?;
+        let version = docker.version().await.map_err(unreachable)?;
+        let native_platform = match (version.os.as_deref(), version.arch.as_deref()) {
+            (Some(os), Some(arch)) => Platform::from_parts(os, arch, None).ok(),
+            _ => None,
+        };
+        Ok(Self {
+            inner: Arc::new(DaemonInner {
+                docker,
+                endpoint,
+                native_platform,
+                base_lock: Mutex::new(()),
+            }),
+        })
+    }
+
+    /// The endpoint this daemon was reached at.
+    pub fn endpoint(&self) -> &str {
+        &self.inner.endpoint
+    }
+
+    /// The daemon's own platform, if it said.
+    pub fn native_platform(&self) -> Option<&Platform> {
+        self.inner.native_platform.as_ref()
+    }
+
+    fn docker(&self) -> &Docker {
+        &self.inner.docker
+    }
+
+    fn daemon_error(&self, action: impl Into<String>, source: bollard::errors::Error) -> BuildError {
+        BuildError::Daemon {
+            endpoint: self.endpoint().to_string(),
+            action: action.into(),
+            source,
+        }
+    }
+
+    /// The build args the daemon gets: the user's, plus BuildKit's automatic platform args
+    /// (the classic builder does not define them), which the user's values override.
+    fn effective_build_args(&self, request: &BuildRequest) -> BTreeMap<String, String> {
+        let target = &request.platform;
+        let mut args = BTreeMap::new();
+        args.insert("TARGETPLATFORM".to_string(), target.to_string());
+        args.insert("TARGETOS".to_string(), target.os().to_string());
+        args.insert("TARGETARCH".to_string(), target.architecture().to_string());
+        args.insert(
+            "TARGETVARIANT".to_string(),
+            target.variant().unwrap_or_default().to_string(),
+        );
+        if let Some(native) = self.native_platform() {
+            args.insert("BUILDPLATFORM".to_string(), native.to_string());
+            args.insert("BUILDOS".to_string(), native.os().to_string());
+            args.insert("BUILDARCH".to_string(), native.architecture().to_string());
+            args.insert(
+                "BUILDVARIANT".to_string(),
+                native.variant().unwrap_or_default().to_string(),
+            );
+        }
+        args.extend(request.build_args.clone());
+        args
+    }
+
+    /// Builds `request` and returns the image, checked to be of the requested platform.
+    pub async fn build(
+        &self,
+        request: &BuildRequest,
+        reporter: &dyn BuildReporter,
+    ) -> Result<BuiltImage, BuildError> {
+        let platform = request.platform.to_string();
+        let text = read_dockerfile(&request.dockerfile).await?;
+        let build_args = self.effective_build_args(request);
+        let dockerfile = Dockerfile::parse(&request.dockerfile, &text, &build_args)?;
+
+        let mut pinned = BTreeMap::new();
+        for base in dockerfile.base_images() {
+            let id = self.resolve_base(&base, &request.platform).await?;
+            reporter.base_resolved(&base.reference, &id);
+            pinned.insert(base, id);
+        }
+        let pinned_text = dockerfile.pinned(&pinned);
+        let dockerfile_name = format!(".mab-dockerfile-{}", short_hash(&pinned_text));
+
+        let context = context_stream(ContextSpec {
+            context_dir: request.context_dir.clone(),
+            dockerfile_name: dockerfile_name.clone(),
+            dockerfile_text: pinned_text,
+        });
+        let options = BuildImageOptionsBuilder::default()
+            .dockerfile(&dockerfile_name)
+            .platform(&platform)
+            .buildargs(&build_args.into_iter().collect::<HashMap<_, _>>())
+            .rm(true)
+            .forcerm(true)
+            .build();
+        let mut stream = self.docker().build_image(
+            options,
+            None,
+            Some(bollard::body_try_stream(context.body)),
+        );
+
+        let mut image_id = None;
+        let mut tail: Vec<String> = Vec::new();
+        let mut failure = None;
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(text) = info.stream.as_deref().or(info.status.as_deref()) {
+                        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                            reporter.line(line);
+                            tail.push(line.to_string());
+                            if tail.len() > LOG_TAIL_LINES {
+                                tail.remove(0);
+                            }
+                        }
+                    }
+                    if let Some(id) = info.aux.and_then(|aux| aux.id) {
+                        image_id = Some(id);
+                    }
+                    if let Some(detail) = info.error_detail {
+                        failure = detail.message;
+                    }
+                }
+                Err(bollard::errors::Error::DockerStreamError { error }) => {
+                    failure = Some(error);
+                    break;
+                }
+                Err(source) => {
+                    // The context producer's error (a file it could not read) explains more.
+                    if let Ok(Err(e)) = context.producer.await {
+                        return Err(e);
+                    }
+                    return Err(self.daemon_error(format!("building for {platform}"), source));
+                }
+            }
+        }
+        drop(stream);
+        match context.producer.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(join) => {
+                return Err(BuildError::ContextRead {
+                    path: request.context_dir.clone(),
+                    source: std::io::Error::other(join),
+                });
+            }
+        }
+        if let Some(message) = failure {
+            let mut message = message.trim().to_string();
+            if !tail.is_empty() {
+                message.push_str("\n  last lines of the build output:\n    ");
+                message.push_str(&tail.join("\n    "));
+            }
+            return Err(BuildError::BuildFailed {
+                platform,
+                endpoint: self.endpoint().to_string(),
+                message,
+            });
+        }
+        let id = image_id.ok_or_else(|| BuildError::NoImageProduced {
+            platform: platform.clone(),
+            endpoint: self.endpoint().to_string(),
+        })?;
+        let actual = self.image_platform(&id).await?;
+        if !request
+            .platform
+            .matches_config(&actual.os, &actual.architecture, actual.variant.as_deref())
+        {
+            return Err(BuildError::PlatformMismatch {
+                endpoint: self.endpoint().to_string(),
+                wanted: platform,
+                actual: actual.to_string(),
+            });
+        }
+        Ok(BuiltImage {
+            id,
+            platform: actual.to_string(),
+        })
+    }
+
+    /// The os/architecture/variant recorded in a local image's config.
+    async fn image_platform(&self, image: &str) -> Result<ConfigPlatform, BuildError> {
+        let inspect = self
+            .docker()
+            .inspect_image(image)
+            .await
+            .map_err(|e| self.daemon_error(format!("inspecting image {image}"), e))?;
+        Ok(ConfigPlatform {
+            os: inspect.os.unwrap_or_default(),
+            architecture: inspect.architecture.unwrap_or_default(),
+            variant: inspect.variant.filter(|v| !v.is_empty()),
+        })
+    }
+
+    /// The local image id of `base` for `target` (or the platform its `FROM --platform=` names),
+    /// pulling it for that platform when the daemon has none of the right platform.
+    async fn resolve_base(&self, base: &BaseImage, target: &Platform) -> Result<String, BuildError> {
+        let wanted = match &base.platform {
+            Some(text) => text.parse::<Platform>().unwrap_or_else(|_| target.clone()),
+            None => target.clone(),
+        };
+        let _one_at_a_time = self.inner.base_lock.lock().await;
+        if let Some(id) = self.local_image_for(&base.reference, &wanted).await {
+            return Ok(id);
+        }
+        let options = CreateImageOptionsBuilder::default()
+            .from_image(&base.reference)
+            .platform(&wanted.to_string())
+            .build();
+        self.docker()
+            .create_image(Some(options), None, None)
+            .try_for_each(|_| async { Ok(()) })
+            .await
+            .map_err(|source| BuildError::BasePull {
+                reference: base.reference.clone(),
+                platform: wanted.to_string(),
+                endpoint: self.endpoint().to_string(),
+                source,
+            })?;
+        let inspect = self
+            .docker()
+            .inspect_image(&base.reference)
+            .await
+            .map_err(|e| self.daemon_error(format!("inspecting base image {}", base.reference), e))?;
+        let actual = ConfigPlatform {
+            os: inspect.os.unwrap_or_default(),
+            architecture: inspect.architecture.unwrap_or_default(),
+            variant: inspect.variant.filter(|v| !v.is_empty()),
+        };
+        if !wanted.matches_config(&actual.os, &actual.architecture, actual.variant.as_deref()) {
+            return Err(BuildError::BasePlatform {
+                reference: base.reference.clone(),
+                endpoint: self.endpoint().to_string(),
+                wanted: wanted.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        inspect.id.ok_or_else(|| {
+            self.daemon_error(
+                format!("inspecting base image {}", base.reference),
+                bollard::errors::Error::DockerStreamError {
+                    error: "the daemon returned no image id".to_string(),
+                },
+            )
+        })
+    }
+
+    /// The id of the local image `reference` if the daemon has it for `platform`.
+    async fn local_image_for(&self, reference: &str, platform: &Platform) -> Option<String> {
+        let inspect = self.docker().inspect_image(reference).await.ok()?;
+        let os = inspect.os.as_deref().unwrap_or_default();
+        let arch = inspect.architecture.as_deref().unwrap_or_default();
+        let variant = inspect.variant.as_deref().filter(|v| !v.is_empty());
+        platform
+            .matches_config(os, arch, variant)
+            .then_some(inspect.id)
+            .flatten()
+    }
+
+    /// Streams `docker save` of one image (by id), as an `AsyncRead`.
+    pub fn export(&self, image_id: &str) -> impl AsyncRead + Send + Unpin + 'static {
+        let endpoint = self.endpoint().to_string();
+        let stream = self
+            .docker()
+            .export_image(image_id)
+            .map_err(move |e| {
+                std::io::Error::other(format!(
+                    "exporting the image from the docker daemon at {endpoint}: {e}"
+                ))
+            });
+        tokio_util::io::StreamReader::new(Box::pin(stream))
+    }
+
+    /// Removes an image (best effort: used to clean up after a failed run).
+    pub async fn remove_image(&self, image_id: &str) {
+        let _ = self
+            .docker()
+            .remove_image(image_id, None::<bollard::query_parameters::RemoveImageOptions>, None)
+            .await;
+    }
+}
+
+/// The platform fields of an image config.
+struct ConfigPlatform {
+    os: String,
+    architecture: String,
+    variant: Option<String>,
+}
+
+impl std::fmt::Display for ConfigPlatform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+
+async fn read_dockerfile(path: &Path) -> Result<String, BuildError> {
+    match tokio::fs::read_to_string(path).await {
+        Ok(text) => Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BuildError::DockerfileMissing {
+            path: path.to_path_buf(),
+        }),
+        Err(source) => Err(BuildError::DockerfileRead {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// A short, stable hash of some text (FNV-1a), for private file names.
+fn short_hash(text: &str) -> String {
+    let mut hash: u64 = 0xcbf29ce484222325;
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x100000001b3);
+    }
+    format!("{hash:016x}")
+}

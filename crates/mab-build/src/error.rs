@@ -1,0 +1,103 @@
+//! The one error type of this crate.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while building or exporting an image.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The Dockerfile does not exist (or is not a file).
+    #[error("dockerfile not found: {path}")]
+    DockerfileMissing { path: PathBuf },
+
+    /// The build context folder does not exist (or is not a folder).
+    #[error("build context folder not found: {path}")]
+    ContextMissing { path: PathBuf },
+
+    /// Reading a file or folder of the build context failed.
+    #[error("cannot read build context file {path}")]
+    ContextRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A `.dockerignore` line is not a valid pattern.
+    #[error("{path}:{line}: invalid .dockerignore pattern: {message}")]
+    Dockerignore {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+
+    /// The Dockerfile cannot be understood well enough to find its base images.
+    #[error("{path}:{line}: {message}")]
+    DockerfileSyntax {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+
+    /// The daemon does not answer at all.
+    #[error("cannot reach the docker daemon at {endpoint}: is dockerd running there? Set DOCKER_HOST (or the builder's endpoint) to a daemon that answers")]
+    DaemonUnreachable {
+        endpoint: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+
+    /// A request to a daemon that was reachable failed.
+    #[error("docker daemon at {endpoint}: {action} failed")]
+    Daemon {
+        endpoint: String,
+        action: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+
+    /// The Dockerfile could not be read.
+    #[error("cannot read dockerfile {path}")]
+    DockerfileRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The daemon reported an error while building (a failing `RUN`, a missing file...).
+    #[error("build for {platform} failed on the docker daemon at {endpoint}: {message}")]
+    BuildFailed {
+        platform: String,
+        endpoint: String,
+        message: String,
+    },
+
+    /// The build stream ended without naming the image it built.
+    #[error("build for {platform} on the docker daemon at {endpoint} ended without producing an image")]
+    NoImageProduced { platform: String, endpoint: String },
+
+    /// The daemon built an image of another platform than the one asked for.
+    #[error("the docker daemon at {endpoint} built an image for {actual} when {wanted} was requested")]
+    PlatformMismatch {
+        endpoint: String,
+        wanted: String,
+        actual: String,
+    },
+
+    /// A base image could not be pulled for a platform.
+    #[error("cannot pull base image {reference} for {platform} on the docker daemon at {endpoint}")]
+    BasePull {
+        reference: String,
+        platform: String,
+        endpoint: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+
+    /// A base image exists, but not for the platform a build needs.
+    #[error("base image {reference} is {actual} on the docker daemon at {endpoint}, but the build for {wanted} needs {wanted}; the registry has no {wanted} variant of it")]
+    BasePlatform {
+        reference: String,
+        endpoint: String,
+        wanted: String,
+        actual: String,
+    },
+}

@@ -1,0 +1,293 @@
+//! Reads a `docker save` stream and stores its image as blobs plus one image manifest.
+//!
+//! Two layouts exist: Docker 20.10 writes `manifest.json`, `<config-hex>.json` and
+//! `<layer-id>/layer.tar` (uncompressed); Docker 25+ writes an OCI layout inside the tar
+//! (`blobs/sha256/<hex>`, uncompressed or already compressed layers) beside the same
+//! `manifest.json`. Entries arrive in an order we do not control, so every layer is compressed
+//! (when it is not already) and uploaded as it passes, and `manifest.json` (which names the config
+//! and the layer order) is applied at the end.
+
+use std::collections::HashMap;
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncReadExt, BufReader};
+use tokio::sync::mpsc;
+
+use crate::manifest::{
+    Descriptor, ImageManifest, ManifestFormat, media_types, sha256_digest, to_json_bytes,
+};
+use crate::target::{PushReporter, Target};
+use crate::RegistryError;
+
+/// JSON entries larger than this are not configs or manifests.
+const MAX_JSON_ENTRY: u64 = 64 * 1024 * 1024;
+/// Size of the chunks sent to the uploader.
+const CHUNK: usize = 256 * 1024;
+/// How many chunks may wait between the compressor and the uploader.
+const QUEUE: usize = 8;
+
+/// One platform's image, stored: its manifest is in the target under its digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushedManifest {
+    /// `sha256:…` of the manifest bytes.
+    pub digest: String,
+    /// Size of the manifest in bytes.
+    pub size: u64,
+    /// Media type of the manifest.
+    pub media_type: String,
+    /// `sha256:…` of the image config (the image id).
+    pub config_digest: String,
+    /// Total size of the (compressed) layers.
+    pub layers_size: u64,
+}
+
+/// One element of `manifest.json`.
+#[derive(Deserialize)]
+struct SaveManifestEntry {
+    #[serde(rename = "Config")]
+    config: String,
+    #[serde(rename = "Layers")]
+    layers: Vec<String>,
+}
+
+/// How a layer entry is encoded in the archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LayerEncoding {
+    Tar,
+    Gzip,
+    Zstd,
+}
+
+impl LayerEncoding {
+    fn sniff(head: &[u8]) -> Self {
+        match head {
+            [0x1f, 0x8b, ..] => Self::Gzip,
+            [0x28, 0xb5, 0x2f, 0xfd, ..] => Self::Zstd,
+            _ => Self::Tar,
+        }
+    }
+}
+
+/// Reads the `docker save` stream of ONE image and stores it in `target`: layers (gzip-compressed
+/// unless they already are), config, and the image manifest (by digest, untagged).
+pub async fn push_docker_archive<R>(
+    archive: R,
+    target: &Target,
+    format: ManifestFormat,
+    reporter: &dyn PushReporter,
+) -> Result<PushedManifest, RegistryError>
+where
+    R: AsyncRead + Unpin + Send,
+{
+    let mut archive = tokio_tar::Archive::new(archive);
+    let mut entries = archive
+        .entries()
+        .map_err(|source| RegistryError::ArchiveRead { source })?;
+    let mut json_entries: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut layers: HashMap<String, Descriptor> = HashMap::new();
+
+    while let Some(entry) = entries.next().await {
+        let mut entry = entry.map_err(|source| RegistryError::ArchiveRead { source })?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let path = entry
+            .path()
+            .map_err(|source| RegistryError::ArchiveRead { source })?
+            .to_string_lossy()
+            .trim_start_matches("./")
+            .to_string();
+        let size = entry
+            .header()
+            .size()
+            .map_err(|source| RegistryError::ArchiveRead { source })?;
+
+        let top_level_json = !path.contains('/') && path.ends_with(".json");
+        let maybe_layer = path.ends_with("/layer.tar") || path.starts_with("blobs/");
+        if !top_level_json && !maybe_layer {
+            continue; // VERSION, per-layer json, repositories, oci-layout
+        }
+        let mut head = vec![0u8; size.min(512) as usize];
+        entry
+            .read_exact(&mut head)
+            .await
+            .map_err(|source| RegistryError::ArchiveRead { source })?;
+        if top_level_json || (head.first() == Some(&b'{') && size <= MAX_JSON_ENTRY) {
+            if size > MAX_JSON_ENTRY {
+                return Err(RegistryError::MalformedArchive {
+                    message: format!("{path} is {size} bytes, too large for a json document"),
+                });
+            }
+            let mut bytes = head;
+            entry
+                .read_to_end(&mut bytes)
+                .await
+                .map_err(|source| RegistryError::ArchiveRead { source })?;
+            json_entries.insert(path, bytes);
+            continue;
+        }
+        let encoding = LayerEncoding::sniff(&head);
+        let media_type = match (encoding, format) {
+            (LayerEncoding::Zstd, ManifestFormat::Oci) => media_types::OCI_LAYER_ZSTD,
+            (LayerEncoding::Zstd, ManifestFormat::Docker) => {
+                return Err(RegistryError::MalformedArchive {
+                    message: format!(
+                        "layer {path} is zstd-compressed, which a docker manifest cannot describe; use format: oci"
+                    ),
+                });
+            }
+            _ => format.gzip_layer_media_type(),
+        };
+        let reader = std::io::Cursor::new(head).chain(&mut entry);
+        let (digest, size) = upload_layer(reader, encoding, target, reporter).await?;
+        reporter.blob_stored(&digest, size, false);
+        layers.insert(
+            path,
+            Descriptor {
+                media_type: media_type.to_string(),
+                digest,
+                size,
+                platform: None,
+                annotations: Default::default(),
+            },
+        );
+    }
+
+    let save_manifest = json_entries
+        .get("manifest.json")
+        .ok_or_else(|| RegistryError::MalformedArchive {
+            message: "it has no manifest.json".to_string(),
+        })?;
+    let save_manifest: Vec<SaveManifestEntry> =
+        serde_json::from_slice(save_manifest).map_err(|e| RegistryError::MalformedArchive {
+            message: format!("manifest.json does not parse: {e}"),
+        })?;
+    let [image] = save_manifest.as_slice() else {
+        return Err(RegistryError::MalformedArchive {
+            message: format!(
+                "manifest.json describes {} images, expected exactly one",
+                save_manifest.len()
+            ),
+        });
+    };
+    let config = json_entries
+        .get(image.config.trim_start_matches("./"))
+        .ok_or_else(|| RegistryError::MalformedArchive {
+            message: format!("the config {} named by manifest.json is missing", image.config),
+        })?;
+    let config_digest = sha256_digest(config);
+    let present = target
+        .put_blob(Bytes::copy_from_slice(config), &config_digest)
+        .await?;
+    reporter.blob_stored(&config_digest, config.len() as u64, present);
+
+    let layer_descriptors = image
+        .layers
+        .iter()
+        .map(|path| {
+            layers
+                .get(path.trim_start_matches("./"))
+                .cloned()
+                .ok_or_else(|| RegistryError::MalformedArchive {
+                    message: format!("the layer {path} named by manifest.json is missing"),
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let layers_size = layer_descriptors.iter().map(|d| d.size).sum();
+    let manifest = ImageManifest {
+        schema_version: 2,
+        media_type: format.manifest_media_type().to_string(),
+        config: Descriptor {
+            media_type: format.config_media_type().to_string(),
+            digest: config_digest.clone(),
+            size: config.len() as u64,
+            platform: None,
+            annotations: Default::default(),
+        },
+        layers: layer_descriptors,
+    };
+    let bytes = to_json_bytes(&manifest)?;
+    let digest = sha256_digest(&bytes);
+    target
+        .put_manifest_by_digest(&bytes, &digest, &manifest.media_type)
+        .await?;
+    Ok(PushedManifest {
+        digest,
+        size: bytes.len() as u64,
+        media_type: manifest.media_type,
+        config_digest,
+        layers_size,
+    })
+}
+
+/// Compresses (if needed) and uploads one layer while it is read; returns (digest, size) of the
+/// stored blob.
+async fn upload_layer<R>(
+    reader: R,
+    encoding: LayerEncoding,
+    target: &Target,
+    reporter: &dyn PushReporter,
+) -> Result<(String, u64), RegistryError>
+where
+    R: AsyncRead + Unpin + Send,
+{
+    let (sender, receiver) = mpsc::channel::<std::io::Result<Bytes>>(QUEUE);
+    let body = futures::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|item| (item, receiver))
+    });
+    let produce = async move {
+        let result = match encoding {
+            LayerEncoding::Tar => {
+                let encoder = async_compression::tokio::bufread::GzipEncoder::with_quality(
+                    BufReader::with_capacity(CHUNK, reader),
+                    async_compression::Level::Fastest,
+                );
+                send_chunks(encoder, &sender, reporter).await
+            }
+            LayerEncoding::Gzip | LayerEncoding::Zstd => {
+                send_chunks(reader, &sender, reporter).await
+            }
+        };
+        if let Err(e) = &result {
+            // Make the upload fail rather than commit a truncated blob.
+            let _ = sender
+                .send(Err(std::io::Error::new(e.kind(), e.to_string())))
+                .await;
+        }
+        result
+    };
+    let (produced, uploaded) = tokio::join!(produce, target.put_blob_stream(body));
+    match (produced, uploaded) {
+        (Err(source), _) if source.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(RegistryError::ArchiveRead { source })
+        }
+        (_, uploaded) => uploaded,
+    }
+}
+
+/// Reads `reader` to the end and sends it in chunks; a closed channel is `BrokenPipe`.
+async fn send_chunks<R: AsyncRead + Unpin>(
+    mut reader: R,
+    sender: &mpsc::Sender<std::io::Result<Bytes>>,
+    reporter: &dyn PushReporter,
+) -> std::io::Result<()> {
+    loop {
+        let mut buffer = BytesMut::with_capacity(CHUNK);
+        while buffer.len() < CHUNK {
+            if reader.read_buf(&mut buffer).await? == 0 {
+                break;
+            }
+        }
+        if buffer.is_empty() {
+            return Ok(());
+        }
+        let len = buffer.len() as u64;
+        sender
+            .send(Ok(buffer.freeze()))
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
+        reporter.bytes_sent(len);
+    }
+}

@@ -1,0 +1,183 @@
+//! Where an image goes: a registry repository or an OCI layout, behind one interface.
+
+use bytes::Bytes;
+use futures::Stream;
+use futures::StreamExt;
+use mab_platform::Platform;
+
+use crate::archive::PushedManifest;
+use crate::layout::OciLayout;
+use crate::manifest::{
+    Descriptor, ImageIndex, ManifestFormat, PlatformJson, PublishedIndex, sha256_digest,
+    to_json_bytes,
+};
+use crate::remote::RemoteRepository;
+use crate::RegistryError;
+
+/// Receives progress while blobs and manifests are stored. Implementations must be cheap: they
+/// are called from the upload path.
+pub trait PushReporter: Send + Sync {
+    /// Some bytes of a layer were sent (after compression).
+    fn bytes_sent(&self, _bytes: u64) {}
+    /// A blob is stored (uploaded now, or found already present).
+    fn blob_stored(&self, _digest: &str, _size: u64, _already_present: bool) {}
+}
+
+/// A reporter that ignores everything.
+pub struct NoReporter;
+impl PushReporter for NoReporter {}
+
+/// The destination of one image: a repository in a registry, or a name in an OCI layout.
+#[derive(Clone)]
+pub enum Target {
+    /// A registry repository.
+    Registry(RemoteRepository),
+    /// An OCI image layout; `name` is the repository name used in `index.json` references.
+    Layout { layout: OciLayout, name: String },
+}
+
+impl Target {
+    /// A registry repository target.
+    pub fn registry(repository: RemoteRepository) -> Self {
+        Self::Registry(repository)
+    }
+
+    /// An OCI layout target, naming entries `<name>:<tag>`.
+    pub fn layout(layout: OciLayout, name: impl Into<String>) -> Self {
+        Self::Layout {
+            layout,
+            name: name.into(),
+        }
+    }
+
+    /// A human-readable name of the destination.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Registry(repo) => repo.name(),
+            Self::Layout { layout, name } => format!("oci:{} ({name})", layout.root().display()),
+        }
+    }
+
+    /// Checks the destination can be written to (registry reachable, credentials accepted).
+    pub async fn check_writable(&self) -> Result<(), RegistryError> {
+        match self {
+            Self::Registry(repo) => repo.authenticate_for_push().await,
+            Self::Layout { .. } => Ok(()),
+        }
+    }
+
+    /// Stores a blob whose digest is computed while it streams; returns (digest, size).
+    pub(crate) async fn put_blob_stream(
+        &self,
+        stream: impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+    ) -> Result<(String, u64), RegistryError> {
+        match self {
+            Self::Registry(repo) => {
+                repo.push_blob_stream(stream.map(|r| r.map_err(Into::into)))
+                    .await
+            }
+            Self::Layout { layout, .. } => layout.put_blob_stream(stream).await,
+        }
+    }
+
+    /// Stores a small blob whose digest is known, skipping it if present.
+    pub(crate) async fn put_blob(&self, data: Bytes, digest: &str) -> Result<bool, RegistryError> {
+        match self {
+            Self::Registry(repo) => {
+                if repo.blob_exists(digest).await? {
+                    return Ok(true);
+                }
+                repo.push_blob(data, digest).await?;
+                Ok(false)
+            }
+            Self::Layout { layout, .. } => {
+                let present = layout.blob_exists(digest).await;
+                layout.put_blob(&data, digest).await?;
+                Ok(present)
+            }
+        }
+    }
+
+    /// Stores a manifest by digest (not tagged).
+    pub(crate) async fn put_manifest_by_digest(
+        &self,
+        bytes: &[u8],
+        digest: &str,
+        media_type: &str,
+    ) -> Result<(), RegistryError> {
+        match self {
+            Self::Registry(repo) => repo.push_manifest(digest, bytes.to_vec(), media_type).await,
+            Self::Layout { layout, .. } => layout.put_blob(bytes, digest).await,
+        }
+    }
+
+    /// Points `tag` at a manifest or index already stored by digest.
+    async fn tag_manifest(
+        &self,
+        tag: &str,
+        bytes: &[u8],
+        descriptor: &Descriptor,
+    ) -> Result<(), RegistryError> {
+        match self {
+            Self::Registry(repo) => {
+                repo.push_manifest(tag, bytes.to_vec(), &descriptor.media_type)
+                    .await
+            }
+            Self::Layout { layout, name } => {
+                layout
+                    .set_reference(&format!("{name}:{tag}"), descriptor.clone())
+                    .await
+            }
+        }
+    }
+}
+
+/// Assembles the index of `manifests` and publishes it under every tag.
+///
+/// Every child manifest (and so every blob) must already be stored: the index is written by digest
+/// first, and only then do tags move, one after the other.
+pub async fn publish_index(
+    target: &Target,
+    manifests: &[(Platform, PushedManifest)],
+    tags: &[String],
+    format: ManifestFormat,
+) -> Result<PublishedIndex, RegistryError> {
+    if manifests.is_empty() {
+        return Err(RegistryError::EmptyIndex);
+    }
+    let index = ImageIndex {
+        schema_version: 2,
+        media_type: format.index_media_type().to_string(),
+        manifests: manifests
+            .iter()
+            .map(|(platform, pushed)| Descriptor {
+                media_type: pushed.media_type.clone(),
+                digest: pushed.digest.clone(),
+                size: pushed.size,
+                platform: Some(PlatformJson::from(platform)),
+                annotations: Default::default(),
+            })
+            .collect(),
+        annotations: Default::default(),
+    };
+    let bytes = to_json_bytes(&index)?;
+    let digest = sha256_digest(&bytes);
+    let descriptor = Descriptor {
+        media_type: index.media_type.clone(),
+        digest: digest.clone(),
+        size: bytes.len() as u64,
+        platform: None,
+        annotations: Default::default(),
+    };
+    target
+        .put_manifest_by_digest(&bytes, &digest, &descriptor.media_type)
+        .await?;
+    for tag in tags {
+        target.tag_manifest(tag, &bytes, &descriptor).await?;
+    }
+    Ok(PublishedIndex {
+        digest,
+        media_type: descriptor.media_type,
+        size: descriptor.size,
+    })
+}
