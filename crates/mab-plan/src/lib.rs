@@ -1,1 +1,81 @@
-//! mab-plan (placeholder)
+//! The mab plan: the YAML file that says which images to build, for which platforms, and where
+//! to push them — its model, parsing and validation.
+//!
+//! [`parse_plan`] turns the text of a plan file into a [`Plan`] whose values are all valid
+//! (repositories, platforms, tags, build args, paths), or into a [`PlanError`] that lists every
+//! problem at once, each with its file, line, column and the offending line.
+//!
+//! ```yaml
+//! version: 1
+//! registries:                      # optional settings per registry host
+//!   "127.0.0.1:5000": { insecure: true }
+//! images:
+//!   - repository: ${REGISTRY:-127.0.0.1:5000}/demo/echo
+//!     context: .                   # relative to the plan file's folder (default ".")
+//!     dockerfile: Dockerfile       # relative to the context (default "Dockerfile")
+//!     platforms: [linux/amd64, linux/arm64]
+//!     tags: [latest, "1.0.0"]      # default [latest]
+//!     build_args: { GREETING: hello }
+//!     format: oci                  # oci (default) | docker
+//! ```
+//!
+//! This crate must not know about IO, async, Docker or registries: it reads no files and no
+//! environment itself. The caller supplies the text and a [`PlanEnv`] that answers questions
+//! about environment variables and paths (the CLI implements it with the real ones; tests with
+//! fixed answers).
+//!
+//! Inside, the text goes through three steps: `tree` (YAML into a tree of nodes that know
+//! their position), `raw` (the tree into the plan as written, checking keys and types) and
+//! `validate` (meaning: variables, platforms, tags, repositories, paths).
+
+mod diagnostic;
+mod expand;
+mod plan;
+mod raw;
+mod reference;
+mod suggest;
+mod tree;
+mod validate;
+
+use std::path::Path;
+
+pub use diagnostic::{Diagnostic, PlanError};
+pub use mab_platform::Platform;
+pub use plan::{ImageSpec, ManifestFormat, Plan, RegistrySettings};
+pub use reference::Repository;
+
+/// What a plan may ask of its surroundings. The CLI implements it with the process environment
+/// and the filesystem; tests with fixed answers.
+pub trait PlanEnv {
+    /// The value of environment variable `name`, if it is set.
+    fn var(&self, name: &str) -> Option<String>;
+    /// Whether `path` is an existing folder.
+    fn is_dir(&self, path: &Path) -> bool;
+    /// Whether `path` is an existing file.
+    fn is_file(&self, path: &Path) -> bool;
+}
+
+/// Parses and validates the plan `text` read from `file`.
+///
+/// `file` is the plan's path as the user gave it: messages name it, and `context` folders are
+/// resolved against its parent folder. On failure, the error lists every problem found.
+pub fn parse_plan(file: &Path, text: &str, env: &dyn PlanEnv) -> Result<Plan, PlanError> {
+    let mut diagnostics = diagnostic::Diagnostics::new(text);
+    let plan = match tree::parse(text) {
+        Ok(root) => {
+            let raw = raw::decode(&root, &mut diagnostics);
+            validate::validate(file, raw, env, &mut diagnostics)
+        }
+        Err(error) => {
+            diagnostics.error(error.at, error.message);
+            None
+        }
+    };
+    match plan {
+        Some(plan) if diagnostics.count() == 0 => Ok(plan),
+        _ => Err(PlanError::Invalid {
+            file: file.to_path_buf(),
+            diagnostics: diagnostics.into_sorted(),
+        }),
+    }
+}

@@ -1,0 +1,12 @@
+//! One module per subcommand.
+
+mod build;
+
+use crate::cli::{Cli, Command};
+
+/// Runs a parsed command line; returns the exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Build(args) => build::run(args).await,
+    }
+}

@@ -1,0 +1,193 @@
+//! Problems found in a plan, each tied to a line and column, and the crate's error type.
+
+use std::fmt::{self, Write as _};
+use std::path::{Path, PathBuf};
+
+use crate::tree::Position;
+
+/// One problem in a plan file: where it is, what is wrong, and the line it is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    line: usize,
+    column: usize,
+    message: String,
+    /// The text of line `line` of the plan file, shown under the message.
+    source_line: String,
+}
+
+impl Diagnostic {
+    pub(crate) fn new(at: Position, message: impl Into<String>, text: &str) -> Self {
+        let source_line = text
+            .lines()
+            .nth(at.line.saturating_sub(1))
+            .unwrap_or("")
+            .to_string();
+        Self {
+            line: at.line,
+            column: at.column,
+            message: message.into(),
+            source_line,
+        }
+    }
+
+    /// The 1-based line of the problem.
+    pub fn line(&self) -> usize {
+        self.line
+    }
+
+    /// The 1-based column (in characters) of the problem.
+    pub fn column(&self) -> usize {
+        self.column
+    }
+
+    /// What is wrong, in lower case without a trailing period.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Writes `error: FILE:LINE:COL: MESSAGE`, the offending line and a caret under the column.
+    fn render(&self, file: &Path, out: &mut String) {
+        let number = self.line.to_string();
+        let width = number.len().max(4);
+        // Keep tabs before the column so that the caret lines up with the character.
+        let indent: String = self
+            .source_line
+            .chars()
+            .take(self.column.saturating_sub(1))
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        let _ = write!(
+            out,
+            "error: {}:{}:{}: {}\n{number:>width$} | {}\n{:width$} | {indent}^",
+            file.display(),
+            self.line,
+            self.column,
+            self.message,
+            self.source_line.trim_end(),
+            "",
+        );
+    }
+}
+
+/// Everything that can go wrong in this crate.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// The plan file has one or more problems. The message lists every one of them, each with
+    /// its file, line, column and the offending line.
+    #[error("{}", render_report(.file, .diagnostics))]
+    Invalid {
+        /// The plan file, as the user named it.
+        file: PathBuf,
+        /// The problems, in the order they appear in the file.
+        diagnostics: Vec<Diagnostic>,
+    },
+    /// A repository name given outside a plan (e.g. on the command line) is not valid.
+    #[error("invalid repository {input:?}: {reason}")]
+    InvalidRepository {
+        /// The text that was given.
+        input: String,
+        /// Why it is not a repository.
+        reason: String,
+    },
+}
+
+impl PlanError {
+    /// The located problems (empty for errors that are not about a plan file's content).
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        match self {
+            PlanError::Invalid { diagnostics, .. } => diagnostics,
+            PlanError::InvalidRepository { .. } => &[],
+        }
+    }
+}
+
+fn render_report(file: &Path, diagnostics: &[Diagnostic]) -> String {
+    let mut out = String::new();
+    if diagnostics.len() > 1 {
+        let _ = writeln!(
+            out,
+            "plan {} has {} errors",
+            file.display(),
+            diagnostics.len()
+        );
+    }
+    for (index, diagnostic) in diagnostics.iter().enumerate() {
+        if index > 0 {
+            out.push_str("\n\n");
+        }
+        diagnostic.render(file, &mut out);
+    }
+    out
+}
+
+impl fmt::Display for Diagnostic {
+    /// The message alone, prefixed with its line and column (`7:5: unknown key ...`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.line, self.column, self.message)
+    }
+}
+
+/// Collects diagnostics for one plan file.
+pub(crate) struct Diagnostics<'a> {
+    text: &'a str,
+    found: Vec<Diagnostic>,
+}
+
+impl<'a> Diagnostics<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        Self {
+            text,
+            found: Vec::new(),
+        }
+    }
+
+    /// Records a problem at `at`.
+    pub(crate) fn error(&mut self, at: Position, message: impl Into<String>) {
+        self.found.push(Diagnostic::new(at, message, self.text));
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        self.found.len()
+    }
+
+    /// The problems in file order (stable for problems at the same place).
+    pub(crate) fn into_sorted(mut self) -> Vec<Diagnostic> {
+        self.found.sort_by_key(|d| (d.line, d.column));
+        self.found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_a_caret_under_the_column() {
+        let text = "version: 1\nimages:\n  - platfroms: [x]\n";
+        let diagnostic = Diagnostic::new(Position { line: 3, column: 5 }, "unknown key", text);
+        let error = PlanError::Invalid {
+            file: PathBuf::from("dir/plan.yaml"),
+            diagnostics: vec![diagnostic],
+        };
+        assert_eq!(
+            error.to_string(),
+            "error: dir/plan.yaml:3:5: unknown key\n   3 |   - platfroms: [x]\n     |     ^"
+        );
+    }
+
+    #[test]
+    fn summarises_several_errors() {
+        let text = "a\nb\n";
+        let mut diagnostics = Diagnostics::new(text);
+        diagnostics.error(Position { line: 2, column: 1 }, "second");
+        diagnostics.error(Position { line: 1, column: 1 }, "first");
+        let error = PlanError::Invalid {
+            file: PathBuf::from("p.yaml"),
+            diagnostics: diagnostics.into_sorted(),
+        };
+        let text = error.to_string();
+        assert!(text.starts_with("plan p.yaml has 2 errors\nerror: p.yaml:1:1: first\n"));
+        assert_eq!(error.diagnostics()[1].message(), "second");
+    }
+}
