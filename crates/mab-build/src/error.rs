@@ -37,6 +37,23 @@ pub enum BuildError {
         message: String,
     },
 
+    /// The build context already has an entry where mab puts its rewritten Dockerfile (or a
+    /// non-folder where that name needs a folder).
+    #[error(
+        "build context {context} already has {name}, the name chosen for the rewritten dockerfile"
+    )]
+    DockerfileNameTaken { context: PathBuf, name: String },
+
+    /// The name chosen for the rewritten Dockerfile is not a plain relative path.
+    #[error(
+        "invalid name for the dockerfile in the build context: {name:?} (it must be a relative path without empty, . or .. parts)"
+    )]
+    DockerfileNameInvalid { name: String },
+
+    /// The receiver of the context stream was dropped before the whole context was sent.
+    #[error("the build context stream of {context} was closed before the whole context was sent")]
+    ContextStreamClosed { context: PathBuf },
+
     /// The daemon does not answer at all.
     #[error("cannot reach the docker daemon at {endpoint}: is dockerd running there? Set DOCKER_HOST (or the builder's endpoint) to a daemon that answers")]
     DaemonUnreachable {
