@@ -16,9 +16,6 @@
 //! Entries come folder by folder in byte order of their names (a folder right before its
 //! contents), so the same folder gives the same tar.
 
-// `BuildError` is large because it holds bollard errors; boxing those belongs in error.rs.
-#![allow(clippy::result_large_err)]
-
 use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -823,8 +820,12 @@ fn compile_pattern(pattern: &str) -> Result<PathMatcher, String> {
     }
     Ok(match kind {
         CompiledKind::Exact => PathMatcher::Exact(pattern.to_string()),
-        CompiledKind::Prefix => PathMatcher::Prefix(pattern[..pattern.len() - 2].to_string()),
-        CompiledKind::Suffix => PathMatcher::Suffix(pattern[2..].to_string()),
+        CompiledKind::Prefix => {
+            PathMatcher::Prefix(pattern.strip_suffix("**").unwrap_or(pattern).to_string())
+        }
+        CompiledKind::Suffix => {
+            PathMatcher::Suffix(pattern.strip_prefix("**").unwrap_or(pattern).to_string())
+        }
         CompiledKind::Regex => {
             regex.push('$');
             PathMatcher::Regex(Regex::new(&regex).map_err(|error| error.to_string())?)

@@ -11,9 +11,9 @@ use mab_platform::Platform;
 use tokio::io::AsyncRead;
 use tokio::sync::Mutex;
 
+use crate::BuildError;
 use crate::context::{ContextSpec, context_stream};
 use crate::dockerfile::{BaseImage, Dockerfile};
-use crate::BuildError;
 
 /// Where the local daemon listens when neither the plan nor `DOCKER_HOST` say otherwise.
 pub const DEFAULT_ENDPOINT: &str = "unix:///var/run/docker.sock";
@@ -83,14 +83,22 @@ impl Daemon {
         };
         let unreachable = |source| BuildError::DaemonUnreachable {
             endpoint: endpoint.clone(),
-            source,
+            source: Box::new(source),
         };
         let docker = if let Some(path) = endpoint.strip_prefix("unix://") {
             Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
         } else if endpoint.starts_with("tcp://") || endpoint.starts_with("http://") {
-            Docker::connect_with_http(&endpoint, REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+            Docker::connect_with_http(
+                &endpoint,
+                REQUEST_TIMEOUT_SECS,
+                bollard::API_DEFAULT_VERSION,
+            )
         } else {
-            Docker::connect_with_unix(&endpoint, REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+            Docker::connect_with_unix(
+                &endpoint,
+                REQUEST_TIMEOUT_SECS,
+                bollard::API_DEFAULT_VERSION,
+            )
         }
         .map_err(unreachable)?;
         let docker = docker.negotiate_version().await.map_err(unreachable)?;
@@ -123,11 +131,15 @@ impl Daemon {
         &self.inner.docker
     }
 
-    fn daemon_error(&self, action: impl Into<String>, source: bollard::errors::Error) -> BuildError {
+    fn daemon_error(
+        &self,
+        action: impl Into<String>,
+        source: bollard::errors::Error,
+    ) -> BuildError {
         BuildError::Daemon {
             endpoint: self.endpoint().to_string(),
             action: action.into(),
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -166,6 +178,15 @@ impl Daemon {
         let text = read_dockerfile(&request.dockerfile).await?;
         let build_args = self.effective_build_args(request);
         let dockerfile = Dockerfile::parse(&request.dockerfile, &text, &build_args)?;
+        // The daemon only gets the automatic args the Dockerfile declares, so the classic builder
+        // does not warn about args it never consumed.
+        let declared = declared_args(&text);
+        let build_args: BTreeMap<String, String> = build_args
+            .into_iter()
+            .filter(|(name, _)| {
+                request.build_args.contains_key(name) || declared.contains(name.as_str())
+            })
+            .collect();
 
         let mut pinned = BTreeMap::new();
         for base in dockerfile.base_images() {
@@ -188,11 +209,9 @@ impl Daemon {
             .rm(true)
             .forcerm(true)
             .build();
-        let mut stream = self.docker().build_image(
-            options,
-            None,
-            Some(bollard::body_try_stream(context.body)),
-        );
+        let mut stream =
+            self.docker()
+                .build_image(options, None, Some(bollard::body_try_stream(context.body)));
 
         let mut image_id = None;
         let mut tail: Vec<String> = Vec::new();
@@ -232,6 +251,8 @@ impl Daemon {
         drop(stream);
         match context.producer.await {
             Ok(Ok(())) => {}
+            // The daemon stopped reading the context because the build failed: report that.
+            Ok(Err(BuildError::ContextStreamClosed { .. })) if failure.is_some() => {}
             Ok(Err(e)) => return Err(e),
             Err(join) => {
                 return Err(BuildError::ContextRead {
@@ -257,10 +278,11 @@ impl Daemon {
             endpoint: self.endpoint().to_string(),
         })?;
         let actual = self.image_platform(&id).await?;
-        if !request
-            .platform
-            .matches_config(&actual.os, &actual.architecture, actual.variant.as_deref())
-        {
+        if !request.platform.matches_config(
+            &actual.os,
+            &actual.architecture,
+            actual.variant.as_deref(),
+        ) {
             return Err(BuildError::PlatformMismatch {
                 endpoint: self.endpoint().to_string(),
                 wanted: platform,
@@ -289,7 +311,11 @@ impl Daemon {
 
     /// The local image id of `base` for `target` (or the platform its `FROM --platform=` names),
     /// pulling it for that platform when the daemon has none of the right platform.
-    async fn resolve_base(&self, base: &BaseImage, target: &Platform) -> Result<String, BuildError> {
+    async fn resolve_base(
+        &self,
+        base: &BaseImage,
+        target: &Platform,
+    ) -> Result<String, BuildError> {
         let wanted = match &base.platform {
             Some(text) => text.parse::<Platform>().unwrap_or_else(|_| target.clone()),
             None => target.clone(),
@@ -310,13 +336,15 @@ impl Daemon {
                 reference: base.reference.clone(),
                 platform: wanted.to_string(),
                 endpoint: self.endpoint().to_string(),
-                source,
+                source: Box::new(source),
             })?;
         let inspect = self
             .docker()
             .inspect_image(&base.reference)
             .await
-            .map_err(|e| self.daemon_error(format!("inspecting base image {}", base.reference), e))?;
+            .map_err(|e| {
+                self.daemon_error(format!("inspecting base image {}", base.reference), e)
+            })?;
         let actual = ConfigPlatform {
             os: inspect.os.unwrap_or_default(),
             architecture: inspect.architecture.unwrap_or_default(),
@@ -355,14 +383,11 @@ impl Daemon {
     /// Streams `docker save` of one image (by id), as an `AsyncRead`.
     pub fn export(&self, image_id: &str) -> impl AsyncRead + Send + Unpin + 'static {
         let endpoint = self.endpoint().to_string();
-        let stream = self
-            .docker()
-            .export_image(image_id)
-            .map_err(move |e| {
-                std::io::Error::other(format!(
-                    "exporting the image from the docker daemon at {endpoint}: {e}"
-                ))
-            });
+        let stream = self.docker().export_image(image_id).map_err(move |e| {
+            std::io::Error::other(format!(
+                "exporting the image from the docker daemon at {endpoint}: {e}"
+            ))
+        });
         tokio_util::io::StreamReader::new(Box::pin(stream))
     }
 
@@ -370,7 +395,11 @@ impl Daemon {
     pub async fn remove_image(&self, image_id: &str) {
         let _ = self
             .docker()
-            .remove_image(image_id, None::<bollard::query_parameters::RemoveImageOptions>, None)
+            .remove_image(
+                image_id,
+                None::<bollard::query_parameters::RemoveImageOptions>,
+                None,
+            )
             .await;
     }
 }
@@ -403,6 +432,17 @@ async fn read_dockerfile(path: &Path) -> Result<String, BuildError> {
             source,
         }),
     }
+}
+
+/// The names every `ARG` instruction of a Dockerfile declares (a rough scan: it only decides
+/// which automatic args are worth sending).
+fn declared_args(text: &str) -> std::collections::HashSet<&str> {
+    text.lines()
+        .map(str::trim_start)
+        .filter(|line| line.len() > 4 && line[..4].eq_ignore_ascii_case("arg "))
+        .flat_map(|line| line[4..].split_whitespace())
+        .map(|word| word.split('=').next().unwrap_or(word))
+        .collect()
 }
 
 /// A short, stable hash of some text (FNV-1a), for private file names.

@@ -9,9 +9,6 @@
 //! `${VAR:-default}`, `${VAR:+alt}`, `${VAR-default}`, `${VAR+alt}`, `${VAR:?message}`, quotes
 //! and escapes). Everything after the first `FROM` other than further `FROM` lines is left alone.
 
-// `BuildError` is large because it holds bollard errors; boxing those belongs in error.rs.
-#![allow(clippy::result_large_err)]
-
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::path::{Path, PathBuf};

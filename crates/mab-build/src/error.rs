@@ -55,11 +55,13 @@ pub enum BuildError {
     ContextStreamClosed { context: PathBuf },
 
     /// The daemon does not answer at all.
-    #[error("cannot reach the docker daemon at {endpoint}: is dockerd running there? Set DOCKER_HOST (or the builder's endpoint) to a daemon that answers")]
+    #[error(
+        "cannot reach the docker daemon at {endpoint}: is dockerd running there? Set DOCKER_HOST (or the builder's endpoint) to a daemon that answers"
+    )]
     DaemonUnreachable {
         endpoint: String,
         #[source]
-        source: bollard::errors::Error,
+        source: Box<bollard::errors::Error>,
     },
 
     /// A request to a daemon that was reachable failed.
@@ -68,7 +70,7 @@ pub enum BuildError {
         endpoint: String,
         action: String,
         #[source]
-        source: bollard::errors::Error,
+        source: Box<bollard::errors::Error>,
     },
 
     /// The Dockerfile could not be read.
@@ -88,11 +90,15 @@ pub enum BuildError {
     },
 
     /// The build stream ended without naming the image it built.
-    #[error("build for {platform} on the docker daemon at {endpoint} ended without producing an image")]
+    #[error(
+        "build for {platform} on the docker daemon at {endpoint} ended without producing an image"
+    )]
     NoImageProduced { platform: String, endpoint: String },
 
     /// The daemon built an image of another platform than the one asked for.
-    #[error("the docker daemon at {endpoint} built an image for {actual} when {wanted} was requested")]
+    #[error(
+        "the docker daemon at {endpoint} built an image for {actual} when {wanted} was requested"
+    )]
     PlatformMismatch {
         endpoint: String,
         wanted: String,
@@ -106,11 +112,13 @@ pub enum BuildError {
         platform: String,
         endpoint: String,
         #[source]
-        source: bollard::errors::Error,
+        source: Box<bollard::errors::Error>,
     },
 
     /// A base image exists, but not for the platform a build needs.
-    #[error("base image {reference} is {actual} on the docker daemon at {endpoint}, but the build for {wanted} needs {wanted}; the registry has no {wanted} variant of it")]
+    #[error(
+        "base image {reference} is {actual} on the docker daemon at {endpoint}, but the build for {wanted} needs {wanted}; the registry has no {wanted} variant of it"
+    )]
     BasePlatform {
         reference: String,
         endpoint: String,

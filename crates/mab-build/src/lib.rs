@@ -15,6 +15,6 @@ mod dockerfile;
 mod error;
 
 pub use context::{ContextSpec, ContextStream, context_stream};
-pub use dockerfile::{BaseImage, Dockerfile};
 pub use daemon::{BuildReporter, BuildRequest, BuiltImage, DEFAULT_ENDPOINT, Daemon};
+pub use dockerfile::{BaseImage, Dockerfile};
 pub use error::BuildError;

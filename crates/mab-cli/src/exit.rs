@@ -14,9 +14,9 @@ pub struct UsageError(pub String);
 
 /// The exit code for an error.
 pub fn code_for(error: &anyhow::Error) -> u8 {
-    let is_usage = error.chain().any(|cause| {
-        cause.is::<UsageError>() || cause.is::<mab_plan::PlanError>()
-    });
+    let is_usage = error
+        .chain()
+        .any(|cause| cause.is::<UsageError>() || cause.is::<mab_plan::PlanError>());
     if is_usage { USAGE } else { FAILURE }
 }
 

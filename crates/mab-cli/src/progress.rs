@@ -93,7 +93,9 @@ impl mab_build::BuildReporter for JobProgress {
     fn base_resolved(&self, reference: &str, image_id: &str) {
         let short = image_id.trim_start_matches("sha256:");
         let short = &short[..short.len().min(12)];
-        self.step(&format!("base image {reference} is {short} for this platform"));
+        self.step(&format!(
+            "base image {reference} is {short} for this platform"
+        ));
     }
 }
 

@@ -12,19 +12,21 @@ use std::collections::HashMap;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use serde::Deserialize;
-use tokio::io::{AsyncRead, AsyncReadExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 
+use crate::RegistryError;
 use crate::manifest::{
     Descriptor, ImageManifest, ManifestFormat, media_types, sha256_digest, to_json_bytes,
 };
 use crate::target::{PushReporter, Target};
-use crate::RegistryError;
 
 /// JSON entries larger than this are not configs or manifests.
 const MAX_JSON_ENTRY: u64 = 64 * 1024 * 1024;
 /// Size of the chunks sent to the uploader.
 const CHUNK: usize = 256 * 1024;
+/// How much uncompressed data the compressor is given at a time.
+const COMPRESSION_BLOCK: usize = 1024 * 1024;
 /// How many chunks may wait between the compressor and the uploader.
 const QUEUE: usize = 8;
 
@@ -155,11 +157,12 @@ where
         );
     }
 
-    let save_manifest = json_entries
-        .get("manifest.json")
-        .ok_or_else(|| RegistryError::MalformedArchive {
-            message: "it has no manifest.json".to_string(),
-        })?;
+    let save_manifest =
+        json_entries
+            .get("manifest.json")
+            .ok_or_else(|| RegistryError::MalformedArchive {
+                message: "it has no manifest.json".to_string(),
+            })?;
     let save_manifest: Vec<SaveManifestEntry> =
         serde_json::from_slice(save_manifest).map_err(|e| RegistryError::MalformedArchive {
             message: format!("manifest.json does not parse: {e}"),
@@ -175,7 +178,10 @@ where
     let config = json_entries
         .get(image.config.trim_start_matches("./"))
         .ok_or_else(|| RegistryError::MalformedArchive {
-            message: format!("the config {} named by manifest.json is missing", image.config),
+            message: format!(
+                "the config {} named by manifest.json is missing",
+                image.config
+            ),
         })?;
     let config_digest = sha256_digest(config);
     let present = target
@@ -239,13 +245,7 @@ where
     });
     let produce = async move {
         let result = match encoding {
-            LayerEncoding::Tar => {
-                let encoder = async_compression::tokio::bufread::GzipEncoder::with_quality(
-                    BufReader::with_capacity(CHUNK, reader),
-                    async_compression::Level::Fastest,
-                );
-                send_chunks(encoder, &sender, reporter).await
-            }
+            LayerEncoding::Tar => send_gzipped(reader, &sender, reporter).await,
             LayerEncoding::Gzip | LayerEncoding::Zstd => {
                 send_chunks(reader, &sender, reporter).await
             }
@@ -264,6 +264,51 @@ where
             Err(RegistryError::ArchiveRead { source })
         }
         (_, uploaded) => uploaded,
+    }
+}
+
+/// Gzip-compresses `reader` and sends the result in chunks.
+///
+/// The compressor is fed fixed-size blocks whatever sizes the reads return, so the same layer
+/// always compresses to the same bytes (and digest): a rerun finds its blobs already stored.
+/// Compression runs on the blocking pool, one block at a time.
+async fn send_gzipped<R: AsyncRead + Unpin>(
+    mut reader: R,
+    sender: &mpsc::Sender<std::io::Result<Bytes>>,
+    reporter: &dyn PushReporter,
+) -> std::io::Result<()> {
+    let mut encoder = Some(flate2::write::GzEncoder::new(
+        Vec::with_capacity(COMPRESSION_BLOCK),
+        flate2::Compression::fast(),
+    ));
+    loop {
+        let mut block = Vec::with_capacity(COMPRESSION_BLOCK);
+        while block.len() < COMPRESSION_BLOCK {
+            let limit = (COMPRESSION_BLOCK - block.len()) as u64;
+            if (&mut reader).take(limit).read_to_end(&mut block).await? == 0 {
+                break;
+            }
+        }
+        let last = block.len() < COMPRESSION_BLOCK;
+        let mut working = encoder
+            .take()
+            .expect("the encoder is put back after each block");
+        let (working, compressed) = tokio::task::spawn_blocking(move || {
+            std::io::Write::write_all(&mut working, &block)?;
+            if last {
+                Ok::<_, std::io::Error>((None, working.finish()?))
+            } else {
+                let compressed = std::mem::take(working.get_mut());
+                Ok((Some(working), compressed))
+            }
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        encoder = working;
+        send_chunks(&compressed[..], sender, reporter).await?;
+        if last {
+            return Ok(());
+        }
     }
 }
 

@@ -15,7 +15,9 @@ pub enum RegistryError {
     },
 
     /// The registry refused our credentials (or demanded some we do not have).
-    #[error("registry {registry}: authentication failed while {action}; check `docker login {registry}` or your credential helper")]
+    #[error(
+        "registry {registry}: authentication failed while {action}; check `docker login {registry}` or your credential helper"
+    )]
     Authentication {
         registry: String,
         action: String,

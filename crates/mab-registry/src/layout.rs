@@ -126,7 +126,9 @@ impl OciLayout {
         let data = data.to_vec();
         let target = path.to_path_buf();
         tokio::task::spawn_blocking(move || {
-            let mut temp = tempfile::Builder::new().prefix(".write-").tempfile_in(&dir)?;
+            let mut temp = tempfile::Builder::new()
+                .prefix(".write-")
+                .tempfile_in(&dir)?;
             std::io::Write::write_all(&mut temp, &data)?;
             temp.persist(&target).map_err(|e| e.error)?;
             Ok(())
@@ -159,15 +161,16 @@ impl OciLayout {
             },
             Err(source) => return Err(self.error("reading index.json", source)),
         };
-        index
-            .manifests
-            .retain(|d| d.annotations.get(REF_NAME_ANNOTATION).map(String::as_str) != Some(reference));
+        index.manifests.retain(|d| {
+            d.annotations.get(REF_NAME_ANNOTATION).map(String::as_str) != Some(reference)
+        });
         descriptor
             .annotations
             .insert(REF_NAME_ANNOTATION.to_string(), reference.to_string());
-        descriptor
-            .annotations
-            .insert(CONTAINERD_NAME_ANNOTATION.to_string(), reference.to_string());
+        descriptor.annotations.insert(
+            CONTAINERD_NAME_ANNOTATION.to_string(),
+            reference.to_string(),
+        );
         index.manifests.push(descriptor);
         let bytes = to_json_bytes(&index)?;
         self.write_atomically(&path, &bytes).await

@@ -67,7 +67,11 @@ impl ManifestFormat {
 pub(crate) struct PlatformJson {
     pub architecture: String,
     pub os: String,
-    #[serde(rename = "os.version", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "os.version",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub os_version: Option<String>,
     #[serde(rename = "os.features", skip_serializing_if = "Vec::is_empty", default)]
     pub os_features: Vec<String>,

@@ -65,12 +65,13 @@ impl RegistryClient {
             return Ok(auth.clone());
         }
         let server = docker_config_key(registry);
-        let lookup = tokio::task::spawn_blocking(move || docker_credential::get_credential(&server))
-            .await
-            .map_err(|e| RegistryError::Credentials {
-                registry: registry.to_string(),
-                message: e.to_string(),
-            })?;
+        let lookup =
+            tokio::task::spawn_blocking(move || docker_credential::get_credential(&server))
+                .await
+                .map_err(|e| RegistryError::Credentials {
+                    registry: registry.to_string(),
+                    message: e.to_string(),
+                })?;
         let auth = match lookup {
             Ok(docker_credential::DockerCredential::UsernamePassword(user, password)) => {
                 RegistryAuth::Basic(user, password)
@@ -152,7 +153,11 @@ impl RemoteRepository {
     pub async fn authenticate_for_push(&self) -> Result<(), RegistryError> {
         let auth = self.client.auth_for(&self.registry).await?;
         self.client()
-            .auth(&self.reference_for_tag("latest"), &auth, RegistryOperation::Push)
+            .auth(
+                &self.reference_for_tag("latest"),
+                &auth,
+                RegistryOperation::Push,
+            )
             .await
             .map_err(|e| self.error(format!("authenticating to push to {}", self.path), e))?;
         Ok(())
@@ -207,10 +212,7 @@ impl RemoteRepository {
             .push_manifest_raw(&reference, body, content_type)
             .await
             .map_err(|e| {
-                self.error(
-                    format!("pushing manifest {}:{tag_or_digest}", self.path),
-                    e,
-                )
+                self.error(format!("pushing manifest {}:{tag_or_digest}", self.path), e)
             })?;
         Ok(())
     }

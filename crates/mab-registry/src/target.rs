@@ -5,6 +5,7 @@ use futures::Stream;
 use futures::StreamExt;
 use mab_platform::Platform;
 
+use crate::RegistryError;
 use crate::archive::PushedManifest;
 use crate::layout::OciLayout;
 use crate::manifest::{
@@ -12,7 +13,6 @@ use crate::manifest::{
     to_json_bytes,
 };
 use crate::remote::RemoteRepository;
-use crate::RegistryError;
 
 /// Receives progress while blobs and manifests are stored. Implementations must be cheap: they
 /// are called from the upload path.

@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use mab_registry::{ManifestFormat, NoReporter, OciLayout, Target, publish_index, push_docker_archive};
+use mab_registry::{
+    ManifestFormat, NoReporter, OciLayout, Target, publish_index, push_docker_archive,
+};
 use sha2::{Digest, Sha256};
 
 fn tar_entry(builder: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]) {
@@ -20,7 +22,8 @@ fn layer_tar(content: &[u8]) -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
-const CONFIG: &[u8] = br#"{"architecture":"arm64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+const CONFIG: &[u8] =
+    br#"{"architecture":"arm64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
 
 /// Docker 20.10: `<id>/layer.tar`, `<hex>.json`, `manifest.json`.
 fn legacy_save() -> Vec<u8> {
@@ -58,9 +61,15 @@ fn oci_save() -> Vec<u8> {
 }
 
 fn read_blob(root: &Path, digest: &str) -> Vec<u8> {
-    let bytes =
-        std::fs::read(root.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))).unwrap();
-    assert_eq!(format!("sha256:{}", hex::encode(Sha256::digest(&bytes))), digest);
+    let bytes = std::fs::read(
+        root.join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:")),
+    )
+    .unwrap();
+    assert_eq!(
+        format!("sha256:{}", hex::encode(Sha256::digest(&bytes))),
+        digest
+    );
     bytes
 }
 
@@ -73,13 +82,19 @@ async fn check(save: Vec<u8>, layers: usize) {
         .unwrap();
     let manifest: serde_json::Value =
         serde_json::from_slice(&read_blob(dir.path(), &pushed.digest)).unwrap();
-    assert_eq!(manifest["mediaType"], "application/vnd.oci.image.manifest.v1+json");
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
     assert_eq!(manifest["config"]["digest"], pushed.config_digest);
     assert_eq!(read_blob(dir.path(), &pushed.config_digest), CONFIG);
     let manifest_layers = manifest["layers"].as_array().unwrap();
     assert_eq!(manifest_layers.len(), layers);
     for layer in manifest_layers {
-        assert_eq!(layer["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip");
+        assert_eq!(
+            layer["mediaType"],
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+        );
         let blob = read_blob(dir.path(), layer["digest"].as_str().unwrap());
         assert_eq!(blob.len() as u64, layer["size"].as_u64().unwrap());
         assert_eq!(&blob[..2], &[0x1f, 0x8b], "layers are gzip-compressed");
@@ -102,7 +117,9 @@ async fn check(save: Vec<u8>, layers: usize) {
         .iter()
         .map(|m| {
             assert_eq!(m["digest"], index.digest);
-            m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap()
+            m["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap()
         })
         .collect();
     assert_eq!(names, ["example.com/demo:latest", "example.com/demo:1.0"]);

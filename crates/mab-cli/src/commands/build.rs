@@ -76,9 +76,8 @@ struct ErrorReport {
 }
 
 pub async fn run(args: BuildArgs) -> anyhow::Result<u8> {
-    let text = std::fs::read_to_string(&args.plan).map_err(|e| {
-        UsageError(format!("cannot read plan {}: {e}", args.plan.display()))
-    })?;
+    let text = std::fs::read_to_string(&args.plan)
+        .map_err(|e| UsageError(format!("cannot read plan {}: {e}", args.plan.display())))?;
     let plan = mab_plan::parse_plan(&args.plan, &text, &ProcessEnv)?;
     let output = Output::parse(args.output.as_deref())?;
     if args.jobs == 0 {
@@ -110,9 +109,12 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<u8> {
 
     let jobs = Arc::new(Semaphore::new(args.jobs));
     let started = Instant::now();
-    let outcomes = join_all(plan.images().iter().zip(&targets).map(|(image, target)| {
-        build_image(image, target, &daemon, &progress, &jobs)
-    }))
+    let outcomes = join_all(
+        plan.images()
+            .iter()
+            .zip(&targets)
+            .map(|(image, target)| build_image(image, target, &daemon, &progress, &jobs)),
+    )
     .await;
 
     let mut report = Report {
@@ -154,7 +156,11 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<u8> {
             }
         }
     }
-    Ok(if report.errors.is_empty() { SUCCESS } else { FAILURE })
+    Ok(if report.errors.is_empty() {
+        SUCCESS
+    } else {
+        FAILURE
+    })
 }
 
 /// One target per image of the plan.
@@ -206,10 +212,11 @@ async fn build_image(
     jobs: &Semaphore,
 ) -> Result<ImageReport, Failures> {
     let format = manifest_format(image.format());
-    let results = join_all(image.platforms().iter().map(|platform| {
-        build_platform(image, platform, target, daemon, progress, jobs, format)
-    }))
-    .await;
+    let results =
+        join_all(image.platforms().iter().map(|platform| {
+            build_platform(image, platform, target, daemon, progress, jobs, format)
+        }))
+        .await;
     let mut manifests = Vec::new();
     let mut failures = Vec::new();
     for (platform, result) in image.platforms().iter().zip(results) {
@@ -324,7 +331,10 @@ fn print_dry_run(plan: &Plan, output: &Output, json: bool) -> anyhow::Result<()>
         })
         .collect();
     if json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "jobs": jobs }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "jobs": jobs }))?
+        );
         return Ok(());
     }
     for (n, job) in jobs.iter().enumerate() {
@@ -341,9 +351,17 @@ fn print_dry_run(plan: &Plan, output: &Output, json: bool) -> anyhow::Result<()>
             job.platform,
             job.dockerfile.display(),
             job.context.display(),
-            if args.is_empty() { String::new() } else { format!(" args: {args}") }
+            if args.is_empty() {
+                String::new()
+            } else {
+                format!(" args: {args}")
+            }
         );
-        println!("   then push to {} and tag {}", job.destination, job.tags.join(", "));
+        println!(
+            "   then push to {} and tag {}",
+            job.destination,
+            job.tags.join(", ")
+        );
     }
     Ok(())
 }
