@@ -6,6 +6,8 @@ pub const SUCCESS: u8 = 0;
 pub const FAILURE: u8 = 1;
 /// The plan or the command line is wrong.
 pub const USAGE: u8 = 2;
+/// Interrupted by Ctrl-C (128 + SIGINT), as shells report it.
+pub const INTERRUPTED: u8 = 130;
 
 /// An error caused by what the user asked for (bad plan, bad arguments): exit code 2.
 #[derive(Debug, thiserror::Error)]

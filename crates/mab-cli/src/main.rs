@@ -25,11 +25,25 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::FAILURE);
         }
     };
-    match runtime.block_on(commands::run(cli)) {
-        Ok(code) => ExitCode::from(code),
-        Err(error) => {
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            outcome = commands::run(cli) => Some(outcome),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    // Dropping the command's future closed its connections: the daemon cancels a build whose
+    // client went away, uploads in flight are abandoned before any tag moved, temp files are
+    // removed by their guards.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    match outcome {
+        Some(Ok(code)) => ExitCode::from(code),
+        Some(Err(error)) => {
             eprintln!("{}", exit::render_error(&error));
             ExitCode::from(exit::code_for(&error))
+        }
+        None => {
+            eprintln!("error: interrupted; no image whose index was not yet published was tagged");
+            ExitCode::from(exit::INTERRUPTED)
         }
     }
 }
