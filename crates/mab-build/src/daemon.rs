@@ -14,12 +14,7 @@ use tokio::sync::Mutex;
 use crate::BuildError;
 use crate::context::{ContextSpec, context_stream};
 use crate::dockerfile::{BaseImage, Dockerfile};
-
-/// Where the local daemon listens when neither the plan nor `DOCKER_HOST` say otherwise.
-pub const DEFAULT_ENDPOINT: &str = "unix:///var/run/docker.sock";
-
-/// How long one request (a whole build, a whole export) may take.
-const REQUEST_TIMEOUT_SECS: u64 = 6 * 60 * 60;
+use crate::endpoint::DaemonEndpoint;
 
 /// How many lines of build output an error quotes.
 const LOG_TAIL_LINES: usize = 12;
@@ -43,6 +38,20 @@ pub struct BuildRequest {
     pub platform: Platform,
     /// `--build-arg`s.
     pub build_args: BTreeMap<String, String>,
+    /// The stage of a multi-stage Dockerfile to build (`--target`); the last when `None`.
+    pub target: Option<String>,
+    /// Labels to add to the image config (`--label`).
+    pub labels: BTreeMap<String, String>,
+    /// Build without the daemon's cache (`--no-cache`).
+    pub no_cache: bool,
+    /// Pull every base image for the platform even when the daemon has one (`--pull`). The
+    /// pull happens while bases are resolved to image ids (the daemon itself is not asked to
+    /// pull: the Dockerfile it gets names image ids, which cannot be pulled).
+    pub pull: bool,
+    /// Repositories (`registry/path`, no tag) whose images are always pulled when a `FROM`
+    /// names them, even when the daemon has one: images this build depends on, published
+    /// moments ago, which a local image of an earlier run must not stand in for.
+    pub pull_repositories: Vec<String>,
 }
 
 /// An image the daemon built.
@@ -65,42 +74,23 @@ struct DaemonInner {
     endpoint: String,
     /// The daemon's own platform (`BUILDPLATFORM`).
     native_platform: Option<Platform>,
+    /// The engine's version, e.g. `20.10.24`.
+    engine_version: String,
+    /// Whether the daemon runs on this machine (so this machine's binfmt setup is its own).
+    is_local: bool,
     /// Pulls and tag look-ups of base images happen one at a time, so a tag cannot move between
     /// the pull for one platform and the look-up of its id.
     base_lock: Mutex<()>,
 }
 
 impl Daemon {
-    /// Connects to the daemon at `endpoint` (`unix://…`, `tcp://…`, `http://…`), or at
-    /// `DOCKER_HOST` / the local socket when `None`, and checks that it answers.
-    pub async fn connect(endpoint: Option<&str>) -> Result<Self, BuildError> {
-        let endpoint = match endpoint {
-            Some(e) => e.to_string(),
-            None => std::env::var("DOCKER_HOST")
-                .ok()
-                .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string()),
-        };
+    /// Connects to the daemon at `endpoint` and checks that it answers.
+    pub async fn connect(endpoint: &DaemonEndpoint) -> Result<Self, BuildError> {
         let unreachable = |source| BuildError::DaemonUnreachable {
-            endpoint: endpoint.clone(),
+            endpoint: endpoint.url().to_string(),
             source: Box::new(source),
         };
-        let docker = if let Some(path) = endpoint.strip_prefix("unix://") {
-            Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
-        } else if endpoint.starts_with("tcp://") || endpoint.starts_with("http://") {
-            Docker::connect_with_http(
-                &endpoint,
-                REQUEST_TIMEOUT_SECS,
-                bollard::API_DEFAULT_VERSION,
-            )
-        } else {
-            Docker::connect_with_unix(
-                &endpoint,
-                REQUEST_TIMEOUT_SECS,
-                bollard::API_DEFAULT_VERSION,
-            )
-        }
-        .map_err(unreachable)?;
+        let docker = endpoint.client().map_err(unreachable)?;
         let docker = docker.negotiate_version().await.map_err(unreachable)?;
         let version = docker.version().await.map_err(unreachable)?;
         let native_platform = match (version.os.as_deref(), version.arch.as_deref()) {
@@ -110,8 +100,10 @@ impl Daemon {
         Ok(Self {
             inner: Arc::new(DaemonInner {
                 docker,
-                endpoint,
+                endpoint: endpoint.url().to_string(),
                 native_platform,
+                engine_version: version.version.clone().unwrap_or_default(),
+                is_local: endpoint.is_local(),
                 base_lock: Mutex::new(()),
             }),
         })
@@ -120,6 +112,31 @@ impl Daemon {
     /// The endpoint this daemon was reached at.
     pub fn endpoint(&self) -> &str {
         &self.inner.endpoint
+    }
+
+    /// What the daemon is and can do, for `mab builders ls`.
+    pub async fn describe(&self) -> Result<DaemonInfo, BuildError> {
+        let info = self
+            .docker()
+            .info()
+            .await
+            .map_err(|e| self.daemon_error("asking for its info", e))?;
+        let emulated_platforms = if self.inner.is_local {
+            host_emulated_platforms()
+                .into_iter()
+                .filter(|p| Some(p) != self.native_platform())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(DaemonInfo {
+            endpoint: self.endpoint().to_string(),
+            engine_version: self.inner.engine_version.clone(),
+            native_platform: self.inner.native_platform.clone(),
+            emulated_platforms,
+            containers_running: info.containers_running.unwrap_or_default().max(0) as u64,
+            cpus: info.ncpu.unwrap_or_default().max(0) as u64,
+        })
     }
 
     /// The daemon's own platform, if it said.
@@ -190,7 +207,12 @@ impl Daemon {
 
         let mut pinned = BTreeMap::new();
         for base in dockerfile.base_images() {
-            let id = self.resolve_base(&base, &request.platform).await?;
+            let pull = request.pull
+                || request
+                    .pull_repositories
+                    .iter()
+                    .any(|repository| same_repository(&base.reference, repository));
+            let id = self.resolve_base(&base, &request.platform, pull).await?;
             reporter.base_resolved(&base.reference, &id);
             pinned.insert(base, id);
         }
@@ -202,13 +224,18 @@ impl Daemon {
             dockerfile_name: dockerfile_name.clone(),
             dockerfile_text: pinned_text,
         });
-        let options = BuildImageOptionsBuilder::default()
+        let mut options = BuildImageOptionsBuilder::default()
             .dockerfile(&dockerfile_name)
             .platform(&platform)
             .buildargs(&build_args.into_iter().collect::<HashMap<_, _>>())
+            .labels(&request.labels.clone().into_iter().collect::<HashMap<_, _>>())
+            .nocache(request.no_cache)
             .rm(true)
-            .forcerm(true)
-            .build();
+            .forcerm(true);
+        if let Some(target) = &request.target {
+            options = options.target(target);
+        }
+        let options = options.build();
         let mut stream =
             self.docker()
                 .build_image(options, None, Some(bollard::body_try_stream(context.body)));
@@ -310,19 +337,23 @@ impl Daemon {
     }
 
     /// The local image id of `base` for `target` (or the platform its `FROM --platform=` names),
-    /// pulling it for that platform when the daemon has none of the right platform.
+    /// pulling it for that platform when the daemon has none of the right platform, or always
+    /// when `pull` is set.
     async fn resolve_base(
         &self,
         base: &BaseImage,
         target: &Platform,
+        pull: bool,
     ) -> Result<String, BuildError> {
         let wanted = match &base.platform {
             Some(text) => text.parse::<Platform>().unwrap_or_else(|_| target.clone()),
             None => target.clone(),
         };
         let _one_at_a_time = self.inner.base_lock.lock().await;
-        if let Some(id) = self.local_image_for(&base.reference, &wanted).await {
-            return Ok(id);
+        if !pull {
+            if let Some(id) = self.local_image_for(&base.reference, &wanted).await {
+                return Ok(id);
+            }
         }
         let options = CreateImageOptionsBuilder::default()
             .from_image(&base.reference)
@@ -404,6 +435,48 @@ impl Daemon {
     }
 }
 
+/// What a daemon is and can do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonInfo {
+    /// The endpoint it was reached at.
+    pub endpoint: String,
+    /// The engine version (`20.10.24`).
+    pub engine_version: String,
+    /// Its own platform.
+    pub native_platform: Option<Platform>,
+    /// Platforms it can run under QEMU user emulation (known for local daemons only).
+    pub emulated_platforms: Vec<Platform>,
+    /// Containers running right now (builds in progress show up here).
+    pub containers_running: u64,
+    /// CPUs the daemon sees.
+    pub cpus: u64,
+}
+
+/// The platforms this machine's kernel can run through registered, enabled QEMU binfmt handlers
+/// (`/proc/sys/fs/binfmt_misc/qemu-*`).
+pub fn host_emulated_platforms() -> Vec<Platform> {
+    const HANDLERS: &[(&str, &str)] = &[
+        ("qemu-aarch64", "linux/arm64"),
+        ("qemu-arm", "linux/arm/v7"),
+        ("qemu-x86_64", "linux/amd64"),
+        ("qemu-i386", "linux/386"),
+        ("qemu-riscv64", "linux/riscv64"),
+        ("qemu-s390x", "linux/s390x"),
+        ("qemu-ppc64le", "linux/ppc64le"),
+        ("qemu-mips64el", "linux/mips64le"),
+        ("qemu-loongarch64", "linux/loong64"),
+    ];
+    HANDLERS
+        .iter()
+        .filter(|(handler, _)| {
+            std::fs::read_to_string(format!("/proc/sys/fs/binfmt_misc/{handler}"))
+                .map(|text| text.lines().next() == Some("enabled"))
+                .unwrap_or(false)
+        })
+        .filter_map(|(_, platform)| platform.parse().ok())
+        .collect()
+}
+
 /// The platform fields of an image config.
 struct ConfigPlatform {
     os: String,
@@ -445,6 +518,37 @@ fn declared_args(text: &str) -> std::collections::HashSet<&str> {
         .collect()
 }
 
+/// Whether image `reference` (`name[:tag][@digest]`) is in `repository` (`registry/path`),
+/// with Docker Hub's short names normalised (`alpine` is `docker.io/library/alpine`).
+fn same_repository(reference: &str, repository: &str) -> bool {
+    fn normal(name: &str) -> String {
+        let name = name.split('@').next().unwrap_or(name);
+        // A `:` after the last `/` starts a tag; before it, it is a registry port.
+        let name = match name.rfind(':') {
+            Some(colon) if !name[colon..].contains('/') => &name[..colon],
+            _ => name,
+        };
+        let (first, rest) = name.split_once('/').unwrap_or(("", name));
+        let has_registry = first.contains(['.', ':']) || first == "localhost";
+        let (registry, path) = if has_registry {
+            (first, rest)
+        } else {
+            ("docker.io", name)
+        };
+        let registry = if registry == "index.docker.io" {
+            "docker.io"
+        } else {
+            registry
+        };
+        if registry == "docker.io" && !path.contains('/') {
+            format!("docker.io/library/{path}")
+        } else {
+            format!("{registry}/{path}")
+        }
+    }
+    normal(reference) == normal(repository)
+}
+
 /// A short, stable hash of some text (FNV-1a), for private file names.
 fn short_hash(text: &str) -> String {
     let mut hash: u64 = 0xcbf29ce484222325;
@@ -453,4 +557,32 @@ fn short_hash(text: &str) -> String {
         hash = hash.wrapping_mul(0x100000001b3);
     }
     format!("{hash:016x}")
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use super::same_repository;
+
+    #[test]
+    fn references_match_their_repository() {
+        let yes = [
+            ("127.0.0.1:5000/demo/base:1.2.3", "127.0.0.1:5000/demo/base"),
+            ("127.0.0.1:5000/demo/base", "127.0.0.1:5000/demo/base"),
+            ("127.0.0.1:5000/demo/base@sha256:abc", "127.0.0.1:5000/demo/base"),
+            ("alpine:3", "docker.io/library/alpine"),
+            ("me/app", "docker.io/me/app"),
+            ("index.docker.io/me/app:1", "docker.io/me/app"),
+        ];
+        for (reference, repository) in yes {
+            assert!(same_repository(reference, repository), "{reference} {repository}");
+        }
+        let no = [
+            ("127.0.0.1:5000/demo/base2:1", "127.0.0.1:5000/demo/base"),
+            ("127.0.0.1:5001/demo/base", "127.0.0.1:5000/demo/base"),
+            ("alpine", "docker.io/me/alpine"),
+        ];
+        for (reference, repository) in no {
+            assert!(!same_repository(reference, repository), "{reference} {repository}");
+        }
+    }
 }

@@ -125,4 +125,8 @@ pub enum BuildError {
         wanted: String,
         actual: String,
     },
+
+    /// An endpoint that is not a daemon address mab can use.
+    #[error("invalid docker daemon endpoint {endpoint:?}: {reason}")]
+    InvalidEndpoint { endpoint: String, reason: String },
 }

@@ -12,9 +12,13 @@
 mod context;
 mod daemon;
 mod dockerfile;
+mod endpoint;
 mod error;
 
 pub use context::{ContextSpec, ContextStream, context_stream};
-pub use daemon::{BuildReporter, BuildRequest, BuiltImage, DEFAULT_ENDPOINT, Daemon};
+pub use daemon::{
+    BuildReporter, BuildRequest, BuiltImage, Daemon, DaemonInfo, host_emulated_platforms,
+};
+pub use endpoint::{DEFAULT_ENDPOINT, DaemonEndpoint, TlsFiles};
 pub use dockerfile::{BaseImage, Dockerfile};
 pub use error::BuildError;

@@ -1,0 +1,151 @@
+//! Where a Docker daemon listens and how to talk to it: a unix socket, tcp (plain or TLS with
+//! client certificates), or ssh.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use bollard::Docker;
+
+use crate::BuildError;
+
+/// Where the local daemon listens when neither the plan nor `DOCKER_HOST` say otherwise.
+pub const DEFAULT_ENDPOINT: &str = "unix:///var/run/docker.sock";
+
+/// How long one request (a whole build, a whole export) may take.
+const REQUEST_TIMEOUT_SECS: u64 = 6 * 60 * 60;
+
+/// The files of a TLS client identity for `tcp://` daemons started with `--tlsverify`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The CA that signed the daemon's certificate (`ca.pem`).
+    pub ca: PathBuf,
+    /// The client certificate (`cert.pem`).
+    pub cert: PathBuf,
+    /// The client key (`key.pem`).
+    pub key: PathBuf,
+}
+
+impl TlsFiles {
+    /// `ca.pem`, `cert.pem` and `key.pem` in `dir` (the layout of `DOCKER_CERT_PATH`).
+    pub fn in_dir(dir: impl Into<PathBuf>) -> Self {
+        let dir = dir.into();
+        Self {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+        }
+    }
+}
+
+/// A daemon endpoint: `unix:///path`, `tcp://host:port` (with or without TLS), `ssh://user@host`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonEndpoint {
+    url: String,
+    tls: Option<TlsFiles>,
+}
+
+impl DaemonEndpoint {
+    /// An endpoint from its URL; `tls` makes a `tcp://` endpoint use TLS with client certificates.
+    pub fn new(url: impl Into<String>, tls: Option<TlsFiles>) -> Result<Self, BuildError> {
+        let url = url.into();
+        let known = ["unix://", "tcp://", "http://", "https://", "ssh://"];
+        if !known.iter().any(|scheme| url.starts_with(scheme)) {
+            return Err(BuildError::InvalidEndpoint {
+                endpoint: url,
+                reason: "the accepted forms are unix:///path/to/docker.sock, tcp://host:port and ssh://user@host[:port]".to_string(),
+            });
+        }
+        if tls.is_some() && !(url.starts_with("tcp://") || url.starts_with("https://")) {
+            return Err(BuildError::InvalidEndpoint {
+                endpoint: url,
+                reason: "tls settings only apply to tcp:// endpoints".to_string(),
+            });
+        }
+        if url.starts_with("https://") && tls.is_none() {
+            return Err(BuildError::InvalidEndpoint {
+                endpoint: url,
+                reason: "an https:// daemon needs tls files (ca, cert, key)".to_string(),
+            });
+        }
+        Ok(Self { url, tls })
+    }
+
+    /// The endpoint the docker CLI would use: `DOCKER_HOST` (with `DOCKER_TLS_VERIFY` and
+    /// `DOCKER_CERT_PATH` for tcp), else the local socket.
+    pub fn from_env() -> Result<Self, BuildError> {
+        let url = std::env::var("DOCKER_HOST")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+        let verify = std::env::var("DOCKER_TLS_VERIFY")
+            .map(|v| !v.is_empty() && v != "0")
+            .unwrap_or(false);
+        let tls = (verify && url.starts_with("tcp://")).then(|| {
+            let dir = std::env::var_os("DOCKER_CERT_PATH")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")))
+                .unwrap_or_else(|| PathBuf::from(".docker"));
+            TlsFiles::in_dir(dir)
+        });
+        Self::new(url, tls)
+    }
+
+    /// The endpoint's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Whether this endpoint is the local machine's unix socket (so the local binfmt setup
+    /// applies to it).
+    pub fn is_local(&self) -> bool {
+        self.url.starts_with("unix://")
+    }
+
+    /// A bollard client for this endpoint (no request is made yet).
+    pub(crate) fn client(&self) -> Result<Docker, bollard::errors::Error> {
+        let version = bollard::API_DEFAULT_VERSION;
+        if let Some(path) = self.url.strip_prefix("unix://") {
+            return Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, version);
+        }
+        if self.url.starts_with("ssh://") {
+            return Docker::connect_with_ssh(&self.url, REQUEST_TIMEOUT_SECS, version, None);
+        }
+        match &self.tls {
+            Some(tls) => Docker::connect_with_ssl(
+                &self.url,
+                &tls.key,
+                &tls.cert,
+                &tls.ca,
+                REQUEST_TIMEOUT_SECS,
+                version,
+            ),
+            None => Docker::connect_with_http(&self.url, REQUEST_TIMEOUT_SECS, version),
+        }
+    }
+}
+
+impl fmt::Display for DaemonEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.url)?;
+        if self.tls.is_some() {
+            f.write_str(" (tls)")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepted_and_rejected_endpoints() {
+        assert!(DaemonEndpoint::new("unix:///var/run/docker.sock", None).is_ok());
+        assert!(DaemonEndpoint::new("tcp://10.0.0.1:2376", Some(TlsFiles::in_dir("/c"))).is_ok());
+        assert!(DaemonEndpoint::new("ssh://ci@arm-builder", None).is_ok());
+        let err = DaemonEndpoint::new("/var/run/docker.sock", None).unwrap_err();
+        assert!(err.to_string().contains("unix:///path/to/docker.sock"), "{err}");
+        let err = DaemonEndpoint::new("ssh://a@b", Some(TlsFiles::in_dir("/c"))).unwrap_err();
+        assert!(err.to_string().contains("only apply to tcp://"), "{err}");
+    }
+}
