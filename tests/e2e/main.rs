@@ -1,1 +1,12 @@
-//! End-to-end tests.
+//! End-to-end tests: the real `mab` binary against a real Docker daemon, a real registry and
+//! QEMU emulation, checked with independent clients (skopeo, the docker CLI).
+//!
+//! They need the environment that `cargo xtask test` brings up (see `mab_tests` for the
+//! variables) and panic without it. Each test uses its own repository, so they run in parallel.
+
+mod bad_input;
+mod docker_format;
+mod dry_run;
+mod example;
+mod many_images;
+mod oci_output;

@@ -228,7 +228,13 @@ impl Daemon {
             .dockerfile(&dockerfile_name)
             .platform(&platform)
             .buildargs(&build_args.into_iter().collect::<HashMap<_, _>>())
-            .labels(&request.labels.clone().into_iter().collect::<HashMap<_, _>>())
+            .labels(
+                &request
+                    .labels
+                    .clone()
+                    .into_iter()
+                    .collect::<HashMap<_, _>>(),
+            )
             .nocache(request.no_cache)
             .rm(true)
             .forcerm(true);
@@ -350,10 +356,8 @@ impl Daemon {
             None => target.clone(),
         };
         let _one_at_a_time = self.inner.base_lock.lock().await;
-        if !pull {
-            if let Some(id) = self.local_image_for(&base.reference, &wanted).await {
-                return Ok(id);
-            }
+        if !pull && let Some(id) = self.local_image_for(&base.reference, &wanted).await {
+            return Ok(id);
         }
         let options = CreateImageOptionsBuilder::default()
             .from_image(&base.reference)
@@ -568,13 +572,19 @@ mod plan_tests {
         let yes = [
             ("127.0.0.1:5000/demo/base:1.2.3", "127.0.0.1:5000/demo/base"),
             ("127.0.0.1:5000/demo/base", "127.0.0.1:5000/demo/base"),
-            ("127.0.0.1:5000/demo/base@sha256:abc", "127.0.0.1:5000/demo/base"),
+            (
+                "127.0.0.1:5000/demo/base@sha256:abc",
+                "127.0.0.1:5000/demo/base",
+            ),
             ("alpine:3", "docker.io/library/alpine"),
             ("me/app", "docker.io/me/app"),
             ("index.docker.io/me/app:1", "docker.io/me/app"),
         ];
         for (reference, repository) in yes {
-            assert!(same_repository(reference, repository), "{reference} {repository}");
+            assert!(
+                same_repository(reference, repository),
+                "{reference} {repository}"
+            );
         }
         let no = [
             ("127.0.0.1:5000/demo/base2:1", "127.0.0.1:5000/demo/base"),
@@ -582,7 +592,10 @@ mod plan_tests {
             ("alpine", "docker.io/me/alpine"),
         ];
         for (reference, repository) in no {
-            assert!(!same_repository(reference, repository), "{reference} {repository}");
+            assert!(
+                !same_repository(reference, repository),
+                "{reference} {repository}"
+            );
         }
     }
 }

@@ -144,7 +144,10 @@ mod tests {
         assert!(DaemonEndpoint::new("tcp://10.0.0.1:2376", Some(TlsFiles::in_dir("/c"))).is_ok());
         assert!(DaemonEndpoint::new("ssh://ci@arm-builder", None).is_ok());
         let err = DaemonEndpoint::new("/var/run/docker.sock", None).unwrap_err();
-        assert!(err.to_string().contains("unix:///path/to/docker.sock"), "{err}");
+        assert!(
+            err.to_string().contains("unix:///path/to/docker.sock"),
+            "{err}"
+        );
         let err = DaemonEndpoint::new("ssh://a@b", Some(TlsFiles::in_dir("/c"))).unwrap_err();
         assert!(err.to_string().contains("only apply to tcp://"), "{err}");
     }

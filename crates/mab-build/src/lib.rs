@@ -19,6 +19,6 @@ pub use context::{ContextSpec, ContextStream, context_stream};
 pub use daemon::{
     BuildReporter, BuildRequest, BuiltImage, Daemon, DaemonInfo, host_emulated_platforms,
 };
-pub use endpoint::{DEFAULT_ENDPOINT, DaemonEndpoint, TlsFiles};
 pub use dockerfile::{BaseImage, Dockerfile};
+pub use endpoint::{DEFAULT_ENDPOINT, DaemonEndpoint, TlsFiles};
 pub use error::BuildError;

@@ -82,7 +82,10 @@ impl Platform {
         }
         let (architecture, variant) = normalize_arch(architecture, variant.unwrap_or(""));
         if architecture.is_empty() {
-            return Err(ParsePlatformError::new(&display, "the architecture is empty"));
+            return Err(ParsePlatformError::new(
+                &display,
+                "the architecture is empty",
+            ));
         }
         if !KNOWN_ARCH.contains(&architecture.as_str()) {
             return Err(ParsePlatformError::new(
@@ -208,7 +211,11 @@ fn normalize_arch(arch: &str, variant: &str) -> (String, Option<String>) {
     let (arch, variant): (&str, String) = match arch.as_str() {
         "i386" | "i686" => ("386", String::new()),
         "x86_64" | "x86-64" | "amd64" => {
-            let v = if variant == "v1" { String::new() } else { variant };
+            let v = if variant == "v1" {
+                String::new()
+            } else {
+                variant
+            };
             ("amd64", v)
         }
         "aarch64" | "arm64" => {
