@@ -8,5 +8,7 @@ mod bad_input;
 mod docker_format;
 mod dry_run;
 mod example;
+mod manifest;
 mod many_images;
 mod oci_output;
+mod plan;

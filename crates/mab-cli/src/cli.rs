@@ -17,6 +17,11 @@ pub struct Cli {
 pub enum Command {
     /// Build every image of a plan for each of its platforms, push, and publish the indexes.
     Build(BuildArgs),
+    /// Check a plan (`mab plan check PLAN`) or print the JSON Schema of plans (`mab plan schema`).
+    Plan(PlanArgs),
+    /// Create, annotate, inspect and push manifest lists of images already in a registry (the
+    /// `docker manifest` verbs and flags).
+    Manifest(crate::commands::manifest::ManifestArgs),
 }
 
 #[derive(Debug, Args)]
@@ -36,6 +41,14 @@ pub struct BuildArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Build every image without the daemon's build cache (as `no_cache: true` in the plan).
+    #[arg(long)]
+    pub no_cache: bool,
+
+    /// Pull every base image for its platform even when the daemon has it (as `pull: true`).
+    #[arg(long)]
+    pub pull: bool,
+
     /// How many builds may run at once.
     #[arg(long, short = 'j', value_name = "N", default_value_t = default_jobs())]
     pub jobs: usize,
@@ -45,4 +58,25 @@ fn default_jobs() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get().max(2))
         .unwrap_or(2)
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(subcommand)]
+    pub command: PlanCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// Validate a plan and print what it builds (images x platforms x tags); exit code 0 when
+    /// it is valid, 2 when it is not (every problem is listed). Needs no daemon or registry.
+    Check {
+        /// The plan file (YAML).
+        plan: PathBuf,
+        /// Print the summary as one JSON document on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the JSON Schema of the plan format, for editors (docs/plan.schema.json is a copy).
+    Schema,
 }

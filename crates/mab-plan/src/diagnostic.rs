@@ -17,8 +17,7 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub(crate) fn new(at: Position, message: impl Into<String>, text: &str) -> Self {
-        let source_line = text
-            .lines()
+        let source_line = yaml_lines(text)
             .nth(at.line.saturating_sub(1))
             .unwrap_or("")
             .to_string();
@@ -67,6 +66,29 @@ impl Diagnostic {
             "",
         );
     }
+}
+
+/// The lines of `text` as YAML counts them: a line ends with `\n`, `\r\n` or a lone `\r`.
+pub(crate) fn yaml_lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let current = rest?;
+        match current.find(['\n', '\r']) {
+            Some(end) => {
+                let next = if current[end..].starts_with("\r\n") {
+                    end + 2
+                } else {
+                    end + 1
+                };
+                rest = Some(&current[next..]);
+                Some(&current[..end])
+            }
+            None => {
+                rest = None;
+                (!current.is_empty()).then_some(current)
+            }
+        }
+    })
 }
 
 /// Everything that can go wrong in this crate.
@@ -174,6 +196,20 @@ mod tests {
             error.to_string(),
             "error: dir/plan.yaml:3:5: unknown key\n   3 |   - platfroms: [x]\n     |     ^"
         );
+    }
+
+    #[test]
+    fn lines_end_as_in_yaml() {
+        let lines: Vec<&str> = yaml_lines("a\nb\r\nc\rd\r\re\n").collect();
+        assert_eq!(lines, ["a", "b", "c", "d", "", "e"]);
+        assert_eq!(yaml_lines("").count(), 0);
+        assert_eq!(yaml_lines("x").collect::<Vec<_>>(), ["x"]);
+    }
+
+    #[test]
+    fn shows_the_line_of_a_file_with_carriage_returns_only() {
+        let diagnostic = Diagnostic::new(Position { line: 3, column: 2 }, "m", "a\rb\rcd\r");
+        assert_eq!(diagnostic.source_line, "cd");
     }
 
     #[test]

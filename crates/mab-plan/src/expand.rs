@@ -6,6 +6,13 @@
 //! - `$$` is a literal `$`. Any other `$` is an error, so that `$HOME` (shell style, not
 //!   supported) or a stray `$` is never silently kept as text.
 //! - A variable name is `[A-Za-z_][A-Za-z0-9_]*`.
+//!
+//! A lookup answers `Ok(Some(value))`, `Ok(None)` (unset) or `Err(reason)`: the variable is
+//! computed (`GIT_SHA`, `GIT_TAG`) and could not be; a default is used then, as for an unset
+//! variable, and without one the reason is the error.
+
+/// Looks a variable up: its value, `None` when unset, or why it could not be computed.
+pub(crate) type Lookup<'a> = dyn Fn(&str) -> Result<Option<String>, String> + 'a;
 
 /// A problem found while expanding one value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,10 +36,7 @@ enum Piece {
 
 /// Expands `input`, looking variables up with `lookup`. Reports every unset variable, or the
 /// first syntax error.
-pub(crate) fn expand(
-    input: &str,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, Vec<ExpandError>> {
+pub(crate) fn expand(input: &str, lookup: &Lookup<'_>) -> Result<String, Vec<ExpandError>> {
     let chars: Vec<char> = input.chars().collect();
     let mut parser = Parser {
         chars: &chars,
@@ -51,7 +55,7 @@ pub(crate) fn expand(
 
 fn evaluate(
     pieces: &[Piece],
-    lookup: &dyn Fn(&str) -> Option<String>,
+    lookup: &Lookup<'_>,
     out: &mut String,
     errors: &mut Vec<ExpandError>,
 ) {
@@ -63,14 +67,21 @@ fn evaluate(
                 offset,
                 default,
             } => match (lookup(name), default) {
-                (Some(value), None) => out.push_str(&value),
-                (Some(value), Some(_)) if !value.is_empty() => out.push_str(&value),
+                (Ok(Some(value)), None) => out.push_str(&value),
+                (Ok(Some(value)), Some(_)) if !value.is_empty() => out.push_str(&value),
                 (_, Some(default)) => evaluate(default, lookup, out, errors),
-                (None, None) => errors.push(ExpandError {
+                (Ok(None), None) => errors.push(ExpandError {
                     offset: *offset,
                     message: format!(
                         "environment variable `{name}` is not set \
                          (set it, or give a default with `${{{name}:-default}}`)"
+                    ),
+                }),
+                (Err(reason), None) => errors.push(ExpandError {
+                    offset: *offset,
+                    message: format!(
+                        "`${{{name}}}` is not available: {reason} \
+                         (set {name} in the environment, or give a default with `${{{name}:-default}}`)"
                     ),
                 }),
             },
@@ -190,13 +201,14 @@ impl Parser<'_> {
 mod tests {
     use super::*;
 
-    fn env(name: &str) -> Option<String> {
-        match name {
+    fn env(name: &str) -> Result<Option<String>, String> {
+        Ok(match name {
             "HOST" => Some("127.0.0.1:5000".to_string()),
             "EMPTY" => Some(String::new()),
             "V_2" => Some("2".to_string()),
+            "GIT_TAG" => return Err("no tag points at HEAD".to_string()),
             _ => None,
-        }
+        })
     }
 
     fn ok(input: &str) -> String {
@@ -221,6 +233,19 @@ mod tests {
         assert_eq!(ok("${MISSING:-${V_2}}"), "2");
         assert_eq!(ok("${MISSING:-a${OTHER:-b}c}"), "abc");
         assert_eq!(ok("{}"), "{}");
+    }
+
+    #[test]
+    fn a_computed_variable_that_fails_uses_its_default_or_says_why() {
+        assert_eq!(ok("${GIT_TAG:-dev}"), "dev");
+        let errors = err("v-${GIT_TAG}");
+        assert_eq!(errors[0].offset, 2);
+        assert!(
+            errors[0]
+                .message
+                .starts_with("`${GIT_TAG}` is not available: no tag points at HEAD"),
+            "{errors:?}"
+        );
     }
 
     #[test]

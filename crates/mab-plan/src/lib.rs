@@ -30,9 +30,13 @@
 
 mod diagnostic;
 mod expand;
+#[doc(hidden)]
+pub mod fuzzing;
 mod plan;
 mod raw;
 mod reference;
+mod schema;
+mod semver;
 mod suggest;
 mod tree;
 mod validate;
@@ -41,8 +45,20 @@ use std::path::Path;
 
 pub use diagnostic::{Diagnostic, PlanError};
 pub use mab_platform::Platform;
-pub use plan::{ImageSpec, ManifestFormat, Plan, RegistrySettings};
+pub use plan::{
+    Annotations, BuildSettings, ImageSpec, ManifestFormat, Plan, PlatformBuild, RegistrySettings,
+};
 pub use reference::Repository;
+pub use schema::json_schema;
+
+/// A value of the git repository a plan is in, for `${GIT_SHA}` and `${GIT_TAG}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GitValue {
+    /// The full commit id of `HEAD` (`git rev-parse HEAD`).
+    Sha,
+    /// The tag that points at `HEAD` (`git describe --tags --exact-match`).
+    Tag,
+}
 
 /// What a plan may ask of its surroundings. The CLI implements it with the process environment
 /// and the filesystem; tests with fixed answers.
@@ -53,6 +69,19 @@ pub trait PlanEnv {
     fn is_dir(&self, path: &Path) -> bool;
     /// Whether `path` is an existing file.
     fn is_file(&self, path: &Path) -> bool;
+    /// `${GIT_SHA}` or `${GIT_TAG}` when no environment variable of that name is set: the
+    /// value, or why there is none (not a git repository, no tag at `HEAD`). Asked only when a
+    /// plan uses the variable.
+    fn git(&self, value: GitValue) -> Result<String, String> {
+        let _ = value;
+        Err("git values are not available here".to_string())
+    }
+    /// The text of a file, to check that a `target` stage exists in a Dockerfile; `None` skips
+    /// the check (the default).
+    fn read_file(&self, path: &Path) -> Option<String> {
+        let _ = path;
+        None
+    }
 }
 
 /// Parses and validates the plan `text` read from `file`.

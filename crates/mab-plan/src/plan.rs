@@ -13,6 +13,9 @@ pub struct Plan {
     pub(crate) file: PathBuf,
     pub(crate) registries: BTreeMap<String, RegistrySettings>,
     pub(crate) images: Vec<ImageSpec>,
+    /// Indexes into `images`: every image after the images it depends on.
+    #[serde(skip_serializing_if = "is_identity")]
+    pub(crate) order: Vec<usize>,
 }
 
 impl Plan {
@@ -24,6 +27,17 @@ impl Plan {
     /// The images to build, in the order of the plan (at least one).
     pub fn images(&self) -> &[ImageSpec] {
         &self.images
+    }
+
+    /// Indexes into [`Plan::images`] in an order in which every image comes after the images it
+    /// depends on (`depends_on`); otherwise the order of the plan.
+    pub fn order(&self) -> &[usize] {
+        &self.order
+    }
+
+    /// The images in [`Plan::order`].
+    pub fn images_in_order(&self) -> impl Iterator<Item = (usize, &ImageSpec)> {
+        self.order.iter().map(|&index| (index, &self.images[index]))
     }
 
     /// The settings for a registry `host[:port]` (exact match, e.g. `127.0.0.1:5000`), if the
@@ -40,10 +54,16 @@ impl Plan {
     }
 }
 
+fn is_identity(order: &[usize]) -> bool {
+    order.iter().enumerate().all(|(n, &index)| n == index)
+}
+
 /// Settings for one registry host.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RegistrySettings {
     pub(crate) insecure: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) ca_cert: Option<PathBuf>,
 }
 
 impl RegistrySettings {
@@ -51,37 +71,66 @@ impl RegistrySettings {
     pub fn insecure(&self) -> bool {
         self.insecure
     }
+
+    /// A PEM file of certificate authorities to trust for this registry (besides the system's):
+    /// the plan's folder joined with `ca_cert`, normalised lexically.
+    pub fn ca_cert(&self) -> Option<&Path> {
+        self.ca_cert.as_deref()
+    }
 }
 
-/// One image to build for several platforms and push under several tags.
+/// One image to build for several platforms and push, under several tags, to one or more
+/// repositories.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ImageSpec {
-    pub(crate) repository: Repository,
-    pub(crate) context_dir: PathBuf,
-    pub(crate) dockerfile: PathBuf,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) name: Option<String>,
+    pub(crate) repositories: Vec<Repository>,
     pub(crate) platforms: Vec<Platform>,
     pub(crate) tags: Vec<String>,
-    pub(crate) build_args: BTreeMap<String, String>,
     pub(crate) format: ManifestFormat,
+    #[serde(flatten)]
+    pub(crate) build: BuildSettings,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) overrides: Vec<PlatformBuild>,
+    #[serde(skip_serializing_if = "Annotations::is_empty")]
+    pub(crate) annotations: Annotations,
+    #[serde(skip)]
+    pub(crate) depends_on: Vec<usize>,
+    /// `depends_on`, as the first repository of each image depended on (for snapshots).
+    #[serde(rename = "depends_on", skip_serializing_if = "Vec::is_empty")]
+    pub(crate) depends_on_names: Vec<String>,
 }
 
 impl ImageSpec {
-    /// Where the image is pushed.
+    /// Where the image is pushed: the first of [`ImageSpec::repositories`].
     pub fn repository(&self) -> &Repository {
-        &self.repository
+        &self.repositories[0]
     }
 
-    /// The build context folder: the plan's folder joined with `context`, normalised lexically
-    /// (`.` and `..` resolved without looking at the filesystem). Relative when the plan's path
-    /// is relative.
+    /// Every repository the image is pushed to (never empty, no duplicates), in the order of the
+    /// plan: the same manifests and index go to each.
+    pub fn repositories(&self) -> &[Repository] {
+        &self.repositories
+    }
+
+    /// The image's `name`, when it was given as a name under `registries` rather than as a
+    /// repository.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The build context folder (for platforms without an override of it): the plan's folder
+    /// joined with `context`, normalised lexically (`.` and `..` resolved without looking at
+    /// the filesystem). Relative when the plan's path is relative.
     pub fn context_dir(&self) -> &Path {
-        &self.context_dir
+        &self.build.context_dir
     }
 
-    /// The Dockerfile: the context folder joined with `dockerfile`, normalised lexically. It may
-    /// lie outside the context folder (e.g. `dockerfile: ../Dockerfile`).
+    /// The Dockerfile (for platforms without an override of it): the context folder joined with
+    /// `dockerfile`, normalised lexically. It may lie outside the context folder.
     pub fn dockerfile(&self) -> &Path {
-        &self.dockerfile
+        &self.build.dockerfile
     }
 
     /// The target platforms, normalised, in the order of the plan; never empty, no duplicates.
@@ -89,19 +138,141 @@ impl ImageSpec {
         &self.platforms
     }
 
-    /// The tags to push, in the order of the plan; never empty, all valid, no duplicates.
+    /// The tags to push, in the order of the plan, semver tags expanded; never empty, all
+    /// valid, no duplicates.
     pub fn tags(&self) -> &[String] {
         &self.tags
     }
 
-    /// `--build-arg` values, with environment variables expanded.
+    /// `--build-arg` values (for platforms without an override of them), with the defaults'
+    /// merged under the image's and environment variables expanded.
     pub fn build_args(&self) -> &BTreeMap<String, String> {
-        &self.build_args
+        &self.build.build_args
     }
 
     /// The kind of multi-platform manifest to push.
     pub fn format(&self) -> ManifestFormat {
         self.format
+    }
+
+    /// The annotations to put on the index and on each platform's manifest (OCI format only).
+    pub fn annotations(&self) -> &Annotations {
+        &self.annotations
+    }
+
+    /// Indexes into [`crate::Plan::images`] of the images this one is built after.
+    pub fn depends_on(&self) -> &[usize] {
+        &self.depends_on
+    }
+
+    /// How to build the image for `platform`: the image's settings with that platform's
+    /// `overrides` applied.
+    pub fn build_for(&self, platform: &Platform) -> &BuildSettings {
+        self.overrides
+            .iter()
+            .find(|o| &o.platform == platform)
+            .map_or(&self.build, |o| &o.build)
+    }
+
+    /// Each platform with how to build it, in the order of [`ImageSpec::platforms`].
+    pub fn builds(&self) -> impl Iterator<Item = (&Platform, &BuildSettings)> {
+        self.platforms.iter().map(|p| (p, self.build_for(p)))
+    }
+
+    /// A short name for messages: the first repository (and how many more there are).
+    pub fn label(&self) -> String {
+        match self.repositories.len() {
+            1 => self.repositories[0].to_string(),
+            n => format!("{} (+{} more)", self.repositories[0], n - 1),
+        }
+    }
+}
+
+/// How one platform of an image is built.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BuildSettings {
+    pub(crate) context_dir: PathBuf,
+    pub(crate) dockerfile: PathBuf,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) target: Option<String>,
+    pub(crate) build_args: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) labels: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) no_cache: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) pull: bool,
+}
+
+impl BuildSettings {
+    /// The build context folder.
+    pub fn context_dir(&self) -> &Path {
+        &self.context_dir
+    }
+
+    /// The Dockerfile.
+    pub fn dockerfile(&self) -> &Path {
+        &self.dockerfile
+    }
+
+    /// The stage of a multi-stage Dockerfile to build (`--target`), if not the last.
+    pub fn target(&self) -> Option<&str> {
+        self.target.as_deref()
+    }
+
+    /// `--build-arg` values, with environment variables expanded (the automatic platform args
+    /// are not here: the build driver adds them).
+    pub fn build_args(&self) -> &BTreeMap<String, String> {
+        &self.build_args
+    }
+
+    /// Labels to put on the image config (`--label`).
+    pub fn labels(&self) -> &BTreeMap<String, String> {
+        &self.labels
+    }
+
+    /// Build without the daemon's build cache (`--no-cache`).
+    pub fn no_cache(&self) -> bool {
+        self.no_cache
+    }
+
+    /// Pull base images even when the daemon has them (`--pull`).
+    pub fn pull(&self) -> bool {
+        self.pull
+    }
+}
+
+/// One platform's build settings when `overrides` changes them.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PlatformBuild {
+    pub(crate) platform: Platform,
+    #[serde(flatten)]
+    pub(crate) build: BuildSettings,
+}
+
+/// Annotations of an image (OCI format only).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Annotations {
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) index: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) manifest: BTreeMap<String, String>,
+}
+
+impl Annotations {
+    /// Annotations of the index (`annotations` of the OCI image index).
+    pub fn index(&self) -> &BTreeMap<String, String> {
+        &self.index
+    }
+
+    /// Annotations of each platform's image manifest.
+    pub fn manifest(&self) -> &BTreeMap<String, String> {
+        &self.manifest
+    }
+
+    /// Whether there are none at either level.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty() && self.manifest.is_empty()
     }
 }
 

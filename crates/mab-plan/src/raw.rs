@@ -13,19 +13,47 @@ use crate::suggest::closest;
 use crate::tree::{Node, NodeValue, Position, ScalarKind};
 
 /// Keys of the top-level mapping.
-pub(crate) const PLAN_KEYS: &[&str] = &["version", "registries", "images"];
+pub(crate) const PLAN_KEYS: &[&str] = &["version", "registries", "defaults", "images"];
 /// Keys of an image.
 pub(crate) const IMAGE_KEYS: &[&str] = &[
     "repository",
+    "repositories",
+    "name",
+    "registries",
     "context",
     "dockerfile",
+    "target",
     "platforms",
     "tags",
     "build_args",
+    "labels",
+    "annotations",
+    "no_cache",
+    "pull",
+    "format",
+    "depends_on",
+    "overrides",
+];
+/// Keys of `defaults`: what every image gets unless it says otherwise.
+pub(crate) const DEFAULTS_KEYS: &[&str] = &[
+    "registries",
+    "platforms",
+    "tags",
+    "build_args",
+    "labels",
+    "annotations",
+    "no_cache",
+    "pull",
     "format",
 ];
+/// Keys of one platform's entry under an image's `overrides`.
+pub(crate) const OVERRIDE_KEYS: &[&str] = &["context", "dockerfile", "target", "build_args"];
+/// Keys of `annotations`: the levels they go to.
+pub(crate) const ANNOTATION_KEYS: &[&str] = &["index", "manifest"];
+/// Keys of a semver tag (an item of `tags` that is a mapping).
+pub(crate) const SEMVER_TAG_KEYS: &[&str] = &["semver", "latest"];
 /// Keys of a registry's settings.
-pub(crate) const REGISTRY_KEYS: &[&str] = &["insecure"];
+pub(crate) const REGISTRY_KEYS: &[&str] = &["insecure", "ca_cert"];
 /// The plan format version this crate reads.
 pub(crate) const SUPPORTED_VERSION: &str = "1";
 
@@ -61,10 +89,14 @@ pub(crate) enum Field<T> {
 /// reported), so that the other items can still be checked.
 pub(crate) type Item<T> = Option<T>;
 
+/// A key-value mapping as written (build args, labels, annotations): names with their values.
+pub(crate) type RawMap = Vec<(Text, Item<Text>)>;
+
 /// The whole plan as written.
 #[derive(Debug)]
 pub(crate) struct RawPlan {
     pub(crate) registries: Vec<RawRegistry>,
+    pub(crate) defaults: RawSettings,
     pub(crate) images: Vec<RawImage>,
 }
 
@@ -73,6 +105,66 @@ pub(crate) struct RawPlan {
 pub(crate) struct RawRegistry {
     pub(crate) host: Text,
     pub(crate) insecure: bool,
+    pub(crate) ca_cert: Field<Text>,
+}
+
+/// The settings `defaults` and an image share; an image's own replace the defaults (and for
+/// `build_args`, `labels` and `annotations`, are merged over them, name by name).
+#[derive(Debug)]
+pub(crate) struct RawSettings {
+    pub(crate) registries: Field<Vec<Item<Text>>>,
+    pub(crate) platforms: Field<Vec<Item<Text>>>,
+    pub(crate) tags: Field<Vec<Item<RawTag>>>,
+    pub(crate) build_args: Field<RawMap>,
+    pub(crate) labels: Field<RawMap>,
+    pub(crate) annotations: Field<RawAnnotations>,
+    pub(crate) no_cache: Field<bool>,
+    pub(crate) pull: Field<bool>,
+    pub(crate) format: Field<ManifestFormat>,
+}
+
+impl RawSettings {
+    fn absent() -> Self {
+        Self {
+            registries: Field::Absent,
+            platforms: Field::Absent,
+            tags: Field::Absent,
+            build_args: Field::Absent,
+            labels: Field::Absent,
+            annotations: Field::Absent,
+            no_cache: Field::Absent,
+            pull: Field::Absent,
+            format: Field::Absent,
+        }
+    }
+}
+
+/// An item of `tags`.
+#[derive(Debug, Clone)]
+pub(crate) enum RawTag {
+    /// A tag, such as `latest` or `v${VERSION}`.
+    Plain(Text),
+    /// `{ semver: VERSION, latest: BOOL }`: the version and its shorter forms.
+    Semver { version: Text, latest: bool },
+}
+
+/// `annotations: { index: {...}, manifest: {...} }`.
+#[derive(Debug, Clone)]
+pub(crate) struct RawAnnotations {
+    /// Where the `annotations` value starts.
+    pub(crate) at: Position,
+    pub(crate) index: Field<RawMap>,
+    pub(crate) manifest: Field<RawMap>,
+}
+
+/// One entry under an image's `overrides`: settings for one platform.
+#[derive(Debug)]
+pub(crate) struct RawOverride {
+    pub(crate) platform: Text,
+    pub(crate) context: Field<Text>,
+    pub(crate) dockerfile: Field<Text>,
+    pub(crate) target: Field<Text>,
+    pub(crate) build_args: Field<RawMap>,
 }
 
 /// One entry under `images:`.
@@ -81,18 +173,22 @@ pub(crate) struct RawImage {
     /// Where the image's mapping starts (its first key).
     pub(crate) at: Position,
     pub(crate) repository: Field<Text>,
+    pub(crate) repositories: Field<Vec<Item<Text>>>,
+    pub(crate) name: Field<Text>,
     pub(crate) context: Field<Text>,
     pub(crate) dockerfile: Field<Text>,
-    pub(crate) platforms: Field<Vec<Item<Text>>>,
-    pub(crate) tags: Field<Vec<Item<Text>>>,
-    pub(crate) build_args: Field<Vec<(Text, Item<Text>)>>,
-    pub(crate) format: Field<ManifestFormat>,
+    pub(crate) target: Field<Text>,
+    pub(crate) depends_on: Field<Vec<Item<Text>>>,
+    pub(crate) overrides: Field<Vec<RawOverride>>,
+    /// Settings that `defaults` may give too.
+    pub(crate) settings: RawSettings,
 }
 
 /// Reads the document tree, reporting every shape problem into `diagnostics`.
 pub(crate) fn decode(root: &Node, diagnostics: &mut Diagnostics) -> RawPlan {
     let mut plan = RawPlan {
         registries: Vec::new(),
+        defaults: RawSettings::absent(),
         images: Vec::new(),
     };
     if root.is_null() {
@@ -124,6 +220,20 @@ pub(crate) fn decode(root: &Node, diagnostics: &mut Diagnostics) -> RawPlan {
     if let Some(registries) = fields.take("registries") {
         plan.registries = decode_registries(registries, diagnostics);
     }
+    if let Some(defaults) = fields.take("defaults")
+        && !defaults.is_null()
+        && let Some(mut fields) = Fields::read(
+            defaults,
+            "`defaults`",
+            "in `defaults`",
+            DEFAULTS_KEYS,
+            diagnostics,
+            "a mapping of settings for every image, such as `{ platforms: [linux/amd64] }`",
+        )
+    {
+        plan.defaults = decode_settings(&mut fields, diagnostics);
+    }
+    let defaults_have_platforms = !matches!(plan.defaults.platforms, Field::Absent);
     match fields.take("images") {
         None => fields.missing(
             "images",
@@ -137,7 +247,7 @@ pub(crate) fn decode(root: &Node, diagnostics: &mut Diagnostics) -> RawPlan {
                 }
                 plan.images = list
                     .iter()
-                    .filter_map(|image| decode_image(image, diagnostics))
+                    .filter_map(|image| decode_image(image, defaults_have_platforms, diagnostics))
                     .collect();
             }
         }
@@ -180,6 +290,7 @@ fn decode_registries(node: &Node, diagnostics: &mut Diagnostics) -> Vec<RawRegis
         let mut registry = RawRegistry {
             host,
             insecure: false,
+            ca_cert: Field::Absent,
         };
         if !settings.is_null() {
             let context = format!("in the settings of registry `{}`", registry.host.value);
@@ -193,19 +304,18 @@ fn decode_registries(node: &Node, diagnostics: &mut Diagnostics) -> Vec<RawRegis
             ) else {
                 continue;
             };
-            if let Some(insecure) = fields.take("insecure") {
-                match &insecure.value {
-                    NodeValue::Scalar(scalar) if scalar.kind == ScalarKind::Bool => {
-                        registry.insecure = scalar.text.eq_ignore_ascii_case("true");
-                    }
-                    _ => diagnostics.error(
-                        insecure.at,
-                        format!(
-                            "`insecure` must be `true` or `false`; found {}",
-                            insecure.describe()
-                        ),
-                    ),
-                }
+            if let Some(insecure) = fields.take("insecure")
+                && let Field::Given(value) = flag(insecure, "insecure", diagnostics)
+            {
+                registry.insecure = value;
+            }
+            if let Some(ca_cert) = fields.take("ca_cert") {
+                registry.ca_cert = text_field(
+                    ca_cert,
+                    "`ca_cert`",
+                    "the path of a PEM file, relative to the plan's folder",
+                    diagnostics,
+                );
             }
         }
         registries.push(registry);
@@ -213,7 +323,70 @@ fn decode_registries(node: &Node, diagnostics: &mut Diagnostics) -> Vec<RawRegis
     registries
 }
 
-fn decode_image(node: &Node, diagnostics: &mut Diagnostics) -> Option<RawImage> {
+/// The settings an image and `defaults` share, taken from `fields`.
+fn decode_settings(fields: &mut Fields<'_>, diagnostics: &mut Diagnostics) -> RawSettings {
+    let mut settings = RawSettings::absent();
+    if let Some(value) = fields.take("registries") {
+        settings.registries = text_list(
+            value,
+            "registries",
+            "a list of registries (with an optional namespace) such as `[ghcr.io/team, \"127.0.0.1:5000/team\"]`",
+            "a registry",
+            "`registries` is empty; list at least one registry",
+            diagnostics,
+        );
+    }
+    if let Some(value) = fields.take("platforms") {
+        settings.platforms = text_list(
+            value,
+            "platforms",
+            "a list of platforms such as `[linux/amd64, linux/arm64]`",
+            "a platform",
+            "`platforms` is empty; list at least one platform, e.g. `[linux/amd64]`",
+            diagnostics,
+        );
+    }
+    if let Some(value) = fields.take("tags") {
+        settings.tags = tags(value, diagnostics);
+    }
+    if let Some(value) = fields.take("build_args") {
+        settings.build_args = string_map(
+            value,
+            "build_args",
+            "build arg",
+            "a mapping of names to values, such as `{ GREETING: hello }`",
+            diagnostics,
+        );
+    }
+    if let Some(value) = fields.take("labels") {
+        settings.labels = string_map(
+            value,
+            "labels",
+            "label",
+            "a mapping of label names to values, such as `{ org.opencontainers.image.source: https://example.com/app }`",
+            diagnostics,
+        );
+    }
+    if let Some(value) = fields.take("annotations") {
+        settings.annotations = annotations(value, diagnostics);
+    }
+    if let Some(value) = fields.take("no_cache") {
+        settings.no_cache = flag(value, "no_cache", diagnostics);
+    }
+    if let Some(value) = fields.take("pull") {
+        settings.pull = flag(value, "pull", diagnostics);
+    }
+    if let Some(value) = fields.take("format") {
+        settings.format = format(value, diagnostics);
+    }
+    settings
+}
+
+fn decode_image(
+    node: &Node,
+    defaults_have_platforms: bool,
+    diagnostics: &mut Diagnostics,
+) -> Option<RawImage> {
     let mut fields = Fields::read(
         node,
         "an image",
@@ -225,28 +398,52 @@ fn decode_image(node: &Node, diagnostics: &mut Diagnostics) -> Option<RawImage> 
     let mut image = RawImage {
         at: node.at,
         repository: Field::Absent,
+        repositories: Field::Absent,
+        name: Field::Absent,
         context: Field::Absent,
         dockerfile: Field::Absent,
-        platforms: Field::Absent,
-        tags: Field::Absent,
-        build_args: Field::Absent,
-        format: Field::Absent,
+        target: Field::Absent,
+        depends_on: Field::Absent,
+        overrides: Field::Absent,
+        settings: RawSettings::absent(),
     };
 
-    match fields.take("repository") {
-        None => fields.missing(
+    let repository = fields.take("repository");
+    let repositories = fields.take("repositories");
+    let name = fields.take("name");
+    if repository.is_none() && repositories.is_none() && name.is_none() {
+        fields.missing(
             "repository",
-            "this image has no `repository`; add one, e.g. `repository: ghcr.io/team/app`",
+            "this image has no `repository`; add one, e.g. `repository: ghcr.io/team/app` \
+             (or `repositories: [...]` to publish to several, or `name` with `registries`)",
             diagnostics,
-        ),
-        Some(value) => {
-            image.repository = text_field(
-                value,
-                "`repository`",
-                "a repository name such as `ghcr.io/team/app`",
-                diagnostics,
-            );
-        }
+        );
+    }
+    if let Some(value) = repository {
+        image.repository = text_field(
+            value,
+            "`repository`",
+            "a repository name such as `ghcr.io/team/app`",
+            diagnostics,
+        );
+    }
+    if let Some(value) = repositories {
+        image.repositories = text_list(
+            value,
+            "repositories",
+            "a list of repositories such as `[ghcr.io/team/app, docker.io/team/app]`",
+            "a repository",
+            "`repositories` is empty; list at least one repository",
+            diagnostics,
+        );
+    }
+    if let Some(value) = name {
+        image.name = text_field(
+            value,
+            "`name`",
+            "a repository path such as `team/app`, published under each of `registries`",
+            diagnostics,
+        );
     }
     if let Some(value) = fields.take("context") {
         image.context = text_field(value, "`context`", "a folder path", diagnostics);
@@ -254,58 +451,223 @@ fn decode_image(node: &Node, diagnostics: &mut Diagnostics) -> Option<RawImage> 
     if let Some(value) = fields.take("dockerfile") {
         image.dockerfile = text_field(value, "`dockerfile`", "a file path", diagnostics);
     }
-    match fields.take("platforms") {
-        None => fields.missing(
-            "platforms",
-            "this image has no `platforms`; list them, e.g. `platforms: [linux/amd64, linux/arm64]`",
-            diagnostics,
-        ),
-        Some(value) => {
-            image.platforms = text_list(
-                value,
-                "platforms",
-                "a list of platforms such as `[linux/amd64, linux/arm64]`",
-                "a platform",
-                "`platforms` is empty; list at least one platform, e.g. `[linux/amd64]`",
-                diagnostics,
-            );
-        }
-    }
-    if let Some(value) = fields.take("tags") {
-        image.tags = text_list(
+    if let Some(value) = fields.take("target") {
+        image.target = text_field(
             value,
-            "tags",
-            "a list of tags such as `[latest, \"1.0.0\"]`",
-            "a tag",
-            "`tags` is empty; list at least one tag, or leave `tags` out to push `latest`",
+            "`target`",
+            "the name of a build stage (`FROM ... AS name`)",
             diagnostics,
         );
     }
-    if let Some(value) = fields.take("build_args") {
-        image.build_args = build_args(value, diagnostics);
+    if !defaults_have_platforms && !fields.has("platforms") {
+        fields.missing(
+            "platforms",
+            "this image has no `platforms`; list them, e.g. `platforms: [linux/amd64, linux/arm64]` \
+             (or give them to every image under `defaults`)",
+            diagnostics,
+        );
     }
-    if let Some(value) = fields.take("format") {
-        image.format = format(value, diagnostics);
+    image.settings = decode_settings(&mut fields, diagnostics);
+    if let Some(value) = fields.take("depends_on") {
+        image.depends_on = text_list(
+            value,
+            "depends_on",
+            "a list of images of this plan (their `repository` or `name`), such as `[ghcr.io/team/base]`",
+            "an image's repository or name",
+            "`depends_on` is empty; list the images this one is built from, or leave it out",
+            diagnostics,
+        );
+    }
+    if let Some(value) = fields.take("overrides") {
+        image.overrides = overrides(value, diagnostics);
     }
     Some(image)
 }
 
-fn build_args(node: &Node, diagnostics: &mut Diagnostics) -> Field<Vec<(Text, Item<Text>)>> {
-    if node.is_null() {
-        return Field::Given(Vec::new());
-    }
-    let Some(entries) = free_mapping(
+fn tags(node: &Node, diagnostics: &mut Diagnostics) -> Field<Vec<Item<RawTag>>> {
+    let Some(items) = sequence(
         node,
-        "build_args",
-        "a mapping of names to values, such as `{ GREETING: hello }`",
+        "tags",
+        "a list of tags such as `[latest, \"1.0.0\"]`",
         diagnostics,
     ) else {
         return Field::Invalid;
     };
-    let args = entries
+    if items.is_empty() {
+        diagnostics.error(
+            node.at,
+            "`tags` is empty; list at least one tag, or leave `tags` out to push `latest`",
+        );
+        return Field::Invalid;
+    }
+    let tags = items
+        .iter()
+        .map(|item| {
+            if let NodeValue::Mapping(_) = item.value {
+                return semver_tag(item, diagnostics);
+            }
+            match text_field(
+                item,
+                "each item of `tags`",
+                "a tag, or a mapping such as `{ semver: \"1.2.3\" }`",
+                diagnostics,
+            ) {
+                Field::Given(text) => Some(RawTag::Plain(text)),
+                _ => None,
+            }
+        })
+        .collect();
+    Field::Given(tags)
+}
+
+fn semver_tag(node: &Node, diagnostics: &mut Diagnostics) -> Item<RawTag> {
+    let mut fields = Fields::read(
+        node,
+        "a semver tag",
+        "in a semver tag",
+        SEMVER_TAG_KEYS,
+        diagnostics,
+        "a mapping such as `{ semver: \"1.2.3\", latest: true }`",
+    )?;
+    let version = match fields.take("semver") {
+        None => {
+            fields.missing(
+                "semver",
+                "a tag given as a mapping needs `semver`, e.g. `{ semver: \"${VERSION}\" }`",
+                diagnostics,
+            );
+            None
+        }
+        Some(value) => match text_field(
+            value,
+            "`semver`",
+            "a version such as `\"1.2.3\"`",
+            diagnostics,
+        ) {
+            Field::Given(text) => Some(text),
+            _ => None,
+        },
+    };
+    // A bad `latest` is reported; the version is still checked.
+    let latest = match fields.take("latest") {
+        None => false,
+        Some(value) => matches!(flag(value, "latest", diagnostics), Field::Given(true)),
+    };
+    Some(RawTag::Semver {
+        version: version?,
+        latest,
+    })
+}
+
+fn annotations(node: &Node, diagnostics: &mut Diagnostics) -> Field<RawAnnotations> {
+    let mut raw = RawAnnotations {
+        at: node.at,
+        index: Field::Absent,
+        manifest: Field::Absent,
+    };
+    if node.is_null() {
+        return Field::Given(raw);
+    }
+    let Some(mut fields) = Fields::read(
+        node,
+        "`annotations`",
+        "in `annotations`",
+        ANNOTATION_KEYS,
+        diagnostics,
+        "a mapping of levels (`index`, `manifest`) to annotations, such as \
+         `{ index: { org.opencontainers.image.version: \"1.0\" } }`",
+    ) else {
+        return Field::Invalid;
+    };
+    let example = "a mapping of annotation names to values, such as \
+                   `{ org.opencontainers.image.version: \"1.0\" }`";
+    if let Some(value) = fields.take("index") {
+        raw.index = string_map(value, "index", "annotation", example, diagnostics);
+    }
+    if let Some(value) = fields.take("manifest") {
+        raw.manifest = string_map(value, "manifest", "annotation", example, diagnostics);
+    }
+    Field::Given(raw)
+}
+
+fn overrides(node: &Node, diagnostics: &mut Diagnostics) -> Field<Vec<RawOverride>> {
+    let Some(entries) = free_mapping(
+        node,
+        "overrides",
+        "a mapping of platforms to settings, such as `{ linux/arm64: { dockerfile: Dockerfile.arm64 } }`",
+        diagnostics,
+    ) else {
+        return Field::Invalid;
+    };
+    let mut out = Vec::new();
+    for (platform, settings) in entries {
+        let mut entry = RawOverride {
+            platform,
+            context: Field::Absent,
+            dockerfile: Field::Absent,
+            target: Field::Absent,
+            build_args: Field::Absent,
+        };
+        if !settings.is_null() {
+            let Some(mut fields) = Fields::read(
+                settings,
+                &format!("the overrides for `{}`", entry.platform.value),
+                &format!("in the overrides for `{}`", entry.platform.value),
+                OVERRIDE_KEYS,
+                diagnostics,
+                "a mapping such as `{ dockerfile: Dockerfile.arm64 }`",
+            ) else {
+                // Reported; the other platforms are still checked.
+                continue;
+            };
+            if let Some(value) = fields.take("context") {
+                entry.context = text_field(value, "`context`", "a folder path", diagnostics);
+            }
+            if let Some(value) = fields.take("dockerfile") {
+                entry.dockerfile = text_field(value, "`dockerfile`", "a file path", diagnostics);
+            }
+            if let Some(value) = fields.take("target") {
+                entry.target = text_field(
+                    value,
+                    "`target`",
+                    "the name of a build stage (`FROM ... AS name`)",
+                    diagnostics,
+                );
+            }
+            if let Some(value) = fields.take("build_args") {
+                entry.build_args = string_map(
+                    value,
+                    "build_args",
+                    "build arg",
+                    "a mapping of names to values, such as `{ GREETING: hello }`",
+                    diagnostics,
+                );
+            }
+        }
+        out.push(entry);
+    }
+    Field::Given(out)
+}
+
+/// A mapping of names to scalar values (`build_args`, `labels`, annotations); null is empty.
+/// `what` names one entry in messages (`build arg`).
+fn string_map(
+    node: &Node,
+    key: &str,
+    what: &str,
+    expected: &str,
+    diagnostics: &mut Diagnostics,
+) -> Field<RawMap> {
+    if node.is_null() {
+        return Field::Given(Vec::new());
+    }
+    let Some(entries) = free_mapping(node, key, expected, diagnostics) else {
+        return Field::Invalid;
+    };
+    let map = entries
         .into_iter()
         .map(|(name, value)| {
-            let what = format!("build arg `{}`", name.value);
+            let what = format!("{what} `{}`", name.value);
             let value = match text_field(value, &what, "a string", diagnostics) {
                 Field::Given(value) => Some(value),
                 _ => None,
@@ -313,7 +675,26 @@ fn build_args(node: &Node, diagnostics: &mut Diagnostics) -> Field<Vec<(Text, It
             (name, value)
         })
         .collect();
-    Field::Given(args)
+    Field::Given(map)
+}
+
+/// `true` or `false`.
+fn flag(node: &Node, key: &str, diagnostics: &mut Diagnostics) -> Field<bool> {
+    match &node.value {
+        NodeValue::Scalar(scalar) if scalar.kind == ScalarKind::Bool => {
+            Field::Given(scalar.text.eq_ignore_ascii_case("true"))
+        }
+        _ => {
+            diagnostics.error(
+                node.at,
+                format!(
+                    "`{key}` must be `true` or `false`; found {}",
+                    node.describe()
+                ),
+            );
+            Field::Invalid
+        }
+    }
 }
 
 fn format(node: &Node, diagnostics: &mut Diagnostics) -> Field<ManifestFormat> {
@@ -455,16 +836,35 @@ fn scalar_key(key: &Node, diagnostics: &mut Diagnostics) -> Option<Text> {
 
 /// Where a key that is not allowed at some level belongs, for keys of another level.
 fn misplaced(key: &str) -> Option<String> {
-    if IMAGE_KEYS.contains(&key) {
+    if DEFAULTS_KEYS.contains(&key) {
+        Some(format!(
+            "`{key}` is a key of an image, under an entry of `images:`, or of `defaults:`; \
+             check the indentation"
+        ))
+    } else if IMAGE_KEYS.contains(&key) {
         Some(format!(
             "`{key}` is a key of an image, under an entry of `images:`; check the indentation"
         ))
     } else if PLAN_KEYS.contains(&key) {
         Some(format!("`{key}` is a top-level key; check the indentation"))
     } else if REGISTRY_KEYS.contains(&key) {
+        let example = if key == "ca_cert" {
+            "certs/ca.pem"
+        } else {
+            "true"
+        };
         Some(format!(
             "`{key}` is a registry setting, under `registries:` and a host, e.g. \
-             `registries: {{ \"127.0.0.1:5000\": {{ {key}: true }} }}`"
+             `registries: {{ \"127.0.0.1:5000\": {{ {key}: {example} }} }}`"
+        ))
+    } else if SEMVER_TAG_KEYS.contains(&key) {
+        Some(format!(
+            "`{key}` belongs to a semver tag, an item of `tags` such as \
+             `{{ semver: \"1.2.3\", latest: true }}`"
+        ))
+    } else if ANNOTATION_KEYS.contains(&key) {
+        Some(format!(
+            "`{key}` is a level of `annotations`, e.g. `annotations: {{ {key}: {{ NAME: VALUE }} }}`"
         ))
     } else {
         None
@@ -547,6 +947,10 @@ impl<'n> Fields<'n> {
 
     fn take(&mut self, key: &str) -> Option<&'n Node> {
         self.known.remove(key)
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.known.contains_key(key)
     }
 
     /// Reports a missing required key, unless an unknown key was probably meant to be it.

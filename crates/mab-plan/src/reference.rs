@@ -23,7 +23,7 @@ const DOCKER_HUB: &str = "docker.io";
 const MAX_NAME_LENGTH: usize = 255;
 
 /// A repository: where images are pushed, without tag or digest (e.g. `ghcr.io/me/app`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Repository {
     registry: String,
     path: String,
@@ -240,6 +240,13 @@ impl fmt::Display for Repository {
     /// `registry/path`, e.g. `docker.io/library/alpine`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.registry, self.path)
+    }
+}
+
+impl serde::Serialize for Repository {
+    /// As its [`fmt::Display`] form, `registry/path`.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 

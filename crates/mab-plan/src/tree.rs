@@ -88,8 +88,8 @@ impl Node {
         match &self.value {
             NodeValue::Scalar(scalar) => match scalar.kind {
                 ScalarKind::Null => "an empty value".to_string(),
-                ScalarKind::Bool => format!("the boolean {}", scalar.text),
-                ScalarKind::Number => format!("the number {}", scalar.text),
+                ScalarKind::Bool => format!("the boolean `{}`", scalar.text),
+                ScalarKind::Number => format!("the number `{}`", scalar.text),
                 ScalarKind::String => format!("the string {:?}", scalar.text),
             },
             NodeValue::Sequence(_) => "a list".to_string(),

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use mab_plan::{ManifestFormat, PlanEnv, PlanError, Repository, parse_plan};
+use mab_plan::{GitValue, ManifestFormat, PlanEnv, PlanError, Platform, Repository, parse_plan};
 
 /// Every variable unset; every path exists.
 struct EverythingExists;
@@ -71,7 +71,8 @@ fn one_error_renders_with_file_line_column_and_caret() {
     assert_eq!(
         error.to_string(),
         "error: examples/x/plan.yaml:4:5: unknown key `platfroms` in an image; allowed keys: \
-         repository, context, dockerfile, platforms, tags, build_args, format \
+         repository, repositories, name, registries, context, dockerfile, target, platforms, \
+         tags, build_args, labels, annotations, no_cache, pull, format, depends_on, overrides \
          (did you mean `platforms`?)\n   4 |     platfroms: [linux/amd64]\n     |     ^"
     );
     let [diagnostic] = error.diagnostics() else {
@@ -91,4 +92,113 @@ fn repositories_parse_on_their_own() {
         error.to_string(),
         "invalid repository \"ghcr.io/me/app:1.0\": it contains a tag (`:1.0`); put tags under `tags:`"
     );
+}
+
+const FULL: &str = r#"version: 1
+defaults:
+  platforms: [linux/amd64, linux/arm64]
+  build_args: { A: from-defaults, B: b }
+  labels: { team: core }
+images:
+  - repositories: [127.0.0.1:5000/demo/app, "127.0.0.1:5001/demo/app"]
+    depends_on: [base]
+    tags: [{ semver: "1.2.3" }]
+    annotations: { index: { x: y }, manifest: { m: n } }
+    no_cache: true
+    overrides:
+      linux/arm64: { dockerfile: Dockerfile.arm64, build_args: { A: arm }, target: slim }
+  - name: base
+    registries: ["127.0.0.1:5000/demo"]
+    pull: true
+"#;
+
+#[test]
+fn images_resolve_per_platform_and_in_dependency_order() {
+    let plan = parse_plan(Path::new("plan.yaml"), FULL, &EverythingExists).unwrap();
+    assert_eq!(plan.order(), [1, 0]);
+    let order: Vec<String> = plan
+        .images_in_order()
+        .map(|(_, image)| image.repository().to_string())
+        .collect();
+    assert_eq!(
+        order,
+        ["127.0.0.1:5000/demo/base", "127.0.0.1:5000/demo/app"]
+    );
+
+    let app = &plan.images()[0];
+    assert_eq!(app.depends_on(), [1]);
+    let repositories: Vec<String> = app.repositories().iter().map(|r| r.to_string()).collect();
+    assert_eq!(
+        repositories,
+        ["127.0.0.1:5000/demo/app", "127.0.0.1:5001/demo/app"]
+    );
+    assert_eq!(app.label(), "127.0.0.1:5000/demo/app (+1 more)");
+    assert_eq!(app.tags(), ["1.2.3", "1.2", "1"]);
+    assert_eq!(app.annotations().index()["x"], "y");
+    assert_eq!(app.annotations().manifest()["m"], "n");
+
+    let amd64: Platform = "linux/amd64".parse().unwrap();
+    let arm64: Platform = "linux/arm64".parse().unwrap();
+    let build = app.build_for(&amd64);
+    assert_eq!(build.dockerfile(), Path::new("Dockerfile"));
+    assert_eq!(build.build_args()["A"], "from-defaults");
+    assert_eq!(build.target(), None);
+    assert!(build.no_cache() && !build.pull());
+    assert_eq!(build.labels()["team"], "core");
+    let build = app.build_for(&arm64);
+    assert_eq!(build.dockerfile(), Path::new("Dockerfile.arm64"));
+    assert_eq!(build.build_args()["A"], "arm");
+    assert_eq!(build.build_args()["B"], "b");
+    assert_eq!(build.target(), Some("slim"));
+    assert!(build.no_cache());
+    assert_eq!(app.builds().count(), 2);
+
+    let base = &plan.images()[1];
+    assert_eq!(base.name(), Some("base"));
+    assert!(base.build_for(&amd64).pull());
+    assert!(base.annotations().is_empty());
+}
+
+/// No git repository: `${GIT_SHA}` and `${GIT_TAG}` cannot be computed.
+struct NoGit;
+
+impl PlanEnv for NoGit {
+    fn var(&self, name: &str) -> Option<String> {
+        (name == "GIT_SHA").then(|| "from-the-environment".to_string())
+    }
+    fn is_dir(&self, _path: &Path) -> bool {
+        true
+    }
+    fn is_file(&self, _path: &Path) -> bool {
+        true
+    }
+    fn git(&self, value: GitValue) -> Result<String, String> {
+        assert_eq!(value, GitValue::Tag, "GIT_SHA is set, so git is not asked");
+        Err("no tag points at HEAD (git describe --tags --exact-match)".to_string())
+    }
+}
+
+#[test]
+fn git_values_come_from_the_environment_first_and_explain_why_they_are_missing() {
+    let text = "version: 1\nimages:\n  - repository: ghcr.io/team/app\n    platforms: [linux/amd64]\n    tags: [\"${GIT_SHA}\", \"${GIT_TAG:-dev}\", \"${GIT_TAG}\"]\n";
+    let error = parse_plan(Path::new("plan.yaml"), text, &NoGit).unwrap_err();
+    let [diagnostic] = error.diagnostics() else {
+        panic!("one diagnostic expected: {error}")
+    };
+    assert_eq!((diagnostic.line(), diagnostic.column()), (5, 46));
+    assert_eq!(
+        diagnostic.message(),
+        "`${GIT_TAG}` is not available: no tag points at HEAD (git describe --tags \
+         --exact-match) (set GIT_TAG in the environment, or give a default with \
+         `${GIT_TAG:-default}`)"
+    );
+    let text = text.replace(", \"${GIT_TAG}\"", "");
+    let plan = parse_plan(Path::new("plan.yaml"), &text, &NoGit).unwrap();
+    assert_eq!(plan.images()[0].tags(), ["from-the-environment", "dev"]);
+}
+
+#[test]
+fn the_schema_is_json() {
+    let schema: serde_json::Value = serde_json::from_str(&mab_plan::json_schema()).unwrap();
+    assert_eq!(schema["title"], "mab plan");
 }

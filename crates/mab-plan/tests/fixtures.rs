@@ -4,10 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use mab_plan::{PlanEnv, parse_plan};
+use mab_plan::{GitValue, PlanEnv, parse_plan};
 
 /// Fixed variables; every path exists except those containing "missing", and folders whose
-/// name contains "empty" hold no files.
+/// name contains "empty" hold no files. Every Dockerfile has the stages `build` and `runtime`.
+/// The git repository is at a commit with the tag `v2.0.1`.
 struct FakeEnv;
 
 impl PlanEnv for FakeEnv {
@@ -32,6 +33,20 @@ impl PlanEnv for FakeEnv {
             .parent()
             .is_some_and(|parent| parent.to_string_lossy().contains("empty"));
         !path.to_string_lossy().contains("missing") && !in_empty_folder
+    }
+
+    fn git(&self, value: GitValue) -> Result<String, String> {
+        Ok(match value {
+            GitValue::Sha => "0123456789abcdef0123456789abcdef01234567".to_string(),
+            GitValue::Tag => "v2.0.1".to_string(),
+        })
+    }
+
+    fn read_file(&self, _path: &Path) -> Option<String> {
+        Some(
+            "FROM busybox AS build\nRUN true\nFROM busybox AS runtime\nCOPY --from=build / /\n"
+                .to_string(),
+        )
     }
 }
 

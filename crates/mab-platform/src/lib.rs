@@ -22,6 +22,52 @@ const KNOWN_ARCH: &[&str] = &[
     "mipsle", "mips", "loong64", "wasm",
 ];
 
+/// The os/architecture pairs Go (and so Docker) has a port for (`go tool dist list`), limited to
+/// [`KNOWN_OS`]: `docker manifest annotate` refuses any other pair, and so does mab.
+const SUPPORTED_PAIRS: &[(&str, &str)] = &[
+    ("aix", "ppc64"),
+    ("darwin", "amd64"),
+    ("darwin", "arm64"),
+    ("freebsd", "386"),
+    ("freebsd", "amd64"),
+    ("freebsd", "arm"),
+    ("freebsd", "arm64"),
+    ("freebsd", "riscv64"),
+    ("illumos", "amd64"),
+    ("linux", "386"),
+    ("linux", "amd64"),
+    ("linux", "arm"),
+    ("linux", "arm64"),
+    ("linux", "loong64"),
+    ("linux", "mips"),
+    ("linux", "mips64"),
+    ("linux", "mips64le"),
+    ("linux", "mipsle"),
+    ("linux", "ppc64"),
+    ("linux", "ppc64le"),
+    ("linux", "riscv64"),
+    ("linux", "s390x"),
+    ("netbsd", "386"),
+    ("netbsd", "amd64"),
+    ("netbsd", "arm"),
+    ("netbsd", "arm64"),
+    ("openbsd", "386"),
+    ("openbsd", "amd64"),
+    ("openbsd", "arm"),
+    ("openbsd", "arm64"),
+    ("openbsd", "ppc64"),
+    ("openbsd", "riscv64"),
+    ("plan9", "386"),
+    ("plan9", "amd64"),
+    ("plan9", "arm"),
+    ("solaris", "amd64"),
+    ("wasip1", "wasm"),
+    ("windows", "386"),
+    ("windows", "amd64"),
+    ("windows", "arm"),
+    ("windows", "arm64"),
+];
+
 /// The forms accepted, for error messages.
 pub const ACCEPTED_FORMS: &str =
     "os/arch or os/arch/variant, e.g. linux/amd64, linux/arm64, linux/arm/v7, linux/riscv64";
@@ -121,6 +167,16 @@ impl Platform {
     /// The variant, e.g. `v8` for arm64 and `v7` for arm; `None` for amd64.
     pub fn variant(&self) -> Option<&str> {
         self.variant.as_deref()
+    }
+
+    /// Whether this os/architecture pair is one that images exist for (Go has a port for it):
+    /// `linux/arm64` is, `linux/wasm` and `windows/s390x` are not. Parsing accepts any known os
+    /// with any known architecture; callers that take a pair apart (`mab manifest annotate
+    /// --arch` without `--os`) check this too.
+    pub fn is_supported_pair(&self) -> bool {
+        SUPPORTED_PAIRS
+            .iter()
+            .any(|(os, arch)| *os == self.os && *arch == self.architecture)
     }
 
     /// Whether an image config that declares `os`, `architecture` and (maybe) `variant` is of this
@@ -309,6 +365,35 @@ mod tests {
         let amd64: Platform = "linux/amd64".parse().unwrap();
         assert!(amd64.matches_config("linux", "amd64", None));
         assert!(!amd64.matches_config("linux", "arm64", None));
+    }
+
+    #[test]
+    fn supported_pairs() {
+        for good in [
+            "linux/amd64",
+            "linux/arm64",
+            "linux/arm/v7",
+            "windows/amd64",
+            "linux/s390x",
+        ] {
+            assert!(
+                good.parse::<Platform>().unwrap().is_supported_pair(),
+                "{good}"
+            );
+        }
+        for bad in ["linux/wasm", "windows/s390x", "darwin/386", "wasip1/amd64"] {
+            assert!(
+                !bad.parse::<Platform>().unwrap().is_supported_pair(),
+                "{bad}"
+            );
+        }
+        // Every pair names a known os and a known architecture.
+        for (os, arch) in SUPPORTED_PAIRS {
+            assert!(
+                KNOWN_OS.contains(os) && KNOWN_ARCH.contains(arch),
+                "{os}/{arch}"
+            );
+        }
     }
 
     #[test]

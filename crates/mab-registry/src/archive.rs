@@ -7,7 +7,7 @@
 //! (when it is not already) and uploaded as it passes, and `manifest.json` (which names the config
 //! and the layer order) is applied at the end.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
@@ -72,17 +72,50 @@ impl LayerEncoding {
     }
 }
 
+/// How [`push_docker_archive`] writes an image manifest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ManifestOptions {
+    /// OCI or Docker schema 2 media types.
+    pub format: ManifestFormat,
+    /// Annotations of the image manifest (OCI format only; asking them of the Docker format is
+    /// an error).
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl ManifestOptions {
+    /// A manifest of `format` without annotations.
+    pub fn new(format: ManifestFormat) -> Self {
+        Self {
+            format,
+            annotations: BTreeMap::new(),
+        }
+    }
+}
+
+/// An image manifest with annotations (the shared [`ImageManifest`] has none).
+#[derive(serde::Serialize)]
+struct AnnotatedManifest<'a> {
+    #[serde(flatten)]
+    manifest: &'a ImageManifest,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    annotations: &'a BTreeMap<String, String>,
+}
+
 /// Reads the `docker save` stream of ONE image and stores it in `target`: layers (gzip-compressed
 /// unless they already are), config, and the image manifest (by digest, untagged).
 pub async fn push_docker_archive<R>(
     archive: R,
     target: &Target,
-    format: ManifestFormat,
+    options: &ManifestOptions,
     reporter: &dyn PushReporter,
 ) -> Result<PushedManifest, RegistryError>
 where
     R: AsyncRead + Unpin + Send,
 {
+    let format = options.format;
+    if format == ManifestFormat::Docker && !options.annotations.is_empty() {
+        return Err(crate::target::annotations_need_oci(target));
+    }
     let mut archive = tokio_tar::Archive::new(archive);
     let mut entries = archive
         .entries()
@@ -214,7 +247,10 @@ where
         },
         layers: layer_descriptors,
     };
-    let bytes = to_json_bytes(&manifest)?;
+    let bytes = to_json_bytes(&AnnotatedManifest {
+        manifest: &manifest,
+        annotations: &options.annotations,
+    })?;
     let digest = sha256_digest(&bytes);
     target
         .put_manifest_by_digest(&bytes, &digest, &manifest.media_type)

@@ -61,6 +61,79 @@ pub enum RegistryError {
     #[error("cannot publish an index with no platform manifests")]
     EmptyIndex,
 
+    /// An image or list named by a reference is not in its registry.
+    #[error("{reference} is not in registry {registry} (no such manifest)")]
+    ManifestNotFound { reference: String, registry: String },
+
+    /// A blob a manifest names is not in its repository.
+    #[error("blob {digest} is not in {repository} (registry {registry})")]
+    BlobNotFound {
+        digest: String,
+        repository: String,
+        registry: String,
+    },
+
+    /// What a registry sent does not hash to the digest it was asked for or announced.
+    #[error("registry {registry}: {what} has digest {actual}, expected {expected}")]
+    DigestMismatch {
+        registry: String,
+        what: String,
+        expected: String,
+        actual: String,
+    },
+
+    /// A manifest, index or config from a registry is not what it claims to be.
+    #[error("{reference}: {message}")]
+    MalformedManifest { reference: String, message: String },
+
+    /// A manifest list entry would come from another registry than the list itself.
+    #[error(
+        "cannot put {image} in manifest list {list}: the image is in registry {image_registry}, the list in {list_registry} (entries must be in the list's registry)"
+    )]
+    CrossRegistry {
+        list: String,
+        image: String,
+        list_registry: String,
+        image_registry: String,
+    },
+
+    /// A manifest list with no entries cannot be pushed.
+    #[error("manifest list {list} has no entries")]
+    EmptyManifestList { list: String },
+
+    /// An index that lists only attestation manifests.
+    #[error(
+        "index {reference} has no platform images, only attestation manifests (which are left out unless kept)"
+    )]
+    NoPlatformImages { reference: String },
+
+    /// A manifest list has no entry for an image.
+    #[error("manifest list {list} has no entry for {image} (its entries: {entries})")]
+    NotInList {
+        list: String,
+        image: String,
+        entries: String,
+    },
+
+    /// An image names several entries of a list (it was an index); one must be picked by digest.
+    #[error(
+        "{image} names {count} entries of manifest list {list} (it is an index); name one by digest: {candidates}"
+    )]
+    AmbiguousEntry {
+        list: String,
+        image: String,
+        count: usize,
+        candidates: String,
+    },
+
+    /// A platform change that does not make a valid platform.
+    #[error("cannot annotate {image} in manifest list {list}: {message}")]
+    InvalidPlatform {
+        list: String,
+        image: String,
+        message: String,
+    },
+
     /// Serialising a manifest failed (a bug, not a user error).
     #[error("serialising a manifest failed")]
     Serialize {

@@ -13,15 +13,22 @@
 //! and reports progress through [`PushReporter`].
 
 mod archive;
+mod cache;
 mod error;
 mod layout;
+mod list;
 mod manifest;
 mod remote;
 mod target;
 
-pub use archive::{PushedManifest, push_docker_archive};
+pub use archive::{ManifestOptions, PushedManifest, push_docker_archive};
+pub use cache::{CachedLayer, LayerCache};
 pub use error::RegistryError;
 pub use layout::OciLayout;
-pub use manifest::{ManifestFormat, PublishedIndex, media_types};
+pub use list::{
+    FetchedManifest, ImageReference, ListEntry, ManifestList, PlatformChange, PushedList,
+    ResolvedImage, fetch_manifest, push_list, resolve_image,
+};
+pub use manifest::{ManifestFormat, PlatformJson, PublishedIndex, media_types};
 pub use remote::{RegistryClient, RegistryOptions};
-pub use target::{NoReporter, PushReporter, Target, publish_index};
+pub use target::{IndexOptions, NoReporter, PushReporter, Target, publish_index};

@@ -62,9 +62,10 @@ impl ManifestFormat {
     }
 }
 
-/// The platform object of an index entry.
+/// The platform object of an index entry (also what an image config declares), field for field
+/// as written, so that a list built from configs has exactly the platforms the docker CLI writes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct PlatformJson {
+pub struct PlatformJson {
     pub architecture: String,
     pub os: String,
     #[serde(
@@ -109,6 +110,8 @@ pub(crate) struct Descriptor {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ImageManifest {
     pub schema_version: u32,
+    /// Optional in OCI manifests.
+    #[serde(default)]
     pub media_type: String,
     pub config: Descriptor,
     pub layers: Vec<Descriptor>,
@@ -119,6 +122,8 @@ pub(crate) struct ImageManifest {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ImageIndex {
     pub schema_version: u32,
+    /// Optional in OCI indexes.
+    #[serde(default)]
     pub media_type: String,
     pub manifests: Vec<Descriptor>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]

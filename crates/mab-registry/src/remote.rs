@@ -15,8 +15,11 @@ use crate::RegistryError;
 /// How to reach registries.
 #[derive(Debug, Clone, Default)]
 pub struct RegistryOptions {
-    /// Registries (`host[:port]`) spoken to over plain HTTP. Every other registry uses TLS.
+    /// Registries (`host[:port]`) spoken to over plain HTTP. Every other registry uses TLS,
+    /// verified against the system's roots plus `extra_ca_certificates`.
     pub insecure_registries: Vec<String>,
+    /// PEM certificates of extra certificate authorities to trust (a private registry's CA).
+    pub extra_ca_certificates: Vec<Vec<u8>>,
 }
 
 /// A registry client shared by every push of a run (cheap to clone).
@@ -38,6 +41,14 @@ impl RegistryClient {
             protocol: oci_client::client::ClientProtocol::HttpsExcept(
                 options.insecure_registries.clone(),
             ),
+            extra_root_certificates: options
+                .extra_ca_certificates
+                .iter()
+                .map(|pem| oci_client::client::Certificate {
+                    encoding: oci_client::client::CertificateEncoding::Pem,
+                    data: pem.clone(),
+                })
+                .collect(),
             ..Default::default()
         };
         Self {
@@ -160,6 +171,11 @@ impl RemoteRepository {
             )
             .await
             .map_err(|e| self.error(format!("authenticating to push to {}", self.path), e))?;
+        // Basic credentials are only sent, never checked, by the step above: one authenticated
+        // request tells a wrong password now rather than in the middle of the first upload.
+        const ABSENT: &str =
+            "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+        self.blob_exists(ABSENT).await?;
         Ok(())
     }
 
@@ -214,6 +230,245 @@ impl RemoteRepository {
             .map_err(|e| {
                 self.error(format!("pushing manifest {}:{tag_or_digest}", self.path), e)
             })?;
+        Ok(())
+    }
+}
+
+/// The manifest media types mab reads from registries.
+const READABLE_MANIFEST_TYPES: &[&str] = &[
+    crate::manifest::media_types::DOCKER_MANIFEST,
+    crate::manifest::media_types::DOCKER_LIST,
+    crate::manifest::media_types::OCI_MANIFEST,
+    crate::manifest::media_types::OCI_INDEX,
+];
+
+/// Whether a registry answer means "there is no such manifest (or repository)".
+fn is_not_found(error: &OciDistributionError) -> bool {
+    use oci_client::errors::OciErrorCode;
+    match error {
+        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
+            matches!(
+                e.code,
+                OciErrorCode::ManifestUnknown
+                    | OciErrorCode::NameUnknown
+                    | OciErrorCode::NotFound
+                    | OciErrorCode::BlobUnknown
+            )
+        }),
+        OciDistributionError::ServerError { code, .. } => *code == 404,
+        _ => false,
+    }
+}
+
+/// Passes a byte stream through, and ends it with an error if its sha256 is not `expected`.
+fn verify_stream(
+    stream: impl Stream<Item = Result<Bytes, std::io::Error>> + Send + Unpin + 'static,
+    expected: String,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    use futures::StreamExt;
+    use sha2::Digest;
+    let start = Some((stream, sha2::Sha256::new(), expected));
+    futures::stream::unfold(start, |state| async move {
+        let (mut stream, mut hasher, expected) = state?;
+        match stream.next().await {
+            Some(Ok(bytes)) => {
+                hasher.update(&bytes);
+                Some((Ok(bytes), Some((stream, hasher, expected))))
+            }
+            Some(Err(e)) => Some((Err(e), None)),
+            None => {
+                let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
+                (actual != expected).then(|| {
+                    let message = format!("the blob has digest {actual}, expected {expected}");
+                    (Err(std::io::Error::other(message)), None)
+                })
+            }
+        }
+    })
+}
+
+/// Reading, mounting and copying, for `mab manifest`.
+impl RemoteRepository {
+    /// `registry/path:tag` or `registry/path@digest`, for messages.
+    pub fn describe(&self, tag_or_digest: &str) -> String {
+        if tag_or_digest.contains(':') {
+            format!("{}@{tag_or_digest}", self.name())
+        } else {
+            format!("{}:{tag_or_digest}", self.name())
+        }
+    }
+
+    /// The repository path inside the registry (`team/app`).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    fn reference_for(&self, tag_or_digest: &str) -> Reference {
+        if tag_or_digest.contains(':') {
+            self.reference_for_digest(tag_or_digest)
+        } else {
+            self.reference_for_tag(tag_or_digest)
+        }
+    }
+
+    /// Makes the credentials for this registry known to the client (pulls do not take them).
+    async fn ensure_auth(&self) -> Result<RegistryAuth, RegistryError> {
+        let auth = self.client.auth_for(&self.registry).await?;
+        let reference = self.reference_for_tag("latest");
+        self.client()
+            .store_auth_if_needed(reference.resolve_registry(), &auth)
+            .await;
+        Ok(auth)
+    }
+
+    /// Reads a manifest or index exactly as stored, by tag or digest. Returns the bytes and their
+    /// digest, checked against the digest asked for and the one the registry announced.
+    pub async fn pull_manifest_raw(
+        &self,
+        tag_or_digest: &str,
+    ) -> Result<(Bytes, String), RegistryError> {
+        let auth = self.ensure_auth().await?;
+        let described = self.describe(tag_or_digest);
+        let reference = self.reference_for(tag_or_digest);
+        let (bytes, announced) = match self
+            .client()
+            .pull_manifest_raw(&reference, &auth, READABLE_MANIFEST_TYPES)
+            .await
+        {
+            Ok(answer) => answer,
+            Err(e) if is_not_found(&e) => {
+                return Err(RegistryError::ManifestNotFound {
+                    reference: described,
+                    registry: self.registry.clone(),
+                });
+            }
+            Err(OciDistributionError::DigestError(
+                oci_client::errors::DigestError::VerificationError { expected, actual },
+            )) => {
+                return Err(RegistryError::DigestMismatch {
+                    registry: self.registry.clone(),
+                    what: format!("manifest {described}"),
+                    expected,
+                    actual,
+                });
+            }
+            Err(e) => return Err(self.error(format!("reading manifest {described}"), e)),
+        };
+        let actual = crate::manifest::sha256_digest(&bytes);
+        let expected = [Some(announced.as_str()), reference.digest()];
+        for expected in expected.into_iter().flatten() {
+            if expected.starts_with("sha256:") && expected != actual {
+                return Err(RegistryError::DigestMismatch {
+                    registry: self.registry.clone(),
+                    what: format!("manifest {described}"),
+                    expected: expected.to_string(),
+                    actual,
+                });
+            }
+        }
+        Ok((bytes, actual))
+    }
+
+    /// Reads a small blob (an image config) whole, refusing more than `max_size` bytes; checks
+    /// its digest.
+    pub async fn pull_small_blob(
+        &self,
+        digest: &str,
+        max_size: u64,
+    ) -> Result<Bytes, RegistryError> {
+        use futures::StreamExt;
+        self.ensure_auth().await?;
+        let described = format!("blob {digest} in {}", self.name());
+        let mut stream = match self
+            .client()
+            .pull_blob_stream(&self.reference_for_digest(digest), digest)
+            .await
+        {
+            Ok(stream) => stream,
+            Err(e) if is_not_found(&e) => {
+                return Err(RegistryError::BlobNotFound {
+                    digest: digest.to_string(),
+                    repository: self.name(),
+                    registry: self.registry.clone(),
+                });
+            }
+            Err(e) => return Err(self.error(format!("reading {described}"), e)),
+        };
+        let mut body = bytes::BytesMut::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| self.error(format!("reading {described}"), e.into()))?;
+            if (body.len() + chunk.len()) as u64 > max_size {
+                return Err(RegistryError::MalformedManifest {
+                    reference: described,
+                    message: format!("it is larger than {max_size} bytes"),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let actual = crate::manifest::sha256_digest(&body);
+        if actual != digest {
+            return Err(RegistryError::DigestMismatch {
+                registry: self.registry.clone(),
+                what: described,
+                expected: digest.to_string(),
+                actual,
+            });
+        }
+        Ok(body.freeze())
+    }
+
+    /// Asks the registry to mount a blob of `source` (same registry) into this repository.
+    /// `false` when it did not: a 202 answer (it opened an upload instead), or any refusal; the
+    /// caller then copies the blob.
+    pub async fn mount_blob_from(
+        &self,
+        source: &RemoteRepository,
+        digest: &str,
+    ) -> Result<bool, RegistryError> {
+        self.ensure_auth().await?;
+        let mounted = self
+            .client()
+            .mount_blob(
+                &self.reference_for_digest(digest),
+                &source.reference_for_digest(digest),
+                digest,
+            )
+            .await
+            .is_ok();
+        Ok(mounted && self.blob_exists(digest).await?)
+    }
+
+    /// Copies a blob from `source` into this repository as a stream (never whole in memory),
+    /// checking its digest on the way.
+    pub async fn copy_blob_from(
+        &self,
+        source: &RemoteRepository,
+        digest: &str,
+        size: u64,
+    ) -> Result<(), RegistryError> {
+        use futures::StreamExt;
+        source.ensure_auth().await?;
+        let described = format!("blob {digest} of {}", source.name());
+        let stream = match source
+            .client()
+            .pull_blob_stream(&source.reference_for_digest(digest), digest)
+            .await
+        {
+            Ok(stream) => stream,
+            Err(e) if is_not_found(&e) => {
+                return Err(RegistryError::BlobNotFound {
+                    digest: digest.to_string(),
+                    repository: source.name(),
+                    registry: source.registry.clone(),
+                });
+            }
+            Err(e) => return Err(source.error(format!("reading {described}"), e)),
+        };
+        let body = verify_stream(stream, digest.to_string()).map(|r| r.map_err(Into::into));
+        self.client()
+            .push_blob_stream(&self.reference_for_digest(digest), body, digest, Some(size))
+            .await
+            .map_err(|e| self.error(format!("copying {described} to {}", self.path), e))?;
         Ok(())
     }
 }

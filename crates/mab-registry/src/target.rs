@@ -1,5 +1,7 @@
 //! Where an image goes: a registry repository or an OCI layout, behind one interface.
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
 use futures::Stream;
 use futures::StreamExt;
@@ -132,6 +134,26 @@ impl Target {
     }
 }
 
+/// How [`publish_index`] writes an index.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexOptions {
+    /// OCI image index or Docker manifest list.
+    pub format: ManifestFormat,
+    /// Annotations of the index itself (OCI format only: a Docker manifest list has none, and
+    /// asking for them is an error).
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl IndexOptions {
+    /// An index of `format` without annotations.
+    pub fn new(format: ManifestFormat) -> Self {
+        Self {
+            format,
+            annotations: BTreeMap::new(),
+        }
+    }
+}
+
 /// Assembles the index of `manifests` and publishes it under every tag.
 ///
 /// Every child manifest (and so every blob) must already be stored: the index is written by digest
@@ -140,10 +162,14 @@ pub async fn publish_index(
     target: &Target,
     manifests: &[(Platform, PushedManifest)],
     tags: &[String],
-    format: ManifestFormat,
+    options: &IndexOptions,
 ) -> Result<PublishedIndex, RegistryError> {
+    let format = options.format;
     if manifests.is_empty() {
         return Err(RegistryError::EmptyIndex);
+    }
+    if format == ManifestFormat::Docker && !options.annotations.is_empty() {
+        return Err(annotations_need_oci(target));
     }
     let index = ImageIndex {
         schema_version: 2,
@@ -158,7 +184,7 @@ pub async fn publish_index(
                 annotations: Default::default(),
             })
             .collect(),
-        annotations: Default::default(),
+        annotations: options.annotations.clone(),
     };
     let bytes = to_json_bytes(&index)?;
     let digest = sha256_digest(&bytes);
@@ -180,4 +206,14 @@ pub async fn publish_index(
         media_type: descriptor.media_type,
         size: descriptor.size,
     })
+}
+
+/// The error for annotations asked of the Docker format.
+pub(crate) fn annotations_need_oci(target: &Target) -> RegistryError {
+    RegistryError::MalformedManifest {
+        reference: target.describe(),
+        message: "annotations need the OCI format: Docker manifest lists and image manifests \
+                  cannot carry them"
+            .to_string(),
+    }
 }

@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use mab_registry::{
-    ManifestFormat, NoReporter, OciLayout, Target, publish_index, push_docker_archive,
+    IndexOptions, ManifestFormat, ManifestOptions, NoReporter, OciLayout, Target, publish_index,
+    push_docker_archive,
 };
 use sha2::{Digest, Sha256};
 
@@ -77,9 +78,14 @@ async fn check(save: Vec<u8>, layers: usize) {
     let dir = tempfile::tempdir().unwrap();
     let layout = OciLayout::open(dir.path()).await.unwrap();
     let target = Target::layout(layout, "example.com/demo");
-    let pushed = push_docker_archive(&save[..], &target, ManifestFormat::Oci, &NoReporter)
-        .await
-        .unwrap();
+    let pushed = push_docker_archive(
+        &save[..],
+        &target,
+        &ManifestOptions::new(ManifestFormat::Oci),
+        &NoReporter,
+    )
+    .await
+    .unwrap();
     let manifest: serde_json::Value =
         serde_json::from_slice(&read_blob(dir.path(), &pushed.digest)).unwrap();
     assert_eq!(
@@ -105,7 +111,7 @@ async fn check(save: Vec<u8>, layers: usize) {
         &target,
         &[(platform, pushed)],
         &["latest".to_string(), "1.0".to_string()],
-        ManifestFormat::Oci,
+        &IndexOptions::new(ManifestFormat::Oci),
     )
     .await
     .unwrap();
@@ -154,11 +160,73 @@ async fn archive_without_manifest_json_is_an_error() {
     let save = b.into_inner().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let target = Target::layout(OciLayout::open(dir.path()).await.unwrap(), "x/y");
-    let err = push_docker_archive(&save[..], &target, ManifestFormat::Oci, &NoReporter)
-        .await
-        .unwrap_err();
+    let err = push_docker_archive(
+        &save[..],
+        &target,
+        &ManifestOptions::new(ManifestFormat::Oci),
+        &NoReporter,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
         "the image archive exported by the daemon is malformed: it has no manifest.json"
+    );
+}
+
+#[tokio::test]
+async fn annotations_go_on_the_manifest_and_the_index_in_the_oci_format_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::layout(OciLayout::open(dir.path()).await.unwrap(), "x/y");
+    let manifest_options = ManifestOptions {
+        format: ManifestFormat::Oci,
+        annotations: [("org.example.manifest".to_string(), "m".to_string())].into(),
+    };
+    let pushed = push_docker_archive(&legacy_save()[..], &target, &manifest_options, &NoReporter)
+        .await
+        .unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&read_blob(dir.path(), &pushed.digest)).unwrap();
+    assert_eq!(manifest["annotations"]["org.example.manifest"], "m");
+    assert_eq!(manifest["schemaVersion"], 2);
+
+    let index_options = IndexOptions {
+        format: ManifestFormat::Oci,
+        annotations: [("org.example.index".to_string(), "i".to_string())].into(),
+    };
+    let platform: mab_platform::Platform = "linux/amd64".parse().unwrap();
+    let index = publish_index(
+        &target,
+        &[(platform.clone(), pushed.clone())],
+        &["t".to_string()],
+        &index_options,
+    )
+    .await
+    .unwrap();
+    let stored: serde_json::Value =
+        serde_json::from_slice(&read_blob(dir.path(), &index.digest)).unwrap();
+    assert_eq!(stored["annotations"]["org.example.index"], "i");
+
+    let docker = IndexOptions {
+        format: ManifestFormat::Docker,
+        ..index_options
+    };
+    let err = publish_index(&target, &[(platform, pushed)], &["t".to_string()], &docker)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("annotations need the OCI format"),
+        "{err}"
+    );
+    let docker = ManifestOptions {
+        format: ManifestFormat::Docker,
+        ..manifest_options
+    };
+    let err = push_docker_archive(&legacy_save()[..], &target, &docker, &NoReporter)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("annotations need the OCI format"),
+        "{err}"
     );
 }

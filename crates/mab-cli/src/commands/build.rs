@@ -1,25 +1,28 @@
-//! `mab build PLAN`: build every (image, platform), push each result by digest, then publish each
-//! image's index under its tags — only when every platform of that image made it.
+//! `mab build PLAN`: build every (image, platform), push each result by digest to every
+//! repository of the image, then publish each image's index under its tags — only when every
+//! platform of that image made it. Images run at the same time, except that an image waits for
+//! the images it `depends_on` to be published (and is not built if one of them failed).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::Context;
-use futures::future::join_all;
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared, join_all};
 use mab_build::{BuildRequest, Daemon};
 use mab_plan::{ImageSpec, ManifestFormat as PlanFormat, Plan};
 use mab_platform::Platform;
 use mab_registry::{
-    ManifestFormat, OciLayout, PushedManifest, RegistryClient, RegistryOptions, Target,
-    publish_index, push_docker_archive,
+    IndexOptions, ManifestFormat, ManifestOptions, OciLayout, PushedManifest, RegistryClient,
+    RegistryOptions, Target, publish_index, push_docker_archive,
 };
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use crate::cli::BuildArgs;
 use crate::exit::{FAILURE, SUCCESS, UsageError};
-use crate::plan_env::ProcessEnv;
 use crate::progress::Progress;
 
 /// Where results go.
@@ -76,20 +79,22 @@ struct ErrorReport {
 }
 
 pub async fn run(args: BuildArgs) -> anyhow::Result<u8> {
-    let text = std::fs::read_to_string(&args.plan)
-        .map_err(|e| UsageError(format!("cannot read plan {}: {e}", args.plan.display())))?;
-    let plan = mab_plan::parse_plan(&args.plan, &text, &ProcessEnv)?;
+    let plan = super::plan::load(&args.plan)?;
     let output = Output::parse(args.output.as_deref())?;
     if args.jobs == 0 {
         return Err(UsageError("--jobs must be at least 1".to_string()).into());
     }
+    let flags = Flags {
+        no_cache: args.no_cache,
+        pull: args.pull,
+    };
     if args.dry_run {
-        print_dry_run(&plan, &output, args.json)?;
+        print_dry_run(&plan, &output, flags, args.json)?;
         return Ok(SUCCESS);
     }
 
     let progress = Progress::for_stderr();
-    let daemon = Daemon::connect(None).await?;
+    let daemon = Daemon::connect(&mab_build::DaemonEndpoint::from_env()?).await?;
     progress.println(&format!(
         "daemon: {}{}",
         daemon.endpoint(),
@@ -100,7 +105,7 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<u8> {
     ));
 
     let targets = targets_for(&plan, &output).await?;
-    for target in &targets {
+    for target in targets.iter().flatten() {
         target
             .check_writable()
             .await
@@ -109,13 +114,7 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<u8> {
 
     let jobs = Arc::new(Semaphore::new(args.jobs));
     let started = Instant::now();
-    let outcomes = join_all(
-        plan.images()
-            .iter()
-            .zip(&targets)
-            .map(|(image, target)| build_image(image, target, &daemon, &progress, &jobs)),
-    )
-    .await;
+    let outcomes = run_images(&plan, &targets, &daemon, &progress, &jobs, flags).await;
 
     let mut report = Report {
         images: Vec::new(),
@@ -123,7 +122,7 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<u8> {
     };
     for (image, outcome) in plan.images().iter().zip(outcomes) {
         match outcome {
-            Ok(image_report) => report.images.push(image_report),
+            Ok(image_reports) => report.images.extend(image_reports),
             Err(failures) => {
                 for (platform, error) in failures {
                     let message = crate::exit::render_error(&error);
@@ -136,14 +135,22 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<u8> {
                 }
                 progress.println(&format!(
                     "error: {}: nothing was tagged (no index published)",
-                    image.repository()
+                    image.label()
                 ));
             }
         }
     }
+    let published = plan.images().len() - {
+        let mut failed: Vec<&str> = report
+            .errors
+            .iter()
+            .map(|e| e.repository.as_str())
+            .collect();
+        failed.dedup();
+        failed.len()
+    };
     progress.println(&format!(
-        "{} of {} images published in {:.1}s",
-        report.images.len(),
+        "{published} of {} images published in {:.1}s",
         plan.images().len(),
         started.elapsed().as_secs_f64()
     ));
@@ -163,23 +170,126 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<u8> {
     })
 }
 
-/// One target per image of the plan.
-async fn targets_for(plan: &Plan, output: &Output) -> anyhow::Result<Vec<Target>> {
+/// What the command line adds to every image's build settings.
+#[derive(Debug, Clone, Copy)]
+struct Flags {
+    no_cache: bool,
+    pull: bool,
+}
+
+/// The outcome of one image: a report per repository, or why it failed.
+type Outcome = Result<Vec<ImageReport>, Failures>;
+
+/// Runs every image, each after the images it depends on; returns the outcomes in plan order.
+async fn run_images(
+    plan: &Plan,
+    targets: &[Vec<Target>],
+    daemon: &Daemon,
+    progress: &Arc<Progress>,
+    jobs: &Semaphore,
+    flags: Flags,
+) -> Vec<Outcome> {
+    let images = plan.images();
+    let outcomes: Vec<Mutex<Option<Outcome>>> = images.iter().map(|_| Mutex::new(None)).collect();
+    // Each image's run, shared so that the images depending on it can wait for it; it says
+    // whether the image was published.
+    let mut runs: Vec<Option<Shared<BoxFuture<'_, bool>>>> = images.iter().map(|_| None).collect();
+    for (index, image) in plan.images_in_order() {
+        let dependencies: Vec<(usize, Shared<BoxFuture<'_, bool>>)> = image
+            .depends_on()
+            .iter()
+            .map(|&d| (d, runs[d].clone().expect("dependencies run first")))
+            .collect();
+        let slot = &outcomes[index];
+        let image_targets = &targets[index];
+        let run = async move {
+            let mut failed = Vec::new();
+            for (dependency, run) in dependencies {
+                if !run.await {
+                    failed.push(images[dependency].label());
+                }
+            }
+            let outcome = if failed.is_empty() {
+                // Bases from the images this one depends on are pulled afresh.
+                let pull_repositories = image
+                    .depends_on()
+                    .iter()
+                    .flat_map(|&d| images[d].repositories().iter().map(|r| r.to_string()))
+                    .collect();
+                build_image(
+                    image,
+                    image_targets,
+                    daemon,
+                    progress,
+                    jobs,
+                    flags,
+                    pull_repositories,
+                )
+                .await
+            } else {
+                Err(vec![(
+                    None,
+                    anyhow::anyhow!(
+                        "{} was not built: it depends on {}, which failed",
+                        image.label(),
+                        failed.join(", ")
+                    ),
+                )])
+            };
+            let published = outcome.is_ok();
+            *slot.lock().expect("outcome lock") = Some(outcome);
+            published
+        }
+        .boxed()
+        .shared();
+        runs[index] = Some(run);
+    }
+    join_all(runs.into_iter().flatten()).await;
+    outcomes
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .expect("outcome lock")
+                .expect("every image ran")
+        })
+        .collect()
+}
+
+/// The targets of each image of the plan: one per repository.
+async fn targets_for(plan: &Plan, output: &Output) -> anyhow::Result<Vec<Vec<Target>>> {
     match output {
         Output::Registries => {
+            let mut extra_ca_certificates = Vec::new();
+            for (host, settings) in plan.registries() {
+                if let Some(path) = settings.ca_cert() {
+                    let pem = std::fs::read(path).with_context(|| {
+                        format!("reading ca_cert {} of registry {host}", path.display())
+                    })?;
+                    extra_ca_certificates.push(pem);
+                }
+            }
+            // `..Default::default()`: options the plan does not set keep their defaults.
+            #[allow(clippy::needless_update)]
             let client = RegistryClient::new(&RegistryOptions {
                 insecure_registries: plan
                     .registries()
                     .filter(|(_, settings)| settings.insecure())
                     .map(|(host, _)| host.to_string())
                     .collect(),
+                extra_ca_certificates,
+                ..Default::default()
             });
             Ok(plan
                 .images()
                 .iter()
                 .map(|image| {
-                    let repo = image.repository();
-                    Target::registry(client.repository(repo.registry(), repo.path()))
+                    image
+                        .repositories()
+                        .iter()
+                        .map(|repo| {
+                            Target::registry(client.repository(repo.registry(), repo.path()))
+                        })
+                        .collect()
                 })
                 .collect())
         }
@@ -188,7 +298,13 @@ async fn targets_for(plan: &Plan, output: &Output) -> anyhow::Result<Vec<Target>
             Ok(plan
                 .images()
                 .iter()
-                .map(|image| Target::layout(layout.clone(), image.repository().to_string()))
+                .map(|image| {
+                    image
+                        .repositories()
+                        .iter()
+                        .map(|repo| Target::layout(layout.clone(), repo.to_string()))
+                        .collect()
+                })
                 .collect())
         }
     }
@@ -203,75 +319,129 @@ fn manifest_format(format: PlanFormat) -> ManifestFormat {
 
 type Failures = Vec<(Option<Platform>, anyhow::Error)>;
 
-/// Builds and pushes every platform of one image, then publishes its index.
+/// Builds every platform of one image, pushes each to every repository, then publishes the
+/// image's index in each repository.
 async fn build_image(
     image: &ImageSpec,
-    target: &Target,
+    targets: &[Target],
     daemon: &Daemon,
     progress: &Arc<Progress>,
     jobs: &Semaphore,
-) -> Result<ImageReport, Failures> {
+    flags: Flags,
+    pull_repositories: Vec<String>,
+) -> Outcome {
     let format = manifest_format(image.format());
-    let results =
-        join_all(image.platforms().iter().map(|platform| {
-            build_platform(image, platform, target, daemon, progress, jobs, format)
-        }))
-        .await;
-    let mut manifests = Vec::new();
+    let manifest_options = ManifestOptions {
+        format,
+        annotations: image.annotations().manifest().clone(),
+    };
+    let results = join_all(image.platforms().iter().map(|platform| {
+        build_platform(
+            image,
+            platform,
+            targets,
+            daemon,
+            progress,
+            jobs,
+            flags,
+            &pull_repositories,
+            &manifest_options,
+        )
+    }))
+    .await;
+    // Per target, each platform's manifest.
+    let mut manifests: Vec<Vec<(Platform, PushedManifest)>> =
+        targets.iter().map(|_| Vec::new()).collect();
     let mut failures = Vec::new();
     for (platform, result) in image.platforms().iter().zip(results) {
         match result {
-            Ok(pushed) => manifests.push((platform.clone(), pushed)),
+            Ok(pushed) => {
+                for (list, pushed) in manifests.iter_mut().zip(pushed) {
+                    list.push((platform.clone(), pushed));
+                }
+            }
             Err(error) => failures.push((Some(platform.clone()), error)),
         }
     }
     if !failures.is_empty() {
         return Err(failures);
     }
-    let index = publish_index(target, &manifests, image.tags(), format)
-        .await
-        .with_context(|| format!("publishing the index of {}", target.describe()))
-        .map_err(|e| vec![(None, e)])?;
-    progress.println(&format!(
-        "[{}] published {} as {}",
-        image.repository(),
-        index.digest,
-        image.tags().join(", ")
-    ));
-    Ok(ImageReport {
-        repository: image.repository().to_string(),
-        tags: image.tags().to_vec(),
-        digest: index.digest,
-        media_type: index.media_type,
-        platforms: manifests
-            .into_iter()
-            .map(|(platform, pushed)| PlatformReport {
-                platform: platform.to_string(),
-                digest: pushed.digest,
-            })
-            .collect(),
-    })
+    let index_options = IndexOptions {
+        format,
+        annotations: image.annotations().index().clone(),
+    };
+    let mut reports = Vec::new();
+    for ((target, repository), manifests) in targets.iter().zip(image.repositories()).zip(manifests)
+    {
+        let index = publish_index(target, &manifests, image.tags(), &index_options)
+            .await
+            .with_context(|| format!("publishing the index of {}", target.describe()))
+            .map_err(|e| vec![(None, e)])?;
+        progress.println(&format!(
+            "[{repository}] published {} as {}",
+            index.digest,
+            image.tags().join(", ")
+        ));
+        reports.push(ImageReport {
+            repository: repository.to_string(),
+            tags: image.tags().to_vec(),
+            digest: index.digest,
+            media_type: index.media_type,
+            platforms: manifests
+                .into_iter()
+                .map(|(platform, pushed)| PlatformReport {
+                    platform: platform.to_string(),
+                    digest: pushed.digest,
+                })
+                .collect(),
+        });
+    }
+    if let [first, rest @ ..] = reports.as_slice()
+        && rest.iter().any(|r| r.digest != first.digest)
+    {
+        progress.println(&format!(
+            "warning: {}: the repositories got different index digests ({}); the same image \
+             was exported differently for each",
+            image.label(),
+            reports
+                .iter()
+                .map(|r| format!("{} {}", r.repository, r.digest))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Ok(reports)
 }
 
-/// Builds one platform of one image and stores its manifest (untagged) in the target.
+/// Builds one platform of one image and stores its manifest (untagged) in every target; returns
+/// the stored manifest of each target, in order.
+#[allow(clippy::too_many_arguments)]
 async fn build_platform(
     image: &ImageSpec,
     platform: &Platform,
-    target: &Target,
+    targets: &[Target],
     daemon: &Daemon,
     progress: &Arc<Progress>,
     jobs: &Semaphore,
-    format: ManifestFormat,
-) -> anyhow::Result<PushedManifest> {
+    flags: Flags,
+    pull_repositories: &[String],
+    options: &ManifestOptions,
+) -> anyhow::Result<Vec<PushedManifest>> {
     let _slot = jobs.acquire().await.context("the job queue closed")?;
     let job = progress.job(format!("{} {platform}", image.repository()));
     let started = Instant::now();
     job.step("building");
+    let settings = image.build_for(platform);
     let request = BuildRequest {
-        context_dir: image.context_dir().to_path_buf(),
-        dockerfile: image.dockerfile().to_path_buf(),
+        context_dir: settings.context_dir().to_path_buf(),
+        dockerfile: settings.dockerfile().to_path_buf(),
         platform: platform.clone(),
-        build_args: image.build_args().clone(),
+        build_args: settings.build_args().clone(),
+        target: settings.target().map(str::to_string),
+        labels: settings.labels().clone(),
+        no_cache: settings.no_cache() || flags.no_cache,
+        pull: settings.pull() || flags.pull,
+        pull_repositories: pull_repositories.to_vec(),
     };
     let built = match daemon.build(&request, &job).await {
         Ok(built) => built,
@@ -281,55 +451,99 @@ async fn build_platform(
         }
     };
     job.step(&format!("built {}; pushing", built.id));
-    let pushed = match push_docker_archive(daemon.export(&built.id), target, format, &job).await {
+    // One export per target: `docker save` and the layer compression are deterministic, so
+    // every repository gets the same blobs and manifest digests.
+    let pushes = join_all(targets.iter().map(|target| {
+        let job = &job;
+        let built = &built;
+        async move {
+            push_docker_archive(daemon.export(&built.id), target, options, job)
+                .await
+                .map_err(|e| {
+                    anyhow::Error::new(e).context(format!(
+                        "pushing the {platform} image of {}",
+                        target.describe()
+                    ))
+                })
+        }
+    }))
+    .await;
+    let pushed = match pushes.into_iter().collect::<anyhow::Result<Vec<_>>>() {
         Ok(pushed) => pushed,
         Err(e) => {
             job.finish("push failed");
-            return Err(anyhow::Error::new(e).context(format!(
-                "pushing the {platform} image of {}",
-                target.describe()
-            )));
+            return Err(e);
         }
     };
     job.finish(&format!(
         "pushed {} ({} sent) in {:.1}s",
-        pushed.digest,
+        pushed[0].digest,
         indicatif::HumanBytes(job.bytes_sent()),
         started.elapsed().as_secs_f64()
     ));
     Ok(pushed)
 }
 
-/// `--dry-run`: the jobs in the order they would start, with resolved tags and args.
-fn print_dry_run(plan: &Plan, output: &Output, json: bool) -> anyhow::Result<()> {
+/// `--dry-run`: the jobs in the order they would start (every image after those it depends
+/// on), with resolved settings, tags and destinations.
+fn print_dry_run(plan: &Plan, output: &Output, flags: Flags, json: bool) -> anyhow::Result<()> {
     #[derive(Serialize)]
     struct Job<'a> {
         repository: String,
         platform: String,
         context: &'a std::path::Path,
         dockerfile: &'a std::path::Path,
-        build_args: &'a std::collections::BTreeMap<String, String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        target: Option<&'a str>,
+        build_args: &'a BTreeMap<String, String>,
+        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+        labels: &'a BTreeMap<String, String>,
+        no_cache: bool,
+        pull: bool,
         tags: &'a [String],
+        format: &'static str,
+        #[serde(skip_serializing_if = "mab_plan::Annotations::is_empty")]
+        annotations: &'a mab_plan::Annotations,
         destination: String,
+        destinations: Vec<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        after: Vec<String>,
     }
-    let jobs: Vec<Job> = plan
-        .images()
-        .iter()
-        .flat_map(|image| {
-            image.platforms().iter().map(move |platform| Job {
+    let mut jobs: Vec<Job> = Vec::new();
+    for (_, image) in plan.images_in_order() {
+        let destinations: Vec<String> = match output {
+            Output::Registries => image.repositories().iter().map(|r| r.to_string()).collect(),
+            Output::Layout(dir) => image
+                .repositories()
+                .iter()
+                .map(|r| format!("oci:{} ({r})", dir.display()))
+                .collect(),
+        };
+        let after: Vec<String> = image
+            .depends_on()
+            .iter()
+            .map(|&d| plan.images()[d].repository().to_string())
+            .collect();
+        for (platform, settings) in image.builds() {
+            jobs.push(Job {
                 repository: image.repository().to_string(),
                 platform: platform.to_string(),
-                context: image.context_dir(),
-                dockerfile: image.dockerfile(),
-                build_args: image.build_args(),
+                context: settings.context_dir(),
+                dockerfile: settings.dockerfile(),
+                target: settings.target(),
+                build_args: settings.build_args(),
+                labels: settings.labels(),
+                no_cache: settings.no_cache() || flags.no_cache,
+                pull: settings.pull() || flags.pull,
                 tags: image.tags(),
-                destination: match output {
-                    Output::Registries => image.repository().to_string(),
-                    Output::Layout(dir) => format!("oci:{}", dir.display()),
-                },
-            })
-        })
-        .collect();
+                format: image.format().as_str(),
+                annotations: image.annotations(),
+                destination: destinations.join(", "),
+                destinations: destinations.clone(),
+                after: after.clone(),
+            });
+        }
+    }
     if json {
         println!(
             "{}",
@@ -337,31 +551,53 @@ fn print_dry_run(plan: &Plan, output: &Output, json: bool) -> anyhow::Result<()>
         );
         return Ok(());
     }
-    for (n, job) in jobs.iter().enumerate() {
-        let args = job
-            .build_args
-            .iter()
+    let pairs = |map: &BTreeMap<String, String>| {
+        map.iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
-            .join(" ");
-        println!(
-            "{}. build {} for {} from {} (context {}){}",
+            .join(" ")
+    };
+    for (n, job) in jobs.iter().enumerate() {
+        let mut line = format!(
+            "{}. build {} for {} from {} (context {})",
             n + 1,
             job.repository,
             job.platform,
             job.dockerfile.display(),
             job.context.display(),
-            if args.is_empty() {
-                String::new()
-            } else {
-                format!(" args: {args}")
-            }
         );
+        if let Some(target) = job.target {
+            line.push_str(&format!(" target {target}"));
+        }
+        if !job.build_args.is_empty() {
+            line.push_str(&format!(" args: {}", pairs(job.build_args)));
+        }
+        if !job.labels.is_empty() {
+            line.push_str(&format!(" labels: {}", pairs(job.labels)));
+        }
+        if job.no_cache {
+            line.push_str(" no-cache");
+        }
+        if job.pull {
+            line.push_str(" pull");
+        }
+        println!("{line}");
+        if !job.after.is_empty() {
+            println!("   after {} is published", job.after.join(", "));
+        }
         println!(
-            "   then push to {} and tag {}",
+            "   then push to {} and tag {} ({})",
             job.destination,
-            job.tags.join(", ")
+            job.tags.join(", "),
+            job.format
         );
+        if !job.annotations.is_empty() {
+            println!(
+                "   annotations: index {{{}}} manifest {{{}}}",
+                pairs(job.annotations.index()),
+                pairs(job.annotations.manifest())
+            );
+        }
     }
     Ok(())
 }

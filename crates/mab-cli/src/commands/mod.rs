@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
 mod build;
+pub(crate) mod manifest;
+mod plan;
 
 use crate::cli::{Cli, Command};
 
@@ -8,5 +10,7 @@ use crate::cli::{Cli, Command};
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Build(args) => build::run(args).await,
+        Command::Plan(args) => plan::run(args),
+        Command::Manifest(args) => manifest::run(args).await,
     }
 }

@@ -1,0 +1,259 @@
+//! The JSON Schema of the plan format, for editors (`mab plan schema`).
+//!
+//! The plan is not read through serde structs (see [`crate::tree`]), so the schema is generated
+//! from a mirror of the format's shape: the types below. A test checks that each mapping of the
+//! mirror has exactly the keys that [`crate::raw`] reads, so the two cannot drift apart.
+
+#![allow(dead_code)] // The mirror types are never built: only their schema is used.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+
+/// The JSON Schema of the plan format, pretty-printed, ending with a newline.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(PlanFile);
+    let mut text = serde_json::to_string_pretty(&schema).expect("a schema is JSON");
+    text.push('\n');
+    text
+}
+
+/// A mab plan: which images to build, for which platforms, and where to push them.
+#[derive(JsonSchema)]
+#[schemars(title = "mab plan", deny_unknown_fields)]
+struct PlanFile {
+    /// The version of the plan format: 1.
+    version: Version,
+    /// Settings per registry `host[:port]` (exactly as it appears in repositories), e.g.
+    /// `"127.0.0.1:5000": { insecure: true }`. Credentials never go here: they come from the
+    /// docker config and credential helpers.
+    registries: Option<BTreeMap<String, Option<RegistryFile>>>,
+    /// Settings every image gets unless it gives its own (`build_args`, `labels` and
+    /// `annotations` are merged name by name, the image's winning).
+    defaults: Option<DefaultsFile>,
+    /// The images to build (at least one).
+    #[schemars(length(min = 1))]
+    images: Vec<ImageFile>,
+}
+
+/// `1`, the only version so far.
+struct Version;
+
+impl JsonSchema for Version {
+    fn schema_name() -> Cow<'static, str> {
+        "Version".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "const": 1 })
+    }
+}
+
+/// A string; numbers and booleans are taken in their written spelling (`1.10` is "1.10").
+struct Scalar;
+
+impl JsonSchema for Scalar {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "Scalar".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": ["string", "number", "boolean"] })
+    }
+}
+
+/// A string in which `${VAR}`, `${VAR:-default}`, `${GIT_SHA}` and `${GIT_TAG}` are expanded
+/// (`$$` is a literal `$`).
+type Expanded = Scalar;
+
+/// Settings of one registry host.
+#[derive(JsonSchema)]
+#[schemars(rename = "Registry", deny_unknown_fields)]
+struct RegistryFile {
+    /// Talk plain HTTP to this registry instead of HTTPS (default false).
+    insecure: Option<bool>,
+    /// A PEM file of certificate authorities to trust for this registry, relative to the plan's
+    /// folder.
+    ca_cert: Option<Expanded>,
+}
+
+/// Settings for every image.
+#[derive(JsonSchema)]
+#[schemars(rename = "Defaults", deny_unknown_fields)]
+struct DefaultsFile {
+    /// Registries (with an optional namespace, e.g. `ghcr.io/team`) an image given by `name` is
+    /// pushed to: each gets `REGISTRY/NAME`.
+    #[schemars(length(min = 1))]
+    registries: Option<Vec<Expanded>>,
+    /// Target platforms, `os/arch[/variant]`, e.g. `linux/amd64`, `linux/arm64`, `linux/arm/v7`.
+    #[schemars(length(min = 1))]
+    platforms: Option<Vec<String>>,
+    /// Tags to publish the index under (default `[latest]`).
+    #[schemars(length(min = 1))]
+    tags: Option<Vec<Tag>>,
+    /// `--build-arg` values.
+    build_args: Option<BTreeMap<String, Expanded>>,
+    /// Labels of the image config (`--label`).
+    labels: Option<BTreeMap<String, Expanded>>,
+    /// Annotations of the index and of each platform's manifest (OCI format only).
+    annotations: Option<AnnotationsFile>,
+    /// Build without the daemon's build cache (default false).
+    no_cache: Option<bool>,
+    /// Pull base images even when the daemon has them (default false).
+    pull: Option<bool>,
+    /// `oci` (default): OCI index and manifests; `docker`: Docker manifest list and schema 2.
+    format: Option<Format>,
+}
+
+/// One image, built for each of its platforms and published as one index under each tag.
+#[derive(JsonSchema)]
+#[schemars(rename = "Image", deny_unknown_fields)]
+struct ImageFile {
+    /// Where the image is published, e.g. `ghcr.io/team/app` (no tag).
+    repository: Option<Expanded>,
+    /// Several repositories that all get the same manifests and index (instead of
+    /// `repository`).
+    #[schemars(length(min = 1))]
+    repositories: Option<Vec<Expanded>>,
+    /// The repository path under each of `registries` (instead of `repository`).
+    name: Option<Expanded>,
+    /// Registries (with an optional namespace) to push `name` to; default: `defaults`'.
+    #[schemars(length(min = 1))]
+    registries: Option<Vec<Expanded>>,
+    /// The build context, relative to the plan's folder (default `.`).
+    context: Option<Expanded>,
+    /// The Dockerfile, relative to the context (default `Dockerfile`).
+    dockerfile: Option<Expanded>,
+    /// The stage of a multi-stage Dockerfile to build (default: the last).
+    target: Option<Expanded>,
+    /// Target platforms, `os/arch[/variant]` (required unless `defaults` has them).
+    #[schemars(length(min = 1))]
+    platforms: Option<Vec<String>>,
+    /// Tags to publish the index under (default: `defaults`', else `[latest]`).
+    #[schemars(length(min = 1))]
+    tags: Option<Vec<Tag>>,
+    /// `--build-arg` values, merged over `defaults`'.
+    build_args: Option<BTreeMap<String, Expanded>>,
+    /// Labels of the image config, merged over `defaults`'.
+    labels: Option<BTreeMap<String, Expanded>>,
+    /// Annotations (OCI format only), merged over `defaults`'.
+    annotations: Option<AnnotationsFile>,
+    /// Build without the daemon's build cache.
+    no_cache: Option<bool>,
+    /// Pull base images even when the daemon has them.
+    pull: Option<bool>,
+    /// `oci` (default) or `docker`.
+    format: Option<Format>,
+    /// Images of this plan (by one of their repositories or their `name`) that this one is
+    /// built after, e.g. because its Dockerfile starts `FROM` one of them.
+    #[schemars(length(min = 1))]
+    depends_on: Option<Vec<Expanded>>,
+    /// Settings for single platforms, keyed by platform, e.g.
+    /// `linux/arm64: { dockerfile: Dockerfile.arm64 }`.
+    overrides: Option<BTreeMap<String, Option<OverrideFile>>>,
+}
+
+/// A tag, or a semver version expanded to several tags.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+enum Tag {
+    /// A tag: letters, digits, `_`, `.` and `-`, at most 128 characters, not starting with `.`
+    /// or `-`.
+    Plain(Expanded),
+    /// `{ semver: "1.2.3" }`: the tags `1.2.3`, `1.2` and `1`.
+    Semver(SemverTagFile),
+}
+
+/// `{ semver: VERSION, latest: BOOL }`: `1.2.3` (or `v1.2.3`) is published as `1.2.3`, `1.2`
+/// and `1` (and `latest` with `latest: true`); a pre-release such as `1.2.3-rc.1` only as
+/// itself.
+#[derive(JsonSchema)]
+#[schemars(rename = "SemverTag", deny_unknown_fields)]
+struct SemverTagFile {
+    /// The version, e.g. `"1.2.3"` or `"${GIT_TAG}"`.
+    semver: Expanded,
+    /// Also publish `latest` (not for a pre-release; default false).
+    latest: Option<bool>,
+}
+
+/// Annotations at the level they go to.
+#[derive(JsonSchema)]
+#[schemars(rename = "Annotations", deny_unknown_fields)]
+struct AnnotationsFile {
+    /// Annotations of the image index.
+    index: Option<BTreeMap<String, Expanded>>,
+    /// Annotations of each platform's image manifest.
+    manifest: Option<BTreeMap<String, Expanded>>,
+}
+
+/// One platform's build settings, replacing the image's.
+#[derive(JsonSchema)]
+#[schemars(rename = "Override", deny_unknown_fields)]
+struct OverrideFile {
+    /// The build context for this platform, relative to the plan's folder.
+    context: Option<Expanded>,
+    /// The Dockerfile for this platform, relative to the context.
+    dockerfile: Option<Expanded>,
+    /// The build stage for this platform.
+    target: Option<Expanded>,
+    /// `--build-arg` values for this platform, merged over the image's.
+    build_args: Option<BTreeMap<String, Expanded>>,
+}
+
+/// The kind of index and manifests to publish.
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+enum Format {
+    /// OCI image index and manifests.
+    Oci,
+    /// Docker manifest list and schema 2 manifests.
+    Docker,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raw;
+
+    fn keys(schema: &serde_json::Value) -> Vec<String> {
+        let mut keys: Vec<String> = schema["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no properties in {schema:#}"))
+            .keys()
+            .cloned()
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    fn sorted(keys: &[&str]) -> Vec<String> {
+        let mut keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        keys.sort();
+        keys
+    }
+
+    #[test]
+    fn the_schema_has_the_keys_the_parser_reads() {
+        let schema: serde_json::Value = serde_json::from_str(&json_schema()).unwrap();
+        assert_eq!(keys(&schema), sorted(raw::PLAN_KEYS));
+        let defs = &schema["$defs"];
+        let cases = [
+            ("Image", raw::IMAGE_KEYS),
+            ("Defaults", raw::DEFAULTS_KEYS),
+            ("Registry", raw::REGISTRY_KEYS),
+            ("Override", raw::OVERRIDE_KEYS),
+            ("Annotations", raw::ANNOTATION_KEYS),
+            ("SemverTag", raw::SEMVER_TAG_KEYS),
+        ];
+        for (name, want) in cases {
+            assert_eq!(keys(&defs[name]), sorted(want), "{name}");
+            assert_eq!(defs[name]["additionalProperties"], false, "{name}");
+        }
+        assert_eq!(schema["required"], serde_json::json!(["version", "images"]));
+    }
+}

@@ -1,0 +1,150 @@
+//! What mab remembers between runs: for each uncompressed layer (by diff id), the blob it
+//! compressed to; for each image config, its size. With it, a rerun whose images did not change
+//! checks that the registry has every blob and writes the same manifest, without exporting,
+//! compressing or uploading anything.
+//!
+//! One small JSON file per entry, written atomically (temp file + rename), so concurrent runs
+//! never see a half-written entry; a corrupt or missing entry is a cache miss, never an error.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The compression settings the cached digests were made with: a change of compressor settings
+/// must never serve digests made with other settings.
+const COMPRESSION_KEY: &str = "gzip-fast-1m-v1";
+
+/// A layer as it was stored: the compressed blob.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedLayer {
+    /// `sha256:…` of the compressed blob.
+    pub digest: String,
+    /// Size of the compressed blob.
+    pub size: u64,
+    /// Whether the blob is zstd (else gzip).
+    #[serde(default)]
+    pub zstd: bool,
+}
+
+/// The local memory of compressed layers, under a folder.
+#[derive(Debug, Clone)]
+pub struct LayerCache {
+    root: PathBuf,
+}
+
+impl LayerCache {
+    /// A cache in `root` (created on first write).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The default place: `$MAB_HOME/cache`, else `$XDG_CACHE_HOME/mab`, else `~/.cache/mab`.
+    pub fn default_root() -> Option<PathBuf> {
+        if let Some(home) = std::env::var_os("MAB_HOME").filter(|v| !v.is_empty()) {
+            return Some(PathBuf::from(home).join("cache"));
+        }
+        if let Some(xdg) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+            return Some(PathBuf::from(xdg).join("mab"));
+        }
+        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("mab"))
+    }
+
+    /// The folder of the cache.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn layer_path(&self, diff_id: &str) -> Option<PathBuf> {
+        let hex = diff_id.strip_prefix("sha256:")?;
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        Some(self.root.join("layers").join(COMPRESSION_KEY).join(hex))
+    }
+
+    fn config_path(&self, config_digest: &str) -> Option<PathBuf> {
+        let hex = config_digest.strip_prefix("sha256:")?;
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        Some(self.root.join("configs").join(hex))
+    }
+
+    /// The blob a layer compressed to, if remembered.
+    pub async fn layer(&self, diff_id: &str) -> Option<CachedLayer> {
+        let bytes = tokio::fs::read(self.layer_path(diff_id)?).await.ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// The size of an image config, if remembered.
+    pub async fn config_size(&self, config_digest: &str) -> Option<u64> {
+        let text = tokio::fs::read_to_string(self.config_path(config_digest)?)
+            .await
+            .ok()?;
+        text.trim().parse().ok()
+    }
+
+    /// Remembers the blob a layer compressed to (best effort: a cache that cannot be written
+    /// only costs speed).
+    pub async fn remember_layer(&self, diff_id: &str, layer: &CachedLayer) {
+        if let (Some(path), Ok(bytes)) = (self.layer_path(diff_id), serde_json::to_vec(layer)) {
+            write_atomically(path, bytes).await;
+        }
+    }
+
+    /// Remembers the size of an image config (best effort).
+    pub async fn remember_config(&self, config_digest: &str, size: u64) {
+        if let Some(path) = self.config_path(config_digest) {
+            write_atomically(path, size.to_string().into_bytes()).await;
+        }
+    }
+}
+
+async fn write_atomically(path: PathBuf, bytes: Vec<u8>) {
+    let _ = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let mut temp = tempfile::Builder::new()
+            .prefix(".entry-")
+            .tempfile_in(dir)?;
+        std::io::Write::write_all(&mut temp, &bytes)?;
+        temp.persist(&path).map_err(|e| e.error)?;
+        Ok(())
+    })
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIFF_ID: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+    #[tokio::test]
+    async fn remembers_layers_and_configs() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = LayerCache::new(dir.path());
+        assert_eq!(cache.layer(DIFF_ID).await, None);
+        let layer = CachedLayer {
+            digest: "sha256:22".to_string(),
+            size: 42,
+            zstd: false,
+        };
+        cache.remember_layer(DIFF_ID, &layer).await;
+        assert_eq!(cache.layer(DIFF_ID).await, Some(layer));
+        cache.remember_config(DIFF_ID, 1234).await;
+        assert_eq!(cache.config_size(DIFF_ID).await, Some(1234));
+    }
+
+    #[tokio::test]
+    async fn odd_keys_and_corrupt_entries_are_misses() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = LayerCache::new(dir.path());
+        assert_eq!(cache.layer("sha256:../../etc/passwd").await, None);
+        assert_eq!(cache.layer("md5:abc").await, None);
+        let path = cache.layer_path(DIFF_ID).unwrap();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"{not json").unwrap();
+        assert_eq!(cache.layer(DIFF_ID).await, None);
+    }
+}
