@@ -12,3 +12,4 @@ mod manifest;
 mod many_images;
 mod oci_output;
 mod plan;
+mod verify;

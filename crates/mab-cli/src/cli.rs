@@ -22,6 +22,9 @@ pub enum Command {
     /// Create, annotate, inspect and push manifest lists of images already in a registry (the
     /// `docker manifest` verbs and flags).
     Manifest(crate::commands::manifest::ManifestArgs),
+    /// Read an image or index back from its registry and check every digest, size, media type,
+    /// blob and platform.
+    Verify(crate::commands::verify::VerifyArgs),
 }
 
 #[derive(Debug, Args)]

@@ -20,6 +20,7 @@ mod list;
 mod manifest;
 mod remote;
 mod target;
+mod verify;
 
 pub use archive::{ManifestOptions, PushedManifest, push_docker_archive};
 pub use cache::{CachedLayer, LayerCache};
@@ -32,3 +33,4 @@ pub use list::{
 pub use manifest::{ManifestFormat, PlatformJson, PublishedIndex, media_types};
 pub use remote::{RegistryClient, RegistryOptions};
 pub use target::{IndexOptions, NoReporter, PushReporter, Target, publish_index};
+pub use verify::{VerifiedImage, VerifyReport, verify_image};

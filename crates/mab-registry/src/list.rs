@@ -80,11 +80,11 @@ impl ImageReference {
     }
 
     /// What the registry is asked for: the digest if there is one, else the tag.
-    fn tag_or_digest(&self) -> &str {
+    pub(crate) fn tag_or_digest(&self) -> &str {
         self.digest().or(self.tag()).unwrap_or("latest")
     }
 
-    fn remote(&self, client: &RegistryClient) -> RemoteRepository {
+    pub(crate) fn remote(&self, client: &RegistryClient) -> RemoteRepository {
         client.repository(self.registry(), self.repository())
     }
 }
@@ -156,7 +156,7 @@ struct ManifestProbe {
 }
 
 /// The media type of manifest bytes, and whether they are an index.
-fn classify(raw: &[u8], reference: &str) -> Result<(String, bool), RegistryError> {
+pub(crate) fn classify(raw: &[u8], reference: &str) -> Result<(String, bool), RegistryError> {
     let malformed = |message: String| RegistryError::MalformedManifest {
         reference: reference.to_string(),
         message,
@@ -185,7 +185,7 @@ fn classify(raw: &[u8], reference: &str) -> Result<(String, bool), RegistryError
 }
 
 /// The platform an image manifest's config declares.
-async fn config_platform(
+pub(crate) async fn config_platform(
     repository: &RemoteRepository,
     raw: &[u8],
     reference: &str,

@@ -3,6 +3,7 @@
 mod build;
 pub(crate) mod manifest;
 mod plan;
+pub(crate) mod verify;
 
 use crate::cli::{Cli, Command};
 
@@ -12,5 +13,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Build(args) => build::run(args).await,
         Command::Plan(args) => plan::run(args),
         Command::Manifest(args) => manifest::run(args).await,
+        Command::Verify(args) => verify::run(args).await,
     }
 }

@@ -1,0 +1,241 @@
+//! Reads a published image back and checks that it is what a client will need: every digest,
+//! size and media type right, every blob present, every index entry's platform the one its image
+//! config declares. Used after `mab build` pushes, and by `mab verify REF` on demand.
+
+use mab_platform::Platform;
+use serde::Serialize;
+
+use crate::RegistryError;
+use crate::list::{ImageReference, classify, config_platform};
+use crate::manifest::{ImageIndex, ImageManifest, PlatformJson};
+use crate::remote::{RegistryClient, RemoteRepository};
+
+/// What a verification found.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    /// The reference checked.
+    pub reference: String,
+    /// `sha256:…` of the manifest or index the reference points at.
+    pub digest: String,
+    /// Its media type.
+    pub media_type: String,
+    /// One line per image checked (one for a single image, one per index entry).
+    pub images: Vec<VerifiedImage>,
+    /// Every problem found; empty when the image is sound.
+    pub problems: Vec<String>,
+}
+
+impl VerifyReport {
+    /// Whether nothing is wrong.
+    pub fn is_sound(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// One image manifest that was checked.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifiedImage {
+    /// `os/arch[/variant]` from the index entry (or the config, for a single image).
+    pub platform: String,
+    /// `sha256:…` of the image manifest.
+    pub digest: String,
+    /// How many layers it has.
+    pub layers: usize,
+    /// Total size of its layers.
+    pub layers_size: u64,
+}
+
+/// Checks `image` in its registry. `expected_digest`, when given, is the digest the reference must
+/// point at (after a push: the index just published). Transport failures are errors; anything
+/// wrong with what is stored is a problem in the report.
+pub async fn verify_image(
+    client: &RegistryClient,
+    image: &ImageReference,
+    expected_digest: Option<&str>,
+) -> Result<VerifyReport, RegistryError> {
+    let repository = image.remote(client);
+    let reference = image.to_string();
+    let (raw, digest) = repository.pull_manifest_raw(image.tag_or_digest()).await?;
+    let mut report = VerifyReport {
+        reference: reference.clone(),
+        digest: digest.clone(),
+        media_type: String::new(),
+        images: Vec::new(),
+        problems: Vec::new(),
+    };
+    if let Some(expected) = expected_digest
+        && expected != digest
+    {
+        report.problems.push(format!(
+            "{reference} points at {digest}, expected {expected}"
+        ));
+    }
+    let (media_type, is_index) = match classify(&raw, &reference) {
+        Ok(classified) => classified,
+        Err(e) => {
+            report.problems.push(e.to_string());
+            return Ok(report);
+        }
+    };
+    report.media_type = media_type;
+    if !is_index {
+        let platform = match config_platform(&repository, &raw, &reference).await {
+            Ok(platform) => describe_platform(&platform),
+            Err(e) => {
+                report.problems.push(e.to_string());
+                "unknown".to_string()
+            }
+        };
+        check_image(&repository, &raw, &digest, platform, None, &mut report).await?;
+        return Ok(report);
+    }
+    let index: ImageIndex = match serde_json::from_slice(&raw) {
+        Ok(index) => index,
+        Err(e) => {
+            report
+                .problems
+                .push(format!("the index {reference} does not parse: {e}"));
+            return Ok(report);
+        }
+    };
+    if index.manifests.is_empty() {
+        report
+            .problems
+            .push(format!("the index {reference} lists no manifests"));
+    }
+    for entry in &index.manifests {
+        let what = format!("{}@{}", repository.name(), entry.digest);
+        let child = match repository.pull_manifest_raw(&entry.digest).await {
+            Ok((bytes, _)) => bytes,
+            Err(RegistryError::ManifestNotFound { .. }) => {
+                report.problems.push(format!(
+                    "the index names {what}, which is not in the registry"
+                ));
+                continue;
+            }
+            Err(RegistryError::DigestMismatch {
+                expected, actual, ..
+            }) => {
+                report.problems.push(format!(
+                    "{what}: the registry serves content with digest {actual}, expected {expected}"
+                ));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if child.len() as u64 != entry.size {
+            report.problems.push(format!(
+                "{what}: the index says {} bytes, the manifest is {}",
+                entry.size,
+                child.len()
+            ));
+        }
+        match classify(&child, &what) {
+            Ok((child_type, false)) if child_type == entry.media_type => {}
+            Ok((child_type, false)) => report.problems.push(format!(
+                "{what}: the index says media type {}, the manifest is {child_type}",
+                entry.media_type
+            )),
+            Ok((_, true)) => report.problems.push(format!(
+                "{what}: an index inside an index is not a runnable image"
+            )),
+            Err(e) => {
+                report.problems.push(e.to_string());
+                continue;
+            }
+        }
+        let declared = match &entry.platform {
+            Some(platform) => platform.clone(),
+            None => {
+                report
+                    .problems
+                    .push(format!("{what}: the index entry has no platform"));
+                continue;
+            }
+        };
+        let is_attestation = declared.os == "unknown" && declared.architecture == "unknown";
+        if !is_attestation {
+            match config_platform(&repository, &child, &what).await {
+                Ok(config) => {
+                    if !platform_matches(&declared, &config) {
+                        report.problems.push(format!(
+                            "{what}: the index says {}, but its image config is {}",
+                            describe_platform(&declared),
+                            describe_platform(&config)
+                        ));
+                    }
+                }
+                Err(e) => report.problems.push(e.to_string()),
+            }
+        }
+        check_image(
+            &repository,
+            &child,
+            &entry.digest,
+            describe_platform(&declared),
+            Some(&what),
+            &mut report,
+        )
+        .await?;
+    }
+    Ok(report)
+}
+
+/// Checks that every blob of an image manifest is present.
+async fn check_image(
+    repository: &RemoteRepository,
+    raw: &[u8],
+    digest: &str,
+    platform: String,
+    what: Option<&str>,
+    report: &mut VerifyReport,
+) -> Result<(), RegistryError> {
+    let what = what.map_or_else(|| format!("{}@{digest}", repository.name()), str::to_string);
+    let manifest: ImageManifest = match serde_json::from_slice(raw) {
+        Ok(manifest) => manifest,
+        Err(e) => {
+            report
+                .problems
+                .push(format!("{what}: the image manifest does not parse: {e}"));
+            return Ok(());
+        }
+    };
+    for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
+        if !repository.blob_exists(&blob.digest).await? {
+            report.problems.push(format!(
+                "{what}: blob {} is not in {}",
+                blob.digest,
+                repository.name()
+            ));
+        }
+    }
+    report.images.push(VerifiedImage {
+        platform,
+        digest: digest.to_string(),
+        layers: manifest.layers.len(),
+        layers_size: manifest.layers.iter().map(|l| l.size).sum(),
+    });
+    Ok(())
+}
+
+/// Whether an index entry's platform and a config's agree (containerd's normalisation; a config
+/// without a variant matches the default one).
+fn platform_matches(declared: &PlatformJson, config: &PlatformJson) -> bool {
+    match Platform::from_parts(
+        &declared.os,
+        &declared.architecture,
+        declared.variant.as_deref(),
+    ) {
+        Ok(platform) => {
+            platform.matches_config(&config.os, &config.architecture, config.variant.as_deref())
+        }
+        Err(_) => declared.os == config.os && declared.architecture == config.architecture,
+    }
+}
+
+fn describe_platform(platform: &PlatformJson) -> String {
+    match &platform.variant {
+        Some(variant) => format!("{}/{}/{variant}", platform.os, platform.architecture),
+        None => format!("{}/{}", platform.os, platform.architecture),
+    }
+}
