@@ -8,6 +8,7 @@ mod bad_input;
 mod docker_format;
 mod dry_run;
 mod example;
+mod faults;
 mod manifest;
 mod many_images;
 mod oci_output;

@@ -15,6 +15,8 @@
 //!
 //! Without them [`TestEnv::get`] panics: the tests never skip silently.
 
+pub mod fault_proxy;
+
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::fmt;

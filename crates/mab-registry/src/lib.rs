@@ -31,6 +31,6 @@ pub use list::{
     ResolvedImage, fetch_manifest, push_list, resolve_image,
 };
 pub use manifest::{ManifestFormat, PlatformJson, PublishedIndex, media_types};
-pub use remote::{RegistryClient, RegistryOptions};
+pub use remote::{RegistryClient, RegistryOptions, RetryPolicy};
 pub use target::{IndexOptions, NoReporter, PushReporter, Target, publish_index};
 pub use verify::{VerifiedImage, VerifyReport, verify_image};

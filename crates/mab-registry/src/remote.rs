@@ -20,6 +20,75 @@ pub struct RegistryOptions {
     pub insecure_registries: Vec<String>,
     /// PEM certificates of extra certificate authorities to trust (a private registry's CA).
     pub extra_ca_certificates: Vec<Vec<u8>>,
+    /// How requests that failed for a passing reason (5xx, 429, a dropped connection) are tried
+    /// again.
+    pub retry: RetryPolicy,
+}
+
+/// Bounded retries with exponential backoff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// How many times a request is sent at most (1: no retry).
+    pub attempts: u32,
+    /// The wait before the first retry; it doubles each time.
+    pub initial_backoff: std::time::Duration,
+    /// The longest wait between two tries.
+    pub max_backoff: std::time::Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 5,
+            initial_backoff: std::time::Duration::from_millis(250),
+            max_backoff: std::time::Duration::from_secs(8),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Runs `request` until it succeeds, fails for good, or the attempts are used up.
+    pub(crate) async fn run<T, F, Fut>(&self, mut request: F) -> Result<T, OciDistributionError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, OciDistributionError>>,
+    {
+        let mut backoff = self.initial_backoff;
+        let mut attempt = 1;
+        loop {
+            match request().await {
+                Err(e) if attempt < self.attempts && is_transient(&e) => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(self.max_backoff);
+                    attempt += 1;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+}
+
+/// Whether a failure is worth another try: the registry is overloaded or briefly down, or the
+/// connection broke; not when it refused what we sent.
+pub(crate) fn is_transient(error: &OciDistributionError) -> bool {
+    match error {
+        OciDistributionError::ServerError { code, .. } => {
+            *code >= 500 || *code == 429 || *code == 408
+        }
+        OciDistributionError::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|e| e.code == oci_client::errors::OciErrorCode::Toomanyrequests),
+        OciDistributionError::RequestError(e) => match e.status() {
+            Some(status) => status.is_server_error() || matches!(status.as_u16(), 408 | 429),
+            None => e.is_connect() || e.is_timeout() || e.is_request() || e.is_body(),
+        },
+        OciDistributionError::IoError(_) => true,
+        OciDistributionError::SpecViolationError(message) => {
+            message.contains("got 5") || message.contains("got 429")
+        }
+        _ => false,
+    }
 }
 
 /// A registry client shared by every push of a run (cheap to clone).
@@ -32,6 +101,7 @@ struct ClientInner {
     client: Client,
     /// Credentials per registry, looked up once.
     auth: Mutex<HashMap<String, RegistryAuth>>,
+    retry: RetryPolicy,
 }
 
 impl RegistryClient {
@@ -55,6 +125,7 @@ impl RegistryClient {
             inner: Arc::new(ClientInner {
                 client: Client::new(config),
                 auth: Mutex::new(HashMap::new()),
+                retry: options.retry,
             }),
         }
     }
@@ -131,6 +202,10 @@ impl RemoteRepository {
         &self.client.inner.client
     }
 
+    fn retry(&self) -> &RetryPolicy {
+        &self.client.inner.retry
+    }
+
     fn reference_for_tag(&self, tag: &str) -> Reference {
         Reference::with_tag(self.registry.clone(), self.path.clone(), tag.to_string())
     }
@@ -163,12 +238,12 @@ impl RemoteRepository {
     /// Checks that the registry answers and authenticates for pushing to this repository.
     pub async fn authenticate_for_push(&self) -> Result<(), RegistryError> {
         let auth = self.client.auth_for(&self.registry).await?;
-        self.client()
-            .auth(
-                &self.reference_for_tag("latest"),
-                &auth,
-                RegistryOperation::Push,
-            )
+        let reference = self.reference_for_tag("latest");
+        self.retry()
+            .run(|| {
+                self.client()
+                    .auth(&reference, &auth, RegistryOperation::Push)
+            })
             .await
             .map_err(|e| self.error(format!("authenticating to push to {}", self.path), e))?;
         // Basic credentials are only sent, never checked, by the step above: one authenticated
@@ -181,8 +256,9 @@ impl RemoteRepository {
 
     /// Whether the repository has the blob.
     pub async fn blob_exists(&self, digest: &str) -> Result<bool, RegistryError> {
-        self.client()
-            .blob_exists(&self.reference_for_digest(digest), digest)
+        let reference = self.reference_for_digest(digest);
+        self.retry()
+            .run(|| self.client().blob_exists(&reference, digest))
             .await
             .map_err(|e| self.error(format!("checking blob {digest} in {}", self.path), e))
     }
@@ -202,8 +278,9 @@ impl RemoteRepository {
 
     /// Uploads a small blob whose digest is known.
     pub async fn push_blob(&self, data: Bytes, digest: &str) -> Result<(), RegistryError> {
-        self.client()
-            .push_blob(&self.reference_for_digest(digest), data, digest)
+        let reference = self.reference_for_digest(digest);
+        self.retry()
+            .run(|| self.client().push_blob(&reference, data.clone(), digest))
             .await
             .map_err(|e| self.error(format!("uploading blob {digest} to {}", self.path), e))?;
         Ok(())
@@ -221,11 +298,15 @@ impl RemoteRepository {
         } else {
             self.reference_for_tag(tag_or_digest)
         };
-        let content_type = media_type
+        let content_type: http::HeaderValue = media_type
             .parse()
             .expect("media types are valid header values");
-        self.client()
-            .push_manifest_raw(&reference, body, content_type)
+        let body = Bytes::from(body);
+        self.retry()
+            .run(|| {
+                self.client()
+                    .push_manifest_raw(&reference, body.clone(), content_type.clone())
+            })
             .await
             .map_err(|e| {
                 self.error(format!("pushing manifest {}:{tag_or_digest}", self.path), e)
@@ -331,8 +412,11 @@ impl RemoteRepository {
         let described = self.describe(tag_or_digest);
         let reference = self.reference_for(tag_or_digest);
         let (bytes, announced) = match self
-            .client()
-            .pull_manifest_raw(&reference, &auth, READABLE_MANIFEST_TYPES)
+            .retry()
+            .run(|| {
+                self.client()
+                    .pull_manifest_raw(&reference, &auth, READABLE_MANIFEST_TYPES)
+            })
             .await
         {
             Ok(answer) => answer,

@@ -1,0 +1,223 @@
+//! A fault-injecting HTTP proxy, placed in front of the real registry: it forwards every request
+//! unchanged except the ones a rule picks, which get an error status (503, 429 with Retry-After)
+//! or a connection dropped in the middle of the request body. Only for fault injection: the
+//! registry behind it is the real one.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+/// What a rule does to the requests it picks.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Answer with this status (and, for 429, `Retry-After: 1`), without forwarding.
+    Status(u16),
+    /// Forward the request head and this many bytes of the body, then drop both connections.
+    ResetAfterBodyBytes(usize),
+}
+
+/// Picks requests by method and a substring of the path, for the first `times` matches.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub method: &'static str,
+    pub path_contains: &'static str,
+    pub fault: Fault,
+    pub times: usize,
+}
+
+impl Rule {
+    pub fn new(
+        method: &'static str,
+        path_contains: &'static str,
+        fault: Fault,
+        times: usize,
+    ) -> Self {
+        Self {
+            method,
+            path_contains,
+            fault,
+            times,
+        }
+    }
+}
+
+/// A running proxy; stops when dropped.
+pub struct FaultProxy {
+    address: String,
+    injected: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy on a free 127.0.0.1 port in front of `upstream` (`host:port`).
+    pub fn start(upstream: &str, rules: Vec<Rule>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("binding the fault proxy");
+        listener
+            .set_nonblocking(true)
+            .expect("nonblocking listener");
+        let address = listener.local_addr().expect("proxy address").to_string();
+        let injected = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let rules = Arc::new(Mutex::new(rules));
+        let upstream = upstream.to_string();
+        {
+            let injected = Arc::clone(&injected);
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    match listener.accept() {
+                        Ok((client, _)) => {
+                            let upstream = upstream.clone();
+                            let rules = Arc::clone(&rules);
+                            let injected = Arc::clone(&injected);
+                            thread::spawn(move || {
+                                let _ = serve(client, &upstream, &rules, &injected);
+                            });
+                        }
+                        Err(_) => thread::sleep(Duration::from_millis(5)),
+                    }
+                }
+            });
+        }
+        Self {
+            address,
+            injected,
+            stop,
+        }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// How many faults were injected so far.
+    pub fn injected(&self) -> usize {
+        self.injected.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Serves one client connection: one request (the proxy asks both sides to close after it).
+fn serve(
+    mut client: TcpStream,
+    upstream: &str,
+    rules: &Mutex<Vec<Rule>>,
+    injected: &AtomicUsize,
+) -> std::io::Result<()> {
+    client.set_nonblocking(false)?;
+    client.set_read_timeout(Some(Duration::from_secs(120)))?;
+    let (head, rest) = read_head(&mut client)?;
+    let head_text = String::from_utf8_lossy(&head).to_string();
+    let mut first = head_text.lines().next().unwrap_or("").split_whitespace();
+    let method = first.next().unwrap_or("").to_string();
+    let path = first.next().unwrap_or("").to_string();
+
+    let fault = {
+        let mut rules = rules.lock().expect("rules lock");
+        rules
+            .iter_mut()
+            .find(|r| r.times > 0 && r.method == method && path.contains(r.path_contains))
+            .map(|rule| {
+                rule.times -= 1;
+                rule.fault.clone()
+            })
+    };
+    match fault {
+        Some(Fault::Status(code)) => {
+            injected.fetch_add(1, Ordering::SeqCst);
+            let reason = match code {
+                429 => "Too Many Requests",
+                502 => "Bad Gateway",
+                503 => "Service Unavailable",
+                _ => "Injected Fault",
+            };
+            let retry_after = if code == 429 {
+                "Retry-After: 1\r\n"
+            } else {
+                ""
+            };
+            let answer = format!(
+                "HTTP/1.1 {code} {reason}\r\n{retry_after}Content-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            client.write_all(answer.as_bytes())?;
+            client.shutdown(Shutdown::Both)?;
+            Ok(())
+        }
+        Some(Fault::ResetAfterBodyBytes(limit)) => {
+            injected.fetch_add(1, Ordering::SeqCst);
+            let mut server = TcpStream::connect(upstream)?;
+            server.write_all(&force_close(&head_text))?;
+            let mut sent = rest.len().min(limit);
+            server.write_all(&rest[..sent])?;
+            let mut buffer = [0u8; 16 * 1024];
+            while sent < limit {
+                let n = client.read(&mut buffer)?;
+                if n == 0 {
+                    break;
+                }
+                let take = n.min(limit - sent);
+                server.write_all(&buffer[..take])?;
+                sent += take;
+            }
+            let _ = server.shutdown(Shutdown::Both);
+            let _ = client.shutdown(Shutdown::Both);
+            Ok(())
+        }
+        None => {
+            let mut server = TcpStream::connect(upstream)?;
+            server.write_all(&force_close(&head_text))?;
+            server.write_all(&rest)?;
+            let mut to_server = client.try_clone()?;
+            let mut from_client = client.try_clone()?;
+            let mut server_writer = server.try_clone()?;
+            let upload = thread::spawn(move || {
+                let _ = std::io::copy(&mut from_client, &mut server_writer);
+            });
+            let _ = std::io::copy(&mut server, &mut to_server);
+            let _ = client.shutdown(Shutdown::Both);
+            let _ = server.shutdown(Shutdown::Both);
+            let _ = upload.join();
+            Ok(())
+        }
+    }
+}
+
+/// Reads up to the end of the request head; returns the head and any body bytes read with it.
+fn read_head(client: &mut TcpStream) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
+    let mut data = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            let rest = data.split_off(end + 4);
+            return Ok((data, rest));
+        }
+        let n = client.read(&mut buffer)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        data.extend_from_slice(&buffer[..n]);
+    }
+}
+
+/// The request head with `Connection: close`, so one connection carries one request.
+fn force_close(head: &str) -> Vec<u8> {
+    let mut out = String::new();
+    for line in head.trim_end_matches("\r\n\r\n").split("\r\n") {
+        if line.to_ascii_lowercase().starts_with("connection:") {
+            continue;
+        }
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    out.into_bytes()
+}
