@@ -13,4 +13,5 @@ mod manifest;
 mod many_images;
 mod oci_output;
 mod plan;
+mod rerun;
 mod verify;

@@ -48,6 +48,7 @@ impl Rule {
 pub struct FaultProxy {
     address: String,
     injected: Arc<AtomicUsize>,
+    requests: Arc<Mutex<Vec<(String, String)>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -62,9 +63,11 @@ impl FaultProxy {
         let injected = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let rules = Arc::new(Mutex::new(rules));
+        let requests = Arc::new(Mutex::new(Vec::new()));
         let upstream = upstream.to_string();
         {
             let injected = Arc::clone(&injected);
+            let requests = Arc::clone(&requests);
             let stop = Arc::clone(&stop);
             thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
@@ -73,8 +76,9 @@ impl FaultProxy {
                             let upstream = upstream.clone();
                             let rules = Arc::clone(&rules);
                             let injected = Arc::clone(&injected);
+                            let requests = Arc::clone(&requests);
                             thread::spawn(move || {
-                                let _ = serve(client, &upstream, &rules, &injected);
+                                let _ = serve(client, &upstream, &rules, &injected, &requests);
                             });
                         }
                         Err(_) => thread::sleep(Duration::from_millis(5)),
@@ -85,6 +89,7 @@ impl FaultProxy {
         Self {
             address,
             injected,
+            requests,
             stop,
         }
     }
@@ -92,6 +97,16 @@ impl FaultProxy {
     /// `127.0.0.1:PORT`.
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    /// How many requests with this method and a path containing `path_contains` passed.
+    pub fn requests(&self, method: &str, path_contains: &str) -> usize {
+        self.requests
+            .lock()
+            .expect("requests lock")
+            .iter()
+            .filter(|(m, p)| m == method && p.contains(path_contains))
+            .count()
     }
 
     /// How many faults were injected so far.
@@ -112,6 +127,7 @@ fn serve(
     upstream: &str,
     rules: &Mutex<Vec<Rule>>,
     injected: &AtomicUsize,
+    requests: &Mutex<Vec<(String, String)>>,
 ) -> std::io::Result<()> {
     client.set_nonblocking(false)?;
     client.set_read_timeout(Some(Duration::from_secs(120)))?;
@@ -120,6 +136,10 @@ fn serve(
     let mut first = head_text.lines().next().unwrap_or("").split_whitespace();
     let method = first.next().unwrap_or("").to_string();
     let path = first.next().unwrap_or("").to_string();
+    requests
+        .lock()
+        .expect("requests lock")
+        .push((method.clone(), path.clone()));
 
     let fault = {
         let mut rules = rules.lock().expect("rules lock");

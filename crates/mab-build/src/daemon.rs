@@ -61,6 +61,8 @@ pub struct BuiltImage {
     pub id: String,
     /// The platform recorded in the image config.
     pub platform: String,
+    /// The uncompressed digests of its layers (`rootfs.diff_ids`), in order.
+    pub diff_ids: Vec<String>,
 }
 
 /// A Docker daemon; cheap to clone.
@@ -310,7 +312,7 @@ impl Daemon {
             platform: platform.clone(),
             endpoint: self.endpoint().to_string(),
         })?;
-        let actual = self.image_platform(&id).await?;
+        let (actual, diff_ids) = self.image_platform(&id).await?;
         if !request.platform.matches_config(
             &actual.os,
             &actual.architecture,
@@ -325,21 +327,30 @@ impl Daemon {
         Ok(BuiltImage {
             id,
             platform: actual.to_string(),
+            diff_ids,
         })
     }
 
-    /// The os/architecture/variant recorded in a local image's config.
-    async fn image_platform(&self, image: &str) -> Result<ConfigPlatform, BuildError> {
+    /// The os/architecture/variant recorded in a local image's config, and its layers' diff ids.
+    async fn image_platform(
+        &self,
+        image: &str,
+    ) -> Result<(ConfigPlatform, Vec<String>), BuildError> {
         let inspect = self
             .docker()
             .inspect_image(image)
             .await
             .map_err(|e| self.daemon_error(format!("inspecting image {image}"), e))?;
-        Ok(ConfigPlatform {
+        let diff_ids = inspect
+            .root_fs
+            .and_then(|root_fs| root_fs.layers)
+            .unwrap_or_default();
+        let platform = ConfigPlatform {
             os: inspect.os.unwrap_or_default(),
             architecture: inspect.architecture.unwrap_or_default(),
             variant: inspect.variant.filter(|v| !v.is_empty()),
-        })
+        };
+        Ok((platform, diff_ids))
     }
 
     /// The local image id of `base` for `target` (or the platform its `FROM --platform=` names),

@@ -41,8 +41,12 @@ pub struct PushedManifest {
     pub media_type: String,
     /// `sha256:…` of the image config (the image id).
     pub config_digest: String,
+    /// Size of the image config.
+    pub config_size: u64,
     /// Total size of the (compressed) layers.
     pub layers_size: u64,
+    /// The layer blobs, in order, each with the diff id (uncompressed digest) it stores.
+    pub(crate) layers: Vec<(String, Descriptor)>,
 }
 
 /// One element of `manifest.json`.
@@ -234,18 +238,56 @@ where
                 })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let layers_size = layer_descriptors.iter().map(|d| d.size).sum();
+    let diff_ids = config_diff_ids(config).unwrap_or_default();
+    let layers = if diff_ids.len() == layer_descriptors.len() {
+        diff_ids.into_iter().zip(layer_descriptors).collect()
+    } else {
+        // A config without (matching) diff ids: the layers are stored all the same, they just
+        // cannot be remembered for a rerun.
+        layer_descriptors
+            .into_iter()
+            .map(|d| (String::new(), d))
+            .collect()
+    };
+    store_manifest(target, options, &config_digest, config.len() as u64, layers).await
+}
+
+/// `rootfs.diff_ids` of an image config.
+fn config_diff_ids(config: &[u8]) -> Option<Vec<String>> {
+    #[derive(Deserialize)]
+    struct Config {
+        rootfs: RootFs,
+    }
+    #[derive(Deserialize)]
+    struct RootFs {
+        diff_ids: Vec<String>,
+    }
+    serde_json::from_slice::<Config>(config)
+        .ok()
+        .map(|c| c.rootfs.diff_ids)
+}
+
+/// Writes the image manifest of a config and layers that are already stored in `target`.
+pub(crate) async fn store_manifest(
+    target: &Target,
+    options: &ManifestOptions,
+    config_digest: &str,
+    config_size: u64,
+    layers: Vec<(String, Descriptor)>,
+) -> Result<PushedManifest, RegistryError> {
+    let format = options.format;
+    let layers_size = layers.iter().map(|(_, d)| d.size).sum();
     let manifest = ImageManifest {
         schema_version: 2,
         media_type: format.manifest_media_type().to_string(),
         config: Descriptor {
             media_type: format.config_media_type().to_string(),
-            digest: config_digest.clone(),
-            size: config.len() as u64,
+            digest: config_digest.to_string(),
+            size: config_size,
             platform: None,
             annotations: Default::default(),
         },
-        layers: layer_descriptors,
+        layers: layers.iter().map(|(_, d)| d.clone()).collect(),
     };
     let bytes = to_json_bytes(&AnnotatedManifest {
         manifest: &manifest,
@@ -259,8 +301,10 @@ where
         digest,
         size: bytes.len() as u64,
         media_type: manifest.media_type,
-        config_digest,
+        config_digest: config_digest.to_string(),
+        config_size,
         layers_size,
+        layers,
     })
 }
 

@@ -141,3 +141,21 @@ pub enum RegistryError {
         source: serde_json::Error,
     },
 }
+
+impl RegistryError {
+    /// Whether the failure may pass: the registry was overloaded or briefly down, or a connection
+    /// broke. Pushing the same image again may then succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Request { source, .. } => crate::remote::is_transient(source),
+            Self::ArchiveRead { source } => matches!(
+                source.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::TimedOut
+            ),
+            _ => false,
+        }
+    }
+}

@@ -18,6 +18,7 @@ mod error;
 mod layout;
 mod list;
 mod manifest;
+mod push;
 mod remote;
 mod target;
 mod verify;
@@ -31,6 +32,7 @@ pub use list::{
     ResolvedImage, fetch_manifest, push_list, resolve_image,
 };
 pub use manifest::{ManifestFormat, PlatformJson, PublishedIndex, media_types};
+pub use push::{ImageFacts, PushOutcome, PushSettings, push_image};
 pub use remote::{RegistryClient, RegistryOptions, RetryPolicy};
 pub use target::{IndexOptions, NoReporter, PushReporter, Target, publish_index};
 pub use verify::{VerifiedImage, VerifyReport, verify_image};

@@ -82,6 +82,14 @@ impl Target {
         }
     }
 
+    /// Whether the destination already has a blob.
+    pub(crate) async fn has_blob(&self, digest: &str) -> Result<bool, RegistryError> {
+        match self {
+            Self::Registry(repo) => repo.blob_exists(digest).await,
+            Self::Layout { layout, .. } => Ok(layout.blob_exists(digest).await),
+        }
+    }
+
     /// Stores a small blob whose digest is known, skipping it if present.
     pub(crate) async fn put_blob(&self, data: Bytes, digest: &str) -> Result<bool, RegistryError> {
         match self {

@@ -15,8 +15,9 @@ use mab_build::{BuildRequest, Daemon};
 use mab_plan::{ImageSpec, ManifestFormat as PlanFormat, Plan};
 use mab_platform::Platform;
 use mab_registry::{
-    IndexOptions, ManifestFormat, ManifestOptions, OciLayout, PushedManifest, RegistryClient,
-    RegistryOptions, Target, publish_index, push_docker_archive,
+    ImageFacts, IndexOptions, LayerCache, ManifestFormat, ManifestOptions, OciLayout,
+    PushSettings, PushedManifest, RegistryClient, RegistryOptions, RetryPolicy, Target,
+    publish_index, push_image,
 };
 use serde::Serialize;
 use tokio::sync::Semaphore;
@@ -452,12 +453,23 @@ async fn build_platform(
     };
     job.step(&format!("built {}; pushing", built.id));
     // One export per target: `docker save` and the layer compression are deterministic, so
-    // every repository gets the same blobs and manifest digests.
+    // every repository gets the same blobs and manifest digests. A target that already has every
+    // blob of this image (a rerun with nothing changed) gets its manifest without any export.
+    let cache = LayerCache::default_root().map(LayerCache::new);
+    let settings = PushSettings {
+        manifest: options,
+        cache: cache.as_ref(),
+        retry: RetryPolicy::default(),
+    };
+    let facts = ImageFacts {
+        config_digest: &built.id,
+        diff_ids: &built.diff_ids,
+    };
     let pushes = join_all(targets.iter().map(|target| {
         let job = &job;
         let built = &built;
         async move {
-            push_docker_archive(daemon.export(&built.id), target, options, job)
+            push_image(|| daemon.export(&built.id), facts, target, settings, job)
                 .await
                 .map_err(|e| {
                     anyhow::Error::new(e).context(format!(
@@ -468,6 +480,13 @@ async fn build_platform(
         }
     }))
     .await;
+    let reused = pushes
+        .iter()
+        .all(|p| p.as_ref().is_ok_and(|outcome| outcome.reused));
+    let pushes: Vec<anyhow::Result<PushedManifest>> = pushes
+        .into_iter()
+        .map(|p| p.map(|outcome| outcome.manifest))
+        .collect();
     let pushed = match pushes.into_iter().collect::<anyhow::Result<Vec<_>>>() {
         Ok(pushed) => pushed,
         Err(e) => {
@@ -476,7 +495,12 @@ async fn build_platform(
         }
     };
     job.finish(&format!(
-        "pushed {} ({} sent) in {:.1}s",
+        "{} {} ({} sent) in {:.1}s",
+        if reused {
+            "unchanged, reused"
+        } else {
+            "pushed"
+        },
         pushed[0].digest,
         indicatif::HumanBytes(job.bytes_sent()),
         started.elapsed().as_secs_f64()

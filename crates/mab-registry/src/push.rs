@@ -1,0 +1,141 @@
+//! Pushing one built image to one destination, the way `mab build` does it: reuse what a
+//! previous run stored when nothing changed, otherwise read the daemon's export and store it,
+//! trying the whole image again when the registry failed for a passing reason.
+
+use tokio::io::AsyncRead;
+
+use crate::RegistryError;
+use crate::archive::{ManifestOptions, PushedManifest, push_docker_archive, store_manifest};
+use crate::cache::{CachedLayer, LayerCache};
+use crate::manifest::{Descriptor, ManifestFormat, media_types};
+use crate::remote::RetryPolicy;
+use crate::target::{PushReporter, Target};
+
+/// What is known of a built image before its export is read.
+#[derive(Debug, Clone, Copy)]
+pub struct ImageFacts<'a> {
+    /// The image id (`sha256:…` of its config).
+    pub config_digest: &'a str,
+    /// The uncompressed digests of its layers, in order.
+    pub diff_ids: &'a [String],
+}
+
+/// How [`push_image`] goes about it.
+#[derive(Clone, Copy)]
+pub struct PushSettings<'a> {
+    /// Media types and annotations of the manifest.
+    pub manifest: &'a ManifestOptions,
+    /// Where compressed layers are remembered between runs (`None`: nothing is reused).
+    pub cache: Option<&'a LayerCache>,
+    /// How often a whole image is pushed again after a passing failure.
+    pub retry: RetryPolicy,
+}
+
+/// The stored manifest, and whether it was written from what was already stored.
+#[derive(Debug, Clone)]
+pub struct PushOutcome {
+    pub manifest: PushedManifest,
+    /// Every blob was already in place: nothing was exported, compressed or uploaded.
+    pub reused: bool,
+}
+
+/// Stores one built image in `target`. `export` opens a fresh `docker save` stream of it; it is
+/// called again for each retry, and not at all when every blob was already stored.
+pub async fn push_image<R, F>(
+    export: F,
+    facts: ImageFacts<'_>,
+    target: &Target,
+    settings: PushSettings<'_>,
+    reporter: &dyn PushReporter,
+) -> Result<PushOutcome, RegistryError>
+where
+    F: Fn() -> R,
+    R: AsyncRead + Unpin + Send,
+{
+    if let Some(cache) = settings.cache
+        && let Some(manifest) = reuse(facts, target, settings.manifest, cache).await?
+    {
+        return Ok(PushOutcome {
+            manifest,
+            reused: true,
+        });
+    }
+    let mut backoff = settings.retry.initial_backoff;
+    let mut attempt = 1;
+    let manifest = loop {
+        match push_docker_archive(export(), target, settings.manifest, reporter).await {
+            Err(e) if attempt < settings.retry.attempts && e.is_transient() => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(settings.retry.max_backoff);
+                attempt += 1;
+            }
+            outcome => break outcome?,
+        }
+    };
+    if let Some(cache) = settings.cache {
+        remember(cache, &manifest).await;
+    }
+    Ok(PushOutcome {
+        manifest,
+        reused: false,
+    })
+}
+
+/// The manifest written from remembered blobs, when the target has every one of them.
+async fn reuse(
+    facts: ImageFacts<'_>,
+    target: &Target,
+    options: &ManifestOptions,
+    cache: &LayerCache,
+) -> Result<Option<PushedManifest>, RegistryError> {
+    let Some(config_size) = cache.config_size(facts.config_digest).await else {
+        return Ok(None);
+    };
+    let mut layers = Vec::with_capacity(facts.diff_ids.len());
+    for diff_id in facts.diff_ids {
+        let Some(cached) = cache.layer(diff_id).await else {
+            return Ok(None);
+        };
+        let media_type = match (cached.zstd, options.format) {
+            (true, ManifestFormat::Oci) => media_types::OCI_LAYER_ZSTD,
+            (true, ManifestFormat::Docker) => return Ok(None),
+            (false, format) => format.gzip_layer_media_type(),
+        };
+        layers.push((
+            diff_id.clone(),
+            Descriptor {
+                media_type: media_type.to_string(),
+                digest: cached.digest,
+                size: cached.size,
+                platform: None,
+                annotations: Default::default(),
+            },
+        ));
+    }
+    let blobs = std::iter::once(facts.config_digest).chain(layers.iter().map(|(_, d)| d.digest.as_str()));
+    for digest in blobs {
+        if !target.has_blob(digest).await? {
+            return Ok(None);
+        }
+    }
+    store_manifest(target, options, facts.config_digest, config_size, layers)
+        .await
+        .map(Some)
+}
+
+async fn remember(cache: &LayerCache, manifest: &PushedManifest) {
+    cache
+        .remember_config(&manifest.config_digest, manifest.config_size)
+        .await;
+    for (diff_id, layer) in &manifest.layers {
+        if diff_id.is_empty() {
+            continue;
+        }
+        let cached = CachedLayer {
+            digest: layer.digest.clone(),
+            size: layer.size,
+            zstd: layer.media_type == media_types::OCI_LAYER_ZSTD,
+        };
+        cache.remember_layer(diff_id, &cached).await;
+    }
+}

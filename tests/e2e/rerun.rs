@@ -1,0 +1,138 @@
+//! Reruns and interrupted uploads: a rerun with nothing changed uploads nothing and writes the
+//! same index; a layer upload whose connection drops half-way is pushed again from a fresh export
+//! (no rebuild), and the result is whole.
+
+use mab_tests::fault_proxy::{Fault, FaultProxy, Rule};
+use mab_tests::*;
+
+fn index_digest(out: &Output, repository: &str) -> String {
+    json_image(&out.json(), repository)["digest"]
+        .as_str()
+        .expect("digest")
+        .to_string()
+}
+
+#[test]
+fn a_rerun_with_nothing_changed_uploads_nothing() {
+    let env = TestEnv::get();
+    let home = tempfile::tempdir().expect("MAB_HOME");
+    let proxy = FaultProxy::start(&env.registry, Vec::new());
+    let dir = PlanDir::new("rerun");
+    dir.write(
+        "Dockerfile",
+        &dockerfile("RUN uname -m > /arch && head -c 300000 /dev/urandom > /noise"),
+    );
+    let repo = format!("{}/{}", proxy.address(), dir.repo_path());
+    dir.write_plan(&[Image::new(&repo)]);
+    let build = || {
+        mab()
+            .args(["build", "--json"])
+            .arg(dir.plan())
+            .env("MAB_HOME", home.path())
+            .run()
+    };
+
+    let first = build();
+    first.assert_success();
+    let uploads_first = proxy.requests("POST", "/blobs/uploads/");
+    let chunks_first = proxy.requests("PATCH", "/blobs/uploads/");
+    assert!(
+        uploads_first >= 4,
+        "the first run uploads layers and configs"
+    );
+    assert!(chunks_first >= 2, "the first run sends layer data");
+
+    let second = build();
+    second.assert_success();
+    assert_eq!(
+        proxy.requests("POST", "/blobs/uploads/"),
+        uploads_first,
+        "the rerun started no blob upload:\n{}",
+        second.all()
+    );
+    assert_eq!(
+        proxy.requests("PATCH", "/blobs/uploads/"),
+        chunks_first,
+        "the rerun sent no layer data"
+    );
+    assert_eq!(index_digest(&first, &repo), index_digest(&second, &repo));
+    assert_eq!(
+        second.all().matches("unchanged, reused").count(),
+        2,
+        "{}",
+        second.all()
+    );
+    // The cache holds small entries only, and no temporary file is left behind.
+    let leftovers: Vec<_> = walk(home.path())
+        .into_iter()
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            name.starts_with(".entry-") || name.starts_with(".tmp")
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn a_layer_upload_cut_half_way_is_pushed_again() {
+    let env = TestEnv::get();
+    let home = tempfile::tempdir().expect("MAB_HOME");
+    let proxy = FaultProxy::start(
+        &env.registry,
+        vec![Rule::new(
+            "PATCH",
+            "/blobs/uploads/",
+            Fault::ResetAfterBodyBytes(64 * 1024),
+            1,
+        )],
+    );
+    let dir = PlanDir::new("cut-upload");
+    dir.write(
+        "Dockerfile",
+        &dockerfile("RUN head -c 2000000 /dev/urandom > /noise"),
+    );
+    let repo = format!("{}/{}", proxy.address(), dir.repo_path());
+    dir.write_plan(&[Image::new(&repo).platforms(&["linux/amd64"])]);
+    let out = mab()
+        .args(["build", "--json"])
+        .arg(dir.plan())
+        .env("MAB_HOME", home.path())
+        .run();
+    out.assert_success();
+    assert_eq!(
+        proxy.injected(),
+        1,
+        "the upload was cut once: {}",
+        out.all()
+    );
+    assert_eq!(
+        out.all().matches("Step 1/").count(),
+        1,
+        "built once, not rebuilt"
+    );
+    let raw = registry_raw(&format!("{}:latest", dir.repository()));
+    assert_eq!(sha256_digest(&raw), index_digest(&out, &repo));
+    skopeo([
+        "copy",
+        "--all",
+        "--src-tls-verify=false",
+        &format!("docker://{}:latest", dir.repository()),
+        &format!("oci:{}", home.path().join("copy").display()),
+    ])
+    .assert_success();
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                found.extend(walk(&path));
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
