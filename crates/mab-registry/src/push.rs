@@ -112,7 +112,8 @@ async fn reuse(
             },
         ));
     }
-    let blobs = std::iter::once(facts.config_digest).chain(layers.iter().map(|(_, d)| d.digest.as_str()));
+    let blobs =
+        std::iter::once(facts.config_digest).chain(layers.iter().map(|(_, d)| d.digest.as_str()));
     for digest in blobs {
         if !target.has_blob(digest).await? {
             return Ok(None);

@@ -15,9 +15,9 @@ use mab_build::{BuildRequest, Daemon};
 use mab_plan::{ImageSpec, ManifestFormat as PlanFormat, Plan};
 use mab_platform::Platform;
 use mab_registry::{
-    ImageFacts, IndexOptions, LayerCache, ManifestFormat, ManifestOptions, OciLayout,
-    PushSettings, PushedManifest, RegistryClient, RegistryOptions, RetryPolicy, Target,
-    publish_index, push_image,
+    ImageFacts, IndexOptions, LayerCache, ManifestFormat, ManifestOptions, OciLayout, PushSettings,
+    PushedManifest, RegistryClient, RegistryOptions, RetryPolicy, Target, publish_index,
+    push_image,
 };
 use serde::Serialize;
 use tokio::sync::Semaphore;
