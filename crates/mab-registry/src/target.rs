@@ -82,6 +82,26 @@ impl Target {
         }
     }
 
+    /// Reads `tag` back and checks the whole image it points at (see [`crate::verify_image`]);
+    /// `None` for an OCI layout, which is not read back.
+    pub async fn verify_tag(
+        &self,
+        tag: &str,
+        expected_digest: &str,
+    ) -> Result<Option<crate::VerifyReport>, RegistryError> {
+        match self {
+            Self::Registry(repo) => crate::verify::verify_in(
+                repo,
+                &format!("{}:{tag}", repo.name()),
+                tag,
+                Some(expected_digest),
+            )
+            .await
+            .map(Some),
+            Self::Layout { .. } => Ok(None),
+        }
+    }
+
     /// Whether the destination already has a blob.
     pub(crate) async fn has_blob(&self, digest: &str) -> Result<bool, RegistryError> {
         match self {

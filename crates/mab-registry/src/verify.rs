@@ -53,9 +53,24 @@ pub async fn verify_image(
     image: &ImageReference,
     expected_digest: Option<&str>,
 ) -> Result<VerifyReport, RegistryError> {
-    let repository = image.remote(client);
-    let reference = image.to_string();
-    let (raw, digest) = repository.pull_manifest_raw(image.tag_or_digest()).await?;
+    verify_in(
+        &image.remote(client),
+        &image.to_string(),
+        image.tag_or_digest(),
+        expected_digest,
+    )
+    .await
+}
+
+/// [`verify_image`] of `tag_or_digest` in a repository handle.
+pub(crate) async fn verify_in(
+    repository: &RemoteRepository,
+    reference: &str,
+    tag_or_digest: &str,
+    expected_digest: Option<&str>,
+) -> Result<VerifyReport, RegistryError> {
+    let reference = reference.to_string();
+    let (raw, digest) = repository.pull_manifest_raw(tag_or_digest).await?;
     let mut report = VerifyReport {
         reference: reference.clone(),
         digest: digest.clone(),
@@ -79,14 +94,14 @@ pub async fn verify_image(
     };
     report.media_type = media_type;
     if !is_index {
-        let platform = match config_platform(&repository, &raw, &reference).await {
+        let platform = match config_platform(repository, &raw, &reference).await {
             Ok(platform) => describe_platform(&platform),
             Err(e) => {
                 report.problems.push(e.to_string());
                 "unknown".to_string()
             }
         };
-        check_image(&repository, &raw, &digest, platform, None, &mut report).await?;
+        check_image(repository, &raw, &digest, platform, None, &mut report).await?;
         return Ok(report);
     }
     let index: ImageIndex = match serde_json::from_slice(&raw) {
@@ -155,7 +170,7 @@ pub async fn verify_image(
         };
         let is_attestation = declared.os == "unknown" && declared.architecture == "unknown";
         if !is_attestation {
-            match config_platform(&repository, &child, &what).await {
+            match config_platform(repository, &child, &what).await {
                 Ok(config) => {
                     if !platform_matches(&declared, &config) {
                         report.problems.push(format!(
@@ -169,7 +184,7 @@ pub async fn verify_image(
             }
         }
         check_image(
-            &repository,
+            repository,
             &child,
             &entry.digest,
             describe_platform(&declared),

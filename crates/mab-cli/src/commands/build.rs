@@ -378,6 +378,22 @@ async fn build_image(
             .await
             .with_context(|| format!("publishing the index of {}", target.describe()))
             .map_err(|e| vec![(None, e)])?;
+        // Read every tag back: it must point at this index, and the whole image must check out.
+        for tag in image.tags() {
+            let report = target
+                .verify_tag(tag, &index.digest)
+                .await
+                .with_context(|| format!("reading back {}:{tag}", target.describe()))
+                .map_err(|e| vec![(None, e)])?;
+            if let Some(report) = report.filter(|r| !r.is_sound()) {
+                let error = anyhow::anyhow!(
+                    "{}:{tag} failed verification after the push:\n  {}",
+                    target.describe(),
+                    report.problems.join("\n  ")
+                );
+                return Err(vec![(None, error)]);
+            }
+        }
         progress.println(&format!(
             "[{repository}] published {} as {}",
             index.digest,
