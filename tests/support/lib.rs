@@ -16,6 +16,7 @@
 //! Without them [`TestEnv::get`] panics: the tests never skip silently.
 
 pub mod fault_proxy;
+pub mod secure_registry;
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;

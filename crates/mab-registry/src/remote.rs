@@ -215,11 +215,24 @@ impl RemoteRepository {
     }
 
     fn error(&self, action: String, source: OciDistributionError) -> RegistryError {
-        let auth_failed = matches!(
-            source,
+        let auth_failed = match &source {
             OciDistributionError::AuthenticationFailure(_)
-                | OciDistributionError::UnauthorizedError { .. }
-        );
+            | OciDistributionError::UnauthorizedError { .. } => true,
+            OciDistributionError::ServerError { code, .. } => matches!(code, 401 | 403),
+            OciDistributionError::RegistryError { envelope, .. } => {
+                envelope.errors.iter().any(|e| {
+                    matches!(
+                        e.code,
+                        oci_client::errors::OciErrorCode::Unauthorized
+                            | oci_client::errors::OciErrorCode::Denied
+                    )
+                })
+            }
+            OciDistributionError::RequestError(e) => {
+                e.status().is_some_and(|s| matches!(s.as_u16(), 401 | 403))
+            }
+            _ => false,
+        };
         if auth_failed {
             RegistryError::Authentication {
                 registry: self.registry.clone(),

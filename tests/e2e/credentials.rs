@@ -1,0 +1,122 @@
+//! Credentials and transport against a real registry with TLS (a CA made in the test) and
+//! htpasswd authentication: the right password from the docker config pushes; a wrong or missing
+//! one fails naming the registry; an unknown CA fails the TLS check; the password never shows in
+//! any output.
+
+use mab_tests::secure_registry::SecureRegistry;
+use mab_tests::*;
+
+const PASSWORD: &str = "Pa55-w0rd-n3ver-printed";
+
+/// A plan pushing to the secure registry, trusting its CA when `trust_ca`.
+fn write_plan(dir: &PlanDir, registry: &SecureRegistry, trust_ca: bool) -> String {
+    let env = TestEnv::get();
+    let repository = format!("{}/{}", registry.address, dir.repo_path());
+    let trust = if trust_ca {
+        format!(
+            "{{ ca_cert: {:?} }}",
+            registry.ca_pem().display().to_string()
+        )
+    } else {
+        "{}".to_string()
+    };
+    dir.write("Dockerfile", &dockerfile("RUN uname -m > /arch"));
+    dir.write(
+        "plan.yaml",
+        &format!(
+            "version: 1\nregistries:\n  {base_registry:?}: {{ insecure: true }}\n  {address:?}: {trust}\n\
+             images:\n  - repository: {repository}\n    platforms: [linux/amd64, linux/arm64]\n\
+             \x20   build_args: {{ BASE_IMAGE: {base:?} }}\n",
+            base_registry = env.registry,
+            address = registry.address,
+            base = env.base_image,
+        ),
+    );
+    repository
+}
+
+fn assert_no_password(out: &Output) {
+    assert!(
+        !out.all().contains(PASSWORD) && !out.all().contains("wrong-password"),
+        "a password appeared in the output:\n{}",
+        out.all()
+    );
+}
+
+#[test]
+fn pushes_with_docker_config_credentials_over_verified_tls() {
+    let registry = SecureRegistry::start("mab-user", PASSWORD);
+    let dir = PlanDir::new("credentials-ok");
+    let repository = write_plan(&dir, &registry, true);
+    let config = registry.docker_config(PASSWORD, &dir.path().join("docker"));
+
+    let out = mab()
+        .args(["build", "--json"])
+        .arg(dir.plan())
+        .env("DOCKER_CONFIG", &config)
+        .run();
+    out.assert_success();
+    assert_no_password(&out);
+    let digest = json_image(&out.json(), &repository)["digest"]
+        .as_str()
+        .expect("digest")
+        .to_string();
+
+    // skopeo, with the same credentials and CA, reads the index mab reported.
+    let raw = skopeo([
+        "inspect",
+        "--raw",
+        "--creds",
+        &format!("mab-user:{PASSWORD}"),
+        "--cert-dir",
+        &registry.cert_dir().display().to_string(),
+        &format!("docker://{repository}:latest"),
+    ]);
+    raw.assert_success();
+    assert_eq!(sha256_digest(raw.stdout.as_bytes()), digest);
+}
+
+#[test]
+fn a_wrong_or_missing_password_fails_naming_the_registry() {
+    let registry = SecureRegistry::start("mab-user", PASSWORD);
+    let dir = PlanDir::new("credentials-bad");
+    write_plan(&dir, &registry, true);
+
+    let wrong = registry.docker_config("wrong-password", &dir.path().join("wrong"));
+    let out = mab()
+        .arg("build")
+        .arg(dir.plan())
+        .env("DOCKER_CONFIG", &wrong)
+        .run();
+    out.assert_code(1)
+        .assert_error_line()
+        .assert_stderr_contains(&[&registry.address, "authentication failed"]);
+    assert_no_password(&out);
+
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).expect("empty docker config");
+    let out = mab()
+        .arg("build")
+        .arg(dir.plan())
+        .env("DOCKER_CONFIG", &empty)
+        .run();
+    out.assert_code(1)
+        .assert_stderr_contains(&[&registry.address, "authentication failed"]);
+}
+
+#[test]
+fn an_untrusted_certificate_is_refused() {
+    let registry = SecureRegistry::start("mab-user", PASSWORD);
+    let dir = PlanDir::new("credentials-tls");
+    write_plan(&dir, &registry, false);
+    let config = registry.docker_config(PASSWORD, &dir.path().join("docker"));
+    let out = mab()
+        .arg("build")
+        .arg(dir.plan())
+        .env("DOCKER_CONFIG", &config)
+        .run();
+    out.assert_code(1)
+        .assert_error_line()
+        .assert_stderr_contains(&[&registry.address, "certificate"]);
+    assert_no_password(&out);
+}
