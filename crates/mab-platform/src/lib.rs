@@ -195,6 +195,40 @@ impl Platform {
     }
 }
 
+impl Platform {
+    /// The ELF `e_machine` of native executables of this platform, when it runs ELF.
+    pub fn elf_machine(&self) -> Option<u16> {
+        match self.architecture.as_str() {
+            "amd64" => Some(62),
+            "arm64" => Some(183),
+            "arm" => Some(40),
+            "386" => Some(3),
+            "ppc64le" | "ppc64" => Some(21),
+            "s390x" => Some(22),
+            "riscv64" => Some(243),
+            "mips64le" | "mips64" | "mipsle" | "mips" => Some(8),
+            "loong64" => Some(258),
+            _ => None,
+        }
+    }
+}
+
+/// A readable name of an ELF `e_machine` value.
+pub fn elf_machine_name(machine: u16) -> String {
+    match machine {
+        3 => "x86 (386)".to_string(),
+        8 => "mips".to_string(),
+        21 => "powerpc64".to_string(),
+        22 => "s390x".to_string(),
+        40 => "arm".to_string(),
+        62 => "x86-64 (amd64)".to_string(),
+        183 => "aarch64 (arm64)".to_string(),
+        243 => "risc-v".to_string(),
+        258 => "loongarch".to_string(),
+        other => format!("elf machine {other}"),
+    }
+}
+
 impl FromStr for Platform {
     type Err = ParsePlatformError;
 

@@ -16,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 
 use crate::RegistryError;
+use crate::elf::{ElfFiles, ElfScanner};
 use crate::manifest::{
     Descriptor, ImageManifest, ManifestFormat, media_types, sha256_digest, to_json_bytes,
 };
@@ -45,6 +46,9 @@ pub struct PushedManifest {
     pub config_size: u64,
     /// Total size of the (compressed) layers.
     pub layers_size: u64,
+    /// The ELF files of the image's layers, by machine (empty when the layers were not read:
+    /// already compressed, or reused from an earlier run).
+    pub elf_files: ElfFiles,
     /// The layer blobs, in order, each with the diff id (uncompressed digest) it stores.
     pub(crate) layers: Vec<(String, Descriptor)>,
 }
@@ -126,6 +130,7 @@ where
         .map_err(|source| RegistryError::ArchiveRead { source })?;
     let mut json_entries: HashMap<String, Vec<u8>> = HashMap::new();
     let mut layers: HashMap<String, Descriptor> = HashMap::new();
+    let mut elf_files = ElfFiles::default();
 
     while let Some(entry) = entries.next().await {
         let mut entry = entry.map_err(|source| RegistryError::ArchiveRead { source })?;
@@ -180,7 +185,9 @@ where
             _ => format.gzip_layer_media_type(),
         };
         let reader = std::io::Cursor::new(head).chain(&mut entry);
-        let (digest, size) = upload_layer(reader, encoding, target, reporter).await?;
+        let (digest, size, layer_elf_files) =
+            upload_layer(reader, encoding, target, reporter).await?;
+        elf_files.merge(&layer_elf_files);
         reporter.blob_stored(&digest, size, false);
         layers.insert(
             path,
@@ -249,7 +256,10 @@ where
             .map(|d| (String::new(), d))
             .collect()
     };
-    store_manifest(target, options, &config_digest, config.len() as u64, layers).await
+    let mut pushed =
+        store_manifest(target, options, &config_digest, config.len() as u64, layers).await?;
+    pushed.elf_files = elf_files;
+    Ok(pushed)
 }
 
 /// `rootfs.diff_ids` of an image config.
@@ -304,18 +314,19 @@ pub(crate) async fn store_manifest(
         config_digest: config_digest.to_string(),
         config_size,
         layers_size,
+        elf_files: ElfFiles::default(),
         layers,
     })
 }
 
 /// Compresses (if needed) and uploads one layer while it is read; returns (digest, size) of the
-/// stored blob.
+/// stored blob, and the ELF files an uncompressed layer holds.
 async fn upload_layer<R>(
     reader: R,
     encoding: LayerEncoding,
     target: &Target,
     reporter: &dyn PushReporter,
-) -> Result<(String, u64), RegistryError>
+) -> Result<(String, u64, ElfFiles), RegistryError>
 where
     R: AsyncRead + Unpin + Send,
 {
@@ -326,9 +337,9 @@ where
     let produce = async move {
         let result = match encoding {
             LayerEncoding::Tar => send_gzipped(reader, &sender, reporter).await,
-            LayerEncoding::Gzip | LayerEncoding::Zstd => {
-                send_chunks(reader, &sender, reporter).await
-            }
+            LayerEncoding::Gzip | LayerEncoding::Zstd => send_chunks(reader, &sender, reporter)
+                .await
+                .map(|()| ElfFiles::default()),
         };
         if let Err(e) = &result {
             // Make the upload fail rather than commit a truncated blob.
@@ -343,7 +354,8 @@ where
         (Err(source), _) if source.kind() != std::io::ErrorKind::BrokenPipe => {
             Err(RegistryError::ArchiveRead { source })
         }
-        (_, uploaded) => uploaded,
+        (Ok(elf_files), Ok((digest, size))) => Ok((digest, size, elf_files)),
+        (_, uploaded) => uploaded.map(|(digest, size)| (digest, size, ElfFiles::default())),
     }
 }
 
@@ -356,7 +368,8 @@ async fn send_gzipped<R: AsyncRead + Unpin>(
     mut reader: R,
     sender: &mpsc::Sender<std::io::Result<Bytes>>,
     reporter: &dyn PushReporter,
-) -> std::io::Result<()> {
+) -> std::io::Result<ElfFiles> {
+    let mut scanner = ElfScanner::new();
     let mut encoder = Some(flate2::write::GzEncoder::new(
         Vec::with_capacity(COMPRESSION_BLOCK),
         flate2::Compression::fast(),
@@ -370,6 +383,7 @@ async fn send_gzipped<R: AsyncRead + Unpin>(
             }
         }
         let last = block.len() < COMPRESSION_BLOCK;
+        scanner.feed(&block);
         let mut working = encoder
             .take()
             .expect("the encoder is put back after each block");
@@ -387,7 +401,7 @@ async fn send_gzipped<R: AsyncRead + Unpin>(
         encoder = working;
         send_chunks(&compressed[..], sender, reporter).await?;
         if last {
-            return Ok(());
+            return Ok(scanner.finish());
         }
     }
 }

@@ -14,6 +14,7 @@
 
 mod archive;
 mod cache;
+mod elf;
 mod error;
 mod layout;
 mod list;
@@ -25,6 +26,7 @@ mod verify;
 
 pub use archive::{ManifestOptions, PushedManifest, push_docker_archive};
 pub use cache::{CachedLayer, LayerCache};
+pub use elf::ElfFiles;
 pub use error::RegistryError;
 pub use layout::OciLayout;
 pub use list::{
