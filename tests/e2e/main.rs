@@ -10,6 +10,7 @@ mod docker_format;
 mod dry_run;
 mod example;
 mod faults;
+mod malformed_registry;
 mod manifest;
 mod many_images;
 mod oci_output;

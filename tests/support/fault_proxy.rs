@@ -17,6 +17,13 @@ pub enum Fault {
     Status(u16),
     /// Forward the request head and this many bytes of the body, then drop both connections.
     ResetAfterBodyBytes(usize),
+    /// Answer with this status, extra header lines (`Name: value`) and body, without forwarding
+    /// (a registry serving something malformed).
+    Respond {
+        status: u16,
+        headers: Vec<String>,
+        body: Vec<u8>,
+    },
 }
 
 /// Picks requests by method and a substring of the path, for the first `times` matches.
@@ -169,6 +176,28 @@ fn serve(
                 "HTTP/1.1 {code} {reason}\r\n{retry_after}Content-Length: 0\r\nConnection: close\r\n\r\n"
             );
             client.write_all(answer.as_bytes())?;
+            client.shutdown(Shutdown::Both)?;
+            Ok(())
+        }
+        Some(Fault::Respond {
+            status,
+            headers,
+            body,
+        }) => {
+            injected.fetch_add(1, Ordering::SeqCst);
+            let mut answer = format!("HTTP/1.1 {status} Injected\r\n");
+            for header in headers {
+                answer.push_str(&header);
+                answer.push_str("\r\n");
+            }
+            answer.push_str(&format!(
+                "Content-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            ));
+            client.write_all(answer.as_bytes())?;
+            if method != "HEAD" {
+                client.write_all(&body)?;
+            }
             client.shutdown(Shutdown::Both)?;
             Ok(())
         }

@@ -328,6 +328,9 @@ impl RemoteRepository {
     }
 }
 
+/// The largest manifest mab accepts (the OCI distribution spec's recommended limit).
+const MAX_MANIFEST_SIZE: usize = 4 * 1024 * 1024;
+
 /// The manifest media types mab reads from registries.
 const READABLE_MANIFEST_TYPES: &[&str] = &[
     crate::manifest::media_types::DOCKER_MANIFEST,
@@ -451,6 +454,16 @@ impl RemoteRepository {
             }
             Err(e) => return Err(self.error(format!("reading manifest {described}"), e)),
         };
+        if bytes.len() > MAX_MANIFEST_SIZE {
+            return Err(RegistryError::MalformedManifest {
+                reference: described,
+                message: format!(
+                    "it is {} bytes, more than the {} bytes a manifest may have",
+                    bytes.len(),
+                    MAX_MANIFEST_SIZE
+                ),
+            });
+        }
         let actual = crate::manifest::sha256_digest(&bytes);
         let expected = [Some(announced.as_str()), reference.digest()];
         for expected in expected.into_iter().flatten() {
