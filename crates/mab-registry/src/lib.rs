@@ -37,4 +37,4 @@ pub use manifest::{ManifestFormat, PlatformJson, PublishedIndex, media_types};
 pub use push::{ImageFacts, PushOutcome, PushSettings, push_image};
 pub use remote::{RegistryClient, RegistryOptions, RetryPolicy};
 pub use target::{IndexOptions, NoReporter, PushReporter, Target, publish_index};
-pub use verify::{VerifiedImage, VerifyReport, verify_image};
+pub use verify::{ParsedDocument, VerifiedImage, VerifyReport, parse_document, verify_image};

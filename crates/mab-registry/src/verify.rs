@@ -45,6 +45,54 @@ pub struct VerifiedImage {
     pub layers_size: u64,
 }
 
+/// What a manifest or index document says, parsed and checked for shape (no network).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedDocument {
+    /// Its media type (declared, or inferred for OCI documents without one).
+    pub media_type: String,
+    /// Whether it is an index (or manifest list).
+    pub is_index: bool,
+    /// `sha256:…` of what it names: the child manifests of an index, or the config and then the
+    /// layers of an image manifest.
+    pub children: Vec<String>,
+}
+
+/// Parses a manifest or index as a registry served it: the same checks `mab verify` and
+/// `mab manifest inspect` make before following any digest.
+pub fn parse_document(raw: &[u8], reference: &str) -> Result<ParsedDocument, RegistryError> {
+    let (media_type, is_index) = classify(raw, reference)?;
+    let malformed = |e: serde_json::Error| RegistryError::MalformedManifest {
+        reference: reference.to_string(),
+        message: format!("it does not parse: {e}"),
+    };
+    let children: Vec<String> = if is_index {
+        let index: ImageIndex = serde_json::from_slice(raw).map_err(malformed)?;
+        index.manifests.into_iter().map(|d| d.digest).collect()
+    } else {
+        let manifest: ImageManifest = serde_json::from_slice(raw).map_err(malformed)?;
+        std::iter::once(manifest.config)
+            .chain(manifest.layers)
+            .map(|d| d.digest)
+            .collect()
+    };
+    for digest in &children {
+        let valid = digest
+            .strip_prefix("sha256:")
+            .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
+        if !valid {
+            return Err(RegistryError::MalformedManifest {
+                reference: reference.to_string(),
+                message: format!("it names {digest:?}, which is not a sha256 digest"),
+            });
+        }
+    }
+    Ok(ParsedDocument {
+        media_type,
+        is_index,
+        children,
+    })
+}
+
 /// Checks `image` in its registry. `expected_digest`, when given, is the digest the reference must
 /// point at (after a push: the index just published). Transport failures are errors; anything
 /// wrong with what is stored is a problem in the report.
