@@ -5,6 +5,7 @@
 //! variables) and panic without it. Each test uses its own repository, so they run in parallel.
 
 mod bad_input;
+mod builders;
 mod credentials;
 mod docker_format;
 mod dry_run;

@@ -136,3 +136,73 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     found
 }
+
+#[test]
+fn a_changed_image_uploads_only_its_new_layers_and_mounts_the_rest() {
+    let env = TestEnv::get();
+    let home = tempfile::tempdir().expect("MAB_HOME");
+    let proxy = FaultProxy::start(&env.registry, Vec::new());
+    let dir = PlanDir::new("partial-reuse");
+    let repo = format!("{}/{}", proxy.address(), dir.repo_path());
+    let build = || {
+        mab()
+            .args(["build", "--json"])
+            .arg(dir.plan())
+            .env("MAB_HOME", home.path())
+            .run()
+    };
+    let uploads = || {
+        // A POST starting an upload, not a cross-repository mount.
+        proxy.requests("POST", "/blobs/uploads/") - proxy.requests("POST", "mount=")
+    };
+
+    dir.write(
+        "Dockerfile",
+        &dockerfile("RUN uname -m > /which && echo one >> /which\nCMD cat /which"),
+    );
+    dir.write_plan(&[Image::new(&repo)]);
+    build().assert_success();
+    assert_eq!(
+        uploads(),
+        6,
+        "base layer, new layer and config, per platform"
+    );
+
+    // The top layer changed: only it and the config are uploaded; the base layer is skipped.
+    dir.write(
+        "Dockerfile",
+        &dockerfile("RUN uname -m > /which && echo two >> /which\nCMD cat /which"),
+    );
+    let second = build();
+    second.assert_success();
+    assert_eq!(
+        uploads(),
+        6 + 4,
+        "new layer and config per platform:\n{}",
+        second.all()
+    );
+
+    // The same image to another repository of the same registry: layers are mounted from the
+    // first one, only configs are uploaded.
+    let other = format!("{repo}-copy");
+    dir.write_plan(&[Image::new(&other)]);
+    let third = build();
+    third.assert_success();
+    assert_eq!(uploads(), 6 + 4 + 2, "configs only:\n{}", third.all());
+    assert!(
+        proxy.requests("POST", "mount=") >= 4,
+        "layers mounted: {} mounts, {} HEADs",
+        proxy.requests("POST", "mount="),
+        proxy.requests("HEAD", "/blobs/")
+    );
+    for (platform, machine) in [("linux/amd64", "x86_64"), ("linux/arm64", "aarch64")] {
+        let which = docker_run_platform(
+            &format!("{}/{}-copy:latest", env.registry, dir.repo_path()),
+            platform,
+        );
+        assert!(
+            which.contains("two") && which.contains(machine),
+            "{platform}: {which}"
+        );
+    }
+}

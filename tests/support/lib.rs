@@ -15,6 +15,7 @@
 //!
 //! Without them [`TestEnv::get`] panics: the tests never skip silently.
 
+pub mod dockerd;
 pub mod fault_proxy;
 pub mod secure_registry;
 

@@ -109,12 +109,31 @@ struct AnnotatedManifest<'a> {
     annotations: &'a BTreeMap<String, String>,
 }
 
+/// Layers already stored in the target, by diff id (uncompressed digest): the blob each one is.
+pub(crate) type KnownLayers = HashMap<String, Descriptor>;
+
 /// Reads the `docker save` stream of ONE image and stores it in `target`: layers (gzip-compressed
 /// unless they already are), config, and the image manifest (by digest, untagged).
 pub async fn push_docker_archive<R>(
     archive: R,
     target: &Target,
     options: &ManifestOptions,
+    reporter: &dyn PushReporter,
+) -> Result<PushedManifest, RegistryError>
+where
+    R: AsyncRead + Unpin + Send,
+{
+    push_archive_reusing(archive, target, options, &KnownLayers::new(), reporter).await
+}
+
+/// [`push_docker_archive`], skipping the layers in `known`: when some layers may be known, each
+/// uncompressed layer is first spooled to an unlinked temporary file to learn its diff id, and
+/// only uploaded when it is not known.
+pub(crate) async fn push_archive_reusing<R>(
+    archive: R,
+    target: &Target,
+    options: &ManifestOptions,
+    known: &KnownLayers,
     reporter: &dyn PushReporter,
 ) -> Result<PushedManifest, RegistryError>
 where
@@ -185,8 +204,18 @@ where
             _ => format.gzip_layer_media_type(),
         };
         let reader = std::io::Cursor::new(head).chain(&mut entry);
-        let (digest, size, layer_elf_files) =
-            upload_layer(reader, encoding, target, reporter).await?;
+        let (digest, size, layer_elf_files) = if known.is_empty() || encoding != LayerEncoding::Tar
+        {
+            upload_layer(reader, encoding, target, reporter).await?
+        } else {
+            let (diff_id, spooled) = spool(reader).await?;
+            if let Some(stored) = known.get(&diff_id) {
+                reporter.blob_stored(&stored.digest, stored.size, true);
+                layers.insert(path, stored.clone());
+                continue;
+            }
+            upload_layer(spooled, encoding, target, reporter).await?
+        };
         elf_files.merge(&layer_elf_files);
         reporter.blob_stored(&digest, size, false);
         layers.insert(
@@ -317,6 +346,34 @@ pub(crate) async fn store_manifest(
         elf_files: ElfFiles::default(),
         layers,
     })
+}
+
+/// Copies a layer into an unlinked temporary file while hashing it; returns its diff id and the
+/// file, rewound.
+async fn spool<R: AsyncRead + Unpin>(
+    mut reader: R,
+) -> Result<(String, tokio::fs::File), RegistryError> {
+    use sha2::Digest as _;
+    use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+    let io = |source| RegistryError::ArchiveRead { source };
+    let file = tokio::task::spawn_blocking(tempfile::tempfile)
+        .await
+        .map_err(|e| io(std::io::Error::other(e)))?
+        .map_err(io)?;
+    let mut file = tokio::fs::File::from_std(file);
+    let mut hasher = sha2::Sha256::new();
+    let mut buffer = vec![0u8; CHUNK];
+    loop {
+        let n = reader.read(&mut buffer).await.map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        file.write_all(&buffer[..n]).await.map_err(io)?;
+    }
+    file.flush().await.map_err(io)?;
+    file.rewind().await.map_err(io)?;
+    Ok((format!("sha256:{}", hex::encode(hasher.finalize())), file))
 }
 
 /// Compresses (if needed) and uploads one layer while it is read; returns (digest, size) of the

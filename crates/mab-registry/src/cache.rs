@@ -24,6 +24,23 @@ pub struct CachedLayer {
     /// Whether the blob is zstd (else gzip).
     #[serde(default)]
     pub zstd: bool,
+    /// Repositories (`registry/path`) the blob was stored in, most recent last: a repository of
+    /// the same registry can mount it from there instead of uploading it.
+    #[serde(default)]
+    pub repositories: Vec<String>,
+}
+
+/// How many repositories a cache entry remembers.
+const MAX_REPOSITORIES: usize = 8;
+
+impl CachedLayer {
+    /// Notes that the blob is (also) in `repository`.
+    pub fn stored_in(&mut self, repository: &str) {
+        self.repositories.retain(|r| r != repository);
+        self.repositories.push(repository.to_string());
+        let excess = self.repositories.len().saturating_sub(MAX_REPOSITORIES);
+        self.repositories.drain(..excess);
+    }
 }
 
 /// The local memory of compressed layers, under a folder.
@@ -129,6 +146,7 @@ mod tests {
             digest: "sha256:22".to_string(),
             size: 42,
             zstd: false,
+            repositories: vec!["r/a".to_string()],
         };
         cache.remember_layer(DIFF_ID, &layer).await;
         assert_eq!(cache.layer(DIFF_ID).await, Some(layer));

@@ -5,7 +5,9 @@
 use tokio::io::AsyncRead;
 
 use crate::RegistryError;
-use crate::archive::{ManifestOptions, PushedManifest, push_docker_archive, store_manifest};
+use crate::archive::{
+    KnownLayers, ManifestOptions, PushedManifest, push_archive_reusing, store_manifest,
+};
 use crate::cache::{CachedLayer, LayerCache};
 use crate::manifest::{Descriptor, ManifestFormat, media_types};
 use crate::remote::RetryPolicy;
@@ -60,10 +62,14 @@ where
             reused: true,
         });
     }
+    let known = match settings.cache {
+        Some(cache) => known_layers(facts, target, settings.manifest, cache).await?,
+        None => KnownLayers::new(),
+    };
     let mut backoff = settings.retry.initial_backoff;
     let mut attempt = 1;
     let manifest = loop {
-        match push_docker_archive(export(), target, settings.manifest, reporter).await {
+        match push_archive_reusing(export(), target, settings.manifest, &known, reporter).await {
             Err(e) if attempt < settings.retry.attempts && e.is_transient() => {
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(settings.retry.max_backoff);
@@ -73,7 +79,7 @@ where
         }
     };
     if let Some(cache) = settings.cache {
-        remember(cache, &manifest).await;
+        remember(cache, &manifest, target.repository_name().as_deref()).await;
     }
     Ok(PushOutcome {
         manifest,
@@ -124,7 +130,46 @@ async fn reuse(
         .map(Some)
 }
 
-async fn remember(cache: &LayerCache, manifest: &PushedManifest) {
+/// The layers of the image that the target has (or gets by a cross-repository mount from where
+/// the cache says they were stored), so their upload can be skipped.
+async fn known_layers(
+    facts: ImageFacts<'_>,
+    target: &Target,
+    options: &ManifestOptions,
+    cache: &LayerCache,
+) -> Result<KnownLayers, RegistryError> {
+    let mut known = KnownLayers::new();
+    for diff_id in facts.diff_ids {
+        let Some(cached) = cache.layer(diff_id).await else {
+            continue;
+        };
+        if cached.zstd {
+            continue;
+        }
+        let mut present = target.has_blob(&cached.digest).await?;
+        for source in cached.repositories.iter().rev() {
+            if present {
+                break;
+            }
+            present = target.mount_from(source, &cached.digest).await?;
+        }
+        if present {
+            known.insert(
+                diff_id.clone(),
+                Descriptor {
+                    media_type: options.format.gzip_layer_media_type().to_string(),
+                    digest: cached.digest,
+                    size: cached.size,
+                    platform: None,
+                    annotations: Default::default(),
+                },
+            );
+        }
+    }
+    Ok(known)
+}
+
+async fn remember(cache: &LayerCache, manifest: &PushedManifest, repository: Option<&str>) {
     cache
         .remember_config(&manifest.config_digest, manifest.config_size)
         .await;
@@ -132,11 +177,18 @@ async fn remember(cache: &LayerCache, manifest: &PushedManifest) {
         if diff_id.is_empty() {
             continue;
         }
-        let cached = CachedLayer {
-            digest: layer.digest.clone(),
-            size: layer.size,
-            zstd: layer.media_type == media_types::OCI_LAYER_ZSTD,
+        let mut cached = match cache.layer(diff_id).await {
+            Some(cached) if cached.digest == layer.digest => cached,
+            _ => CachedLayer {
+                digest: layer.digest.clone(),
+                size: layer.size,
+                zstd: layer.media_type == media_types::OCI_LAYER_ZSTD,
+                repositories: Vec::new(),
+            },
         };
+        if let Some(repository) = repository {
+            cached.stored_in(repository);
+        }
         cache.remember_layer(diff_id, &cached).await;
     }
 }

@@ -193,6 +193,11 @@ impl RemoteRepository {
         &self.registry
     }
 
+    /// Another repository of the same registry, through the same client.
+    pub(crate) fn sibling(&self, path: &str) -> RemoteRepository {
+        self.client.repository(&self.registry, path)
+    }
+
     /// `registry/path`.
     pub fn name(&self) -> String {
         format!("{}/{}", self.registry, self.path)

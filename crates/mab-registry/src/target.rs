@@ -102,6 +102,33 @@ impl Target {
         }
     }
 
+    /// `registry/path` of a registry target (the key under which the layer cache remembers where
+    /// a blob was stored).
+    pub(crate) fn repository_name(&self) -> Option<String> {
+        match self {
+            Self::Registry(repo) => Some(repo.name()),
+            Self::Layout { .. } => None,
+        }
+    }
+
+    /// Asks the registry to mount `digest` from `source` (`registry/path`, same registry) into
+    /// this repository; `false` when it cannot (another registry, refused, a layout).
+    pub(crate) async fn mount_from(&self, source: &str, digest: &str) -> Result<bool, RegistryError> {
+        let Self::Registry(repo) = self else {
+            return Ok(false);
+        };
+        let Some(path) = source
+            .strip_prefix(repo.registry())
+            .and_then(|rest| rest.strip_prefix('/'))
+        else {
+            return Ok(false);
+        };
+        if source == repo.name() {
+            return Ok(false);
+        }
+        repo.mount_blob_from(&repo.sibling(path), digest).await
+    }
+
     /// Whether the destination already has a blob.
     pub(crate) async fn has_blob(&self, digest: &str) -> Result<bool, RegistryError> {
         match self {
