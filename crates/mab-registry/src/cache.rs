@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 /// The compression settings the cached digests were made with: a change of compressor settings
 /// must never serve digests made with other settings.
-const COMPRESSION_KEY: &str = "gzip-fast-1m-v1";
+const COMPRESSION_KEY: &str = "gzip-members-1m-v2";
 
 /// A layer as it was stored: the compressed blob.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -113,7 +113,11 @@ impl Target {
 
     /// Asks the registry to mount `digest` from `source` (`registry/path`, same registry) into
     /// this repository; `false` when it cannot (another registry, refused, a layout).
-    pub(crate) async fn mount_from(&self, source: &str, digest: &str) -> Result<bool, RegistryError> {
+    pub(crate) async fn mount_from(
+        &self,
+        source: &str,
+        digest: &str,
+    ) -> Result<bool, RegistryError> {
         let Self::Registry(repo) = self else {
             return Ok(false);
         };
