@@ -28,6 +28,8 @@ const MAX_JSON_ENTRY: u64 = 64 * 1024 * 1024;
 const CHUNK: usize = 256 * 1024;
 /// How much uncompressed data the compressor is given at a time.
 const COMPRESSION_BLOCK: usize = 1024 * 1024;
+/// The size of one upload request (oci-client's largest chunk).
+const UPLOAD_CHUNK: usize = 4 * 1024 * 1024;
 /// How many chunks may wait between the compressor and the uploader.
 const QUEUE: usize = 8;
 
@@ -388,8 +390,18 @@ where
     R: AsyncRead + Unpin + Send,
 {
     let (sender, receiver) = mpsc::channel::<std::io::Result<Bytes>>(QUEUE);
+    // The uploader sends each stream item as one request: gather items into requests of
+    // UPLOAD_CHUNK bytes (a few hundred KiB per request made big layers crawl).
     let body = futures::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|item| (item, receiver))
+        let mut batch = BytesMut::new();
+        while batch.len() < UPLOAD_CHUNK {
+            match receiver.recv().await {
+                Some(Ok(bytes)) => batch.extend_from_slice(&bytes),
+                Some(Err(e)) => return Some((Err(e), receiver)),
+                None => break,
+            }
+        }
+        (!batch.is_empty()).then(|| (Ok(batch.freeze()), receiver))
     });
     let produce = async move {
         let result = match encoding {
