@@ -30,8 +30,9 @@ const CHUNK: usize = 256 * 1024;
 const COMPRESSION_BLOCK: usize = 1024 * 1024;
 /// The size of one upload request (oci-client's largest chunk).
 const UPLOAD_CHUNK: usize = 4 * 1024 * 1024;
-/// How many chunks may wait between the compressor and the uploader.
-const QUEUE: usize = 8;
+/// How many chunks may wait between the compressor and the uploader: two upload requests' worth,
+/// so the next request fills while the current one is on the wire.
+const QUEUE: usize = 32;
 
 /// One platform's image, stored: its manifest is in the target under its digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
