@@ -291,23 +291,38 @@ fn all_builders_of_a_platform_unreachable_is_an_error_naming_them() {
 fn an_unreachable_builder_is_skipped_when_another_can_build_its_platform() {
     let dir = PlanDir::new("builders-skip");
     let repo = dir.repository();
-    dir.write("Dockerfile", &dockerfile("RUN echo skipped > /x"));
+    dir.write(
+        "Dockerfile",
+        &dockerfile("RUN uname -m > /arch\nCMD [\"cat\", \"/arch\"]"),
+    );
+    // The native arm64 builder is gone: the local daemon (amd64, QEMU for arm64 on this
+    // machine) builds arm64 too, emulated, and says so.
     let builders = format!(
-        "  - {{ name: gone, endpoint: \"unix:///nonexistent/mab-builder.sock\", platforms: [linux/amd64] }}\n  \
+        "  - {{ name: gone, endpoint: \"unix:///nonexistent/mab-builder.sock\", platforms: [linux/arm64] }}\n  \
          - {{ name: local, endpoint: {} }}\n",
         q(&main_docker_host())
     );
     dir.write(
         "plan.yaml",
-        &plan_with_builders(&builders, &[Image::new(&repo).platforms(&["linux/amd64"])]),
+        &plan_with_builders(&builders, &[Image::new(&repo)]),
     );
-    let out = mab().arg("build").arg(dir.plan()).run();
+    let out = mab().args(["build", "--json"]).arg(dir.plan()).run();
     out.assert_success().assert_stderr_contains(&[
         "warning: builder gone (unix:///nonexistent/mab-builder.sock) is unreachable and is skipped",
         "builder local: ",
-        "s on local",
+        "linux/amd64] building on local\n",
+        "linux/arm64/v8] building on local (emulated)\n",
+        "s on local (emulated)",
     ]);
-    assert!(registry_has(&format!("{repo}:latest")));
+    let doc = out.json();
+    let platforms = &json_image(&doc, &repo)["platforms"];
+    for p in platforms.as_array().expect("platforms") {
+        let emulated = p["platform"] == "linux/arm64/v8";
+        assert_eq!(p["builder"], "local", "{p}");
+        assert_eq!(p["emulated"].as_bool().unwrap_or(false), emulated, "{p}");
+    }
+    let image = format!("{repo}:latest");
+    assert_eq!(docker_run_platform(&image, "linux/arm64").trim(), "aarch64");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -640,5 +655,99 @@ fn an_ssh_builder_runs_docker_over_ssh() {
     assert_eq!(
         docker_run_platform(&format!("{repo}:latest"), "linux/amd64").trim(),
         "over-ssh"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a remote builder costs
+
+/// The same trivial build (cached; the push reuses every stored blob) through the unix socket
+/// and through TCP of one daemon, and through the unix socket and TCP+TLS of another, many
+/// times, interleaved: the medians and their differences are what mab adds per job when the
+/// builder is remote. Loopback TCP: a real network adds its round trips on top.
+#[test]
+#[ignore = "a measurement, not a check: cargo test -p mab-tests --test e2e -- --ignored \
+            --nocapture builders::dispatch_overhead"]
+fn dispatch_overhead_of_a_tcp_builder() {
+    let runs: usize = std::env::var("MAB_OVERHEAD_RUNS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(21);
+    let dir = PlanDir::new("builders-overhead");
+    let repo = dir.repository();
+    let certs = dir.path().join("certs");
+    std::fs::create_dir_all(&certs).expect("certs folder");
+    let pki = Pki::new("mab overhead ca");
+    pki.write_ca(&certs.join("ca.pem"));
+    let (server_cert, server_key) = pki.issue(&certs, "daemon", true);
+    pki.issue(&certs, "client", false);
+    let plain_port = closed_port();
+    let plain = ExtraDaemon::start_with(
+        "plain",
+        Some(TcpListener {
+            port: plain_port,
+            tls: None,
+        }),
+    );
+    let tls_port = closed_port();
+    let secure = ExtraDaemon::start_with(
+        "secure",
+        Some(TcpListener {
+            port: tls_port,
+            tls: Some(ServerTls {
+                ca: certs.join("ca.pem"),
+                cert: server_cert,
+                key: server_key,
+            }),
+        }),
+    );
+    dir.write("Dockerfile", &dockerfile("RUN echo trivial > /x"));
+    let images = [Image::new(&repo).platforms(&["linux/amd64"])];
+    let tls = "\n    tls: { ca: certs/ca.pem, cert: certs/client.pem, key: certs/client-key.pem }";
+    let configurations = [
+        ("unix socket", plain.host.clone(), ""),
+        ("tcp", format!("tcp://127.0.0.1:{plain_port}"), ""),
+        ("unix socket (tls daemon)", secure.host.clone(), ""),
+        ("tcp+tls", format!("tcp://127.0.0.1:{tls_port}"), tls),
+    ];
+    let plans: Vec<PathBuf> = configurations
+        .iter()
+        .enumerate()
+        .map(|(n, (_, endpoint, extra))| {
+            let builders = format!("  - name: b\n    endpoint: {}{extra}\n", q(endpoint));
+            dir.write(
+                &format!("plan-{n}.yaml"),
+                &plan_with_builders(&builders, &images),
+            )
+        })
+        .collect();
+    let run = |plan: &Path| {
+        let out = mab().arg("build").arg(plan).run();
+        out.assert_success();
+        out.took.as_secs_f64()
+    };
+    for plan in &plans {
+        run(plan); // warm: build cache, pushed blobs, layer cache
+        run(plan);
+    }
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); plans.len()];
+    for _ in 0..runs {
+        for (n, plan) in plans.iter().enumerate() {
+            times[n].push(run(plan));
+        }
+    }
+    let median = |list: &mut Vec<f64>| {
+        list.sort_by(f64::total_cmp);
+        list[list.len() / 2]
+    };
+    let medians: Vec<f64> = times.iter_mut().map(median).collect();
+    eprintln!("whole `mab build` runs of one cached job, median of {runs}:");
+    for ((name, endpoint, _), m) in configurations.iter().zip(&medians) {
+        eprintln!("  {name:<26} {endpoint:<45} {:7.1} ms", m * 1000.0);
+    }
+    eprintln!(
+        "  tcp - unix socket: {:+.1} ms; tcp+tls - unix socket: {:+.1} ms",
+        (medians[1] - medians[0]) * 1000.0,
+        (medians[3] - medians[2]) * 1000.0
     );
 }

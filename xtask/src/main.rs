@@ -7,8 +7,11 @@
 //! - `cargo xtask demo [--keep]`: the same environment, then `mab build
 //!   examples/echo-platform/plan.yaml` and what each platform's container prints.
 //! - `cargo xtask env`: the same environment, kept up until Ctrl-C, for running tests by hand.
+//! - `cargo xtask bench [--runs N] [--quick] [--only flow,push,scale]`: mab against the docker
+//!   CLI on the same environment; writes BENCHMARKS.md (see [`bench`]).
 
 mod base;
+mod bench;
 mod binfmt;
 mod demo;
 mod dockerd;
@@ -35,6 +38,12 @@ tasks:
   env                             bring up the test environment, print its variables and keep
                                   it until Ctrl-C
   schema                          regenerate docs/plan.schema.json (`mab plan schema`)
+  bench [--runs N] [--quick] [--only flow,push,scale] [--mab PATH]
+                                  benchmark a release build of mab against the docker CLI on
+                                  the same environment (medians of N runs, default 5; --quick:
+                                  2 runs, 1 for scale) and write BENCHMARKS.md (with --only:
+                                  target/mab-bench/BENCHMARKS.partial.md); --mab PATH
+                                  measures that binary instead of building one
 
 Environment: DOCKER_HOST picks the daemon (default unix:///var/run/docker.sock); when none
 answers there, xtask starts dockerd on that socket and stops it at the end.";
@@ -123,6 +132,13 @@ fn run(args: Vec<String>) -> Result<bool> {
             signals::install()?;
             let paths = paths::Paths::discover()?;
             hold_env(&paths)?;
+            Ok(true)
+        }
+        "bench" => {
+            let args = bench::Args::parse(rest)?;
+            signals::install()?;
+            let paths = paths::Paths::discover()?;
+            bench::run(&paths, args)?;
             Ok(true)
         }
         "schema" => {

@@ -83,16 +83,33 @@ struct DaemonInner {
     /// Pulls and tag look-ups of base images happen one at a time, so a tag cannot move between
     /// the pull for one platform and the look-up of its id.
     base_lock: Mutex<()>,
+    /// For `ssh://` daemons: the tunnel `docker` goes through.
+    _tunnel: Option<Arc<crate::ssh::SshTunnel>>,
 }
 
 impl Daemon {
     /// Connects to the daemon at `endpoint` and checks that it answers.
     pub async fn connect(endpoint: &DaemonEndpoint) -> Result<Self, BuildError> {
-        let unreachable = |source| BuildError::DaemonUnreachable {
-            endpoint: endpoint.url().to_string(),
-            source: Box::new(source),
+        let (docker, tunnel) =
+            endpoint
+                .client()
+                .map_err(|source| BuildError::DaemonUnreachable {
+                    endpoint: endpoint.url().to_string(),
+                    source: Box::new(source),
+                })?;
+        let unreachable = |source| {
+            // Through ssh, what ssh said explains more than the closed connection.
+            let source = match tunnel.as_ref().and_then(|t| t.last_error()) {
+                Some(said) => bollard::errors::Error::IOError {
+                    err: std::io::Error::other(said),
+                },
+                None => source,
+            };
+            BuildError::DaemonUnreachable {
+                endpoint: endpoint.url().to_string(),
+                source: Box::new(source),
+            }
         };
-        let docker = endpoint.client().map_err(unreachable)?;
         let docker = docker.negotiate_version().await.map_err(unreachable)?;
         let version = docker.version().await.map_err(unreachable)?;
         let native_platform = match (version.os.as_deref(), version.arch.as_deref()) {
@@ -107,6 +124,7 @@ impl Daemon {
                 engine_version: version.version.clone().unwrap_or_default(),
                 is_local: endpoint.is_local(),
                 base_lock: Mutex::new(()),
+                _tunnel: tunnel,
             }),
         })
     }
@@ -275,9 +293,13 @@ impl Daemon {
                     break;
                 }
                 Err(source) => {
-                    // The context producer's error (a file it could not read) explains more.
-                    if let Ok(Err(e)) = context.producer.await {
-                        return Err(e);
+                    // The context producer's error (a file it could not read) explains more,
+                    // unless it only says that the daemon stopped reading (the connection
+                    // broke: `source` says how).
+                    match context.producer.await {
+                        Ok(Err(BuildError::ContextStreamClosed { .. })) => {}
+                        Ok(Err(e)) => return Err(e),
+                        _ => {}
                     }
                     return Err(self.daemon_error(format!("building for {platform}"), source));
                 }

@@ -3,10 +3,12 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use bollard::Docker;
 
 use crate::BuildError;
+use crate::ssh::SshTunnel;
 
 /// Where the local daemon listens when neither the plan nor `DOCKER_HOST` say otherwise.
 pub const DEFAULT_ENDPOINT: &str = "unix:///var/run/docker.sock";
@@ -101,26 +103,30 @@ impl DaemonEndpoint {
         self.url.starts_with("unix://")
     }
 
-    /// A bollard client for this endpoint (no request is made yet).
-    pub(crate) fn client(&self) -> Result<Docker, bollard::errors::Error> {
+    /// A bollard client for this endpoint (no request is made yet), and for `ssh://` the
+    /// tunnel it goes through, which must live as long as the client (call inside the tokio
+    /// runtime).
+    pub(crate) fn client(
+        &self,
+    ) -> Result<(Docker, Option<Arc<SshTunnel>>), bollard::errors::Error> {
         let version = bollard::API_DEFAULT_VERSION;
         if let Some(path) = self.url.strip_prefix("unix://") {
-            return Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, version);
+            return Ok((
+                Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, version)?,
+                None,
+            ));
         }
         if self.url.starts_with("ssh://") {
-            return Docker::connect_with_ssh(&self.url, REQUEST_TIMEOUT_SECS, version, None);
+            let tunnel = SshTunnel::start(&self.url)?;
+            let socket = tunnel.socket().to_string_lossy().into_owned();
+            let docker = Docker::connect_with_unix(&socket, REQUEST_TIMEOUT_SECS, version)?;
+            return Ok((docker, Some(Arc::new(tunnel))));
         }
         match &self.tls {
-            Some(tls) => Docker::connect_with_ssl(
-                &self.url,
-                &tls.key,
-                &tls.cert,
-                &tls.ca,
-                REQUEST_TIMEOUT_SECS,
-                version,
-            ),
+            Some(tls) => crate::tls::connect(&self.url, tls, REQUEST_TIMEOUT_SECS, version),
             None => Docker::connect_with_http(&self.url, REQUEST_TIMEOUT_SECS, version),
         }
+        .map(|docker| (docker, None))
     }
 }
 

@@ -129,4 +129,46 @@ pub enum BuildError {
     /// An endpoint that is not a daemon address mab can use.
     #[error("invalid docker daemon endpoint {endpoint:?}: {reason}")]
     InvalidEndpoint { endpoint: String, reason: String },
+
+    /// No builder of a fleet can (any longer) build a platform; `tried` says why, builder by
+    /// builder, one line each.
+    #[error("no builder can build {platform}:\n  {tried}")]
+    NoBuilder { platform: String, tried: String },
+}
+
+impl BuildError {
+    /// Whether the error is the builder's fault rather than the build's: the daemon is gone,
+    /// the connection to it broke, or it failed a request with a server error. The same job may
+    /// succeed on another builder. A failing Dockerfile step ([`BuildError::BuildFailed`]), a
+    /// missing file or a base image the registry does not have is not: it would fail anywhere.
+    pub fn is_builder_failure(&self) -> bool {
+        match self {
+            BuildError::DaemonUnreachable { .. }
+            | BuildError::ContextStreamClosed { .. }
+            | BuildError::NoImageProduced { .. } => true,
+            BuildError::Daemon { source, .. } => match source.as_ref() {
+                bollard::errors::Error::DockerResponseServerError { status_code, .. } => {
+                    *status_code >= 500
+                }
+                bollard::errors::Error::DockerStreamError { .. } => false,
+                _ => true,
+            },
+            BuildError::BasePull { source, .. } => is_transport_error(source),
+            _ => false,
+        }
+    }
+}
+
+/// Whether a bollard error means that the daemon could not be talked to at all (no answer, a
+/// broken connection, a timeout), as opposed to an answer that says no.
+pub(crate) fn is_transport_error(error: &bollard::errors::Error) -> bool {
+    use bollard::errors::Error;
+    matches!(
+        error,
+        Error::IOError { .. }
+            | Error::HyperResponseError { .. }
+            | Error::HyperLegacyError { .. }
+            | Error::RequestTimeoutError
+            | Error::SocketNotFoundError(_)
+    )
 }

@@ -14,6 +14,9 @@ mod daemon;
 mod dockerfile;
 mod endpoint;
 mod error;
+mod fleet;
+mod ssh;
+mod tls;
 
 pub use context::{ContextSpec, ContextStream, context_stream};
 pub use daemon::{
@@ -22,3 +25,4 @@ pub use daemon::{
 pub use dockerfile::{BaseImage, Dockerfile};
 pub use endpoint::{DEFAULT_ENDPOINT, DaemonEndpoint, TlsFiles};
 pub use error::BuildError;
+pub use fleet::{BuilderConfig, BuilderStatus, Fit, Fleet, Lease, error_chain};

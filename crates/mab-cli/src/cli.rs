@@ -25,6 +25,8 @@ pub enum Command {
     /// Read an image or index back from its registry and check every digest, size, media type,
     /// blob and platform.
     Verify(crate::commands::verify::VerifyArgs),
+    /// The builders (Docker daemons) of a plan, or the default one: `mab builders ls [PLAN]`.
+    Builders(crate::commands::builders::BuildersArgs),
 }
 
 #[derive(Debug, Args)]
@@ -52,15 +54,10 @@ pub struct BuildArgs {
     #[arg(long)]
     pub pull: bool,
 
-    /// How many builds may run at once.
-    #[arg(long, short = 'j', value_name = "N", default_value_t = default_jobs())]
-    pub jobs: usize,
-}
-
-fn default_jobs() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get().max(2))
-        .unwrap_or(2)
+    /// How many builds may run at once in all (default: no limit but each builder's
+    /// `max_jobs`, which defaults to the CPUs its daemon has, at least 2).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
 }
 
 #[derive(Debug, Args)]

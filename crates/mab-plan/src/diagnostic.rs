@@ -169,6 +169,17 @@ impl<'a> Diagnostics<'a> {
         self.found.push(Diagnostic::new(at, message, self.text));
     }
 
+    /// Records a problem at `at` whose line holds a secret (a password in an address): the
+    /// secret is shown as `***`, in the message and in the line quoted under it.
+    pub(crate) fn error_hiding(&mut self, at: Position, message: impl Into<String>, secret: &str) {
+        let mut diagnostic = Diagnostic::new(at, message, self.text);
+        if !secret.is_empty() {
+            diagnostic.message = diagnostic.message.replace(secret, "***");
+            diagnostic.source_line = diagnostic.source_line.replace(secret, "***");
+        }
+        self.found.push(diagnostic);
+    }
+
     pub(crate) fn count(&self) -> usize {
         self.found.len()
     }

@@ -63,6 +63,18 @@ pub fn check(text: &str) {
                     assert!(!build.dockerfile().as_os_str().is_empty());
                 }
             }
+            let mut names: Vec<&str> = plan.builders().iter().map(|b| b.name()).collect();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(
+                names.len(),
+                plan.builders().len(),
+                "builder names are unique"
+            );
+            for builder in plan.builders() {
+                assert!(builder.endpoint().contains("://"), "{builder:?}");
+                assert!(builder.max_jobs() != Some(0), "{builder:?}");
+            }
             let _ = format!("{plan:?}");
         }
         Err(error) => {

@@ -29,6 +29,7 @@
 //! `validate` (meaning: variables, platforms, tags, repositories, paths).
 
 mod diagnostic;
+mod endpoint;
 mod expand;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -46,7 +47,8 @@ use std::path::Path;
 pub use diagnostic::{Diagnostic, PlanError};
 pub use mab_platform::Platform;
 pub use plan::{
-    Annotations, BuildSettings, ImageSpec, ManifestFormat, Plan, PlatformBuild, RegistrySettings,
+    Annotations, BuildSettings, Builder, BuilderTls, ImageSpec, ManifestFormat, Plan,
+    PlatformBuild, RegistrySettings,
 };
 pub use reference::Repository;
 pub use schema::json_schema;

@@ -12,6 +12,8 @@ use crate::Repository;
 pub struct Plan {
     pub(crate) file: PathBuf,
     pub(crate) registries: BTreeMap<String, RegistrySettings>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) builders: Vec<Builder>,
     pub(crate) images: Vec<ImageSpec>,
     /// Indexes into `images`: every image after the images it depends on.
     #[serde(skip_serializing_if = "is_identity")]
@@ -54,6 +56,15 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// The builders (Docker daemons) declared under `builders:`, in the order of the plan:
+    /// names unique, endpoints of an accepted form and distinct. Empty when the plan declares
+    /// none: then every job goes to the daemon of `DOCKER_HOST` (or the local socket).
+    pub fn builders(&self) -> &[Builder] {
+        &self.builders
+    }
+}
+
 fn is_identity(order: &[usize]) -> bool {
     order.iter().enumerate().all(|(n, &index)| n == index)
 }
@@ -76,6 +87,74 @@ impl RegistrySettings {
     /// the plan's folder joined with `ca_cert`, normalised lexically.
     pub fn ca_cert(&self) -> Option<&Path> {
         self.ca_cert.as_deref()
+    }
+}
+
+/// A Docker daemon that builds the plan's jobs (an item of `builders:`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Builder {
+    pub(crate) name: String,
+    pub(crate) endpoint: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) platforms: Vec<Platform>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) max_jobs: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tls: Option<BuilderTls>,
+}
+
+impl Builder {
+    /// Its name, unique in the plan (letters, digits, `.`, `_`, `-`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Where its daemon listens: `unix:///path`, `tcp://host:port` (`http://`, `https://`) or
+    /// `ssh://[user@]host[:port]`, variables expanded.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The platforms it builds natively, normalised; empty when the plan does not say (then
+    /// its daemon is asked).
+    pub fn platforms(&self) -> &[Platform] {
+        &self.platforms
+    }
+
+    /// How many jobs it may run at once, when the plan limits it.
+    pub fn max_jobs(&self) -> Option<usize> {
+        self.max_jobs
+    }
+
+    /// The TLS client identity for a `tcp://` daemon started with `--tlsverify`.
+    pub fn tls(&self) -> Option<&BuilderTls> {
+        self.tls.as_ref()
+    }
+}
+
+/// The files of a builder's TLS client identity: paths joined to the plan's folder, normalised
+/// lexically, checked to exist.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BuilderTls {
+    pub(crate) ca: PathBuf,
+    pub(crate) cert: PathBuf,
+    pub(crate) key: PathBuf,
+}
+
+impl BuilderTls {
+    /// The CA that signed the daemon's certificate.
+    pub fn ca(&self) -> &Path {
+        &self.ca
+    }
+
+    /// The client certificate.
+    pub fn cert(&self) -> &Path {
+        &self.cert
+    }
+
+    /// The client key.
+    pub fn key(&self) -> &Path {
+        &self.key
     }
 }
 

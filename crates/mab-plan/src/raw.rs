@@ -13,7 +13,12 @@ use crate::suggest::closest;
 use crate::tree::{Node, NodeValue, Position, ScalarKind};
 
 /// Keys of the top-level mapping.
-pub(crate) const PLAN_KEYS: &[&str] = &["version", "registries", "defaults", "images"];
+pub(crate) const PLAN_KEYS: &[&str] = &["version", "registries", "builders", "defaults", "images"];
+/// Keys of a builder (an item of `builders`).
+pub(crate) const BUILDER_KEYS: &[&str] = &["name", "endpoint", "platforms", "max_jobs", "tls"];
+/// Keys of a builder's `tls`: the client identity for a `tcp://` daemon started with
+/// `--tlsverify`.
+pub(crate) const TLS_KEYS: &[&str] = &["ca", "cert", "key"];
 /// Keys of an image.
 pub(crate) const IMAGE_KEYS: &[&str] = &[
     "repository",
@@ -96,6 +101,8 @@ pub(crate) type RawMap = Vec<(Text, Item<Text>)>;
 #[derive(Debug)]
 pub(crate) struct RawPlan {
     pub(crate) registries: Vec<RawRegistry>,
+    /// The builders that decoded (empty when `builders` is absent, or wrong and reported).
+    pub(crate) builders: Vec<RawBuilder>,
     pub(crate) defaults: RawSettings,
     pub(crate) images: Vec<RawImage>,
 }
@@ -106,6 +113,27 @@ pub(crate) struct RawRegistry {
     pub(crate) host: Text,
     pub(crate) insecure: bool,
     pub(crate) ca_cert: Field<Text>,
+}
+
+/// One item of `builders:`: a Docker daemon that builds some of the plan's jobs.
+#[derive(Debug)]
+pub(crate) struct RawBuilder {
+    pub(crate) name: Field<Text>,
+    pub(crate) endpoint: Field<Text>,
+    pub(crate) platforms: Field<Vec<Item<Text>>>,
+    /// A number, as written (checked to be a whole number of at least 1 in `validate`).
+    pub(crate) max_jobs: Field<Text>,
+    pub(crate) tls: Field<RawTls>,
+}
+
+/// A builder's `tls: { ca, cert, key }`.
+#[derive(Debug)]
+pub(crate) struct RawTls {
+    /// Where the `tls` value starts.
+    pub(crate) at: Position,
+    pub(crate) ca: Field<Text>,
+    pub(crate) cert: Field<Text>,
+    pub(crate) key: Field<Text>,
 }
 
 /// The settings `defaults` and an image share; an image's own replace the defaults (and for
@@ -188,6 +216,7 @@ pub(crate) struct RawImage {
 pub(crate) fn decode(root: &Node, diagnostics: &mut Diagnostics) -> RawPlan {
     let mut plan = RawPlan {
         registries: Vec::new(),
+        builders: Vec::new(),
         defaults: RawSettings::absent(),
         images: Vec::new(),
     };
@@ -219,6 +248,9 @@ pub(crate) fn decode(root: &Node, diagnostics: &mut Diagnostics) -> RawPlan {
     }
     if let Some(registries) = fields.take("registries") {
         plan.registries = decode_registries(registries, diagnostics);
+    }
+    if let Some(builders) = fields.take("builders") {
+        plan.builders = decode_builders(builders, diagnostics);
     }
     if let Some(defaults) = fields.take("defaults")
         && !defaults.is_null()
@@ -321,6 +353,160 @@ fn decode_registries(node: &Node, diagnostics: &mut Diagnostics) -> Vec<RawRegis
         registries.push(registry);
     }
     registries
+}
+
+fn decode_builders(node: &Node, diagnostics: &mut Diagnostics) -> Vec<RawBuilder> {
+    let Some(items) = sequence(
+        node,
+        "builders",
+        "a list of builders such as `[{ name: local, endpoint: \"unix:///var/run/docker.sock\" }]`",
+        diagnostics,
+    ) else {
+        return Vec::new();
+    };
+    if items.is_empty() {
+        diagnostics.error(
+            node.at,
+            "`builders` is empty; list at least one builder, or leave `builders` out to build on \
+             the daemon of DOCKER_HOST (or the local socket)",
+        );
+    }
+    items
+        .iter()
+        .filter_map(|item| decode_builder(item, diagnostics))
+        .collect()
+}
+
+fn decode_builder(node: &Node, diagnostics: &mut Diagnostics) -> Option<RawBuilder> {
+    let mut fields = Fields::read(
+        node,
+        "a builder",
+        "in a builder",
+        BUILDER_KEYS,
+        diagnostics,
+        "a mapping with `name` and `endpoint`, such as \
+         `{ name: arm, endpoint: \"ssh://ci@arm-builder\", platforms: [linux/arm64] }`",
+    )?;
+    let mut builder = RawBuilder {
+        name: Field::Absent,
+        endpoint: Field::Absent,
+        platforms: Field::Absent,
+        max_jobs: Field::Absent,
+        tls: Field::Absent,
+    };
+    match fields.take("name") {
+        None => fields.missing(
+            "name",
+            "this builder has no `name`; add one, e.g. `name: arm`",
+            diagnostics,
+        ),
+        Some(value) => {
+            builder.name = text_field(value, "`name`", "a builder name such as `arm`", diagnostics);
+        }
+    }
+    match fields.take("endpoint") {
+        None => fields.missing(
+            "endpoint",
+            "this builder has no `endpoint`; add the daemon's address, e.g. \
+             `endpoint: \"ssh://ci@arm-builder\"` or `endpoint: \"tcp://10.0.0.5:2376\"`",
+            diagnostics,
+        ),
+        Some(value) => {
+            builder.endpoint = text_field(
+                value,
+                "`endpoint`",
+                "a daemon address such as `unix:///var/run/docker.sock`, \
+                 `tcp://host:2376` or `ssh://user@host`",
+                diagnostics,
+            );
+        }
+    }
+    if let Some(value) = fields.take("platforms") {
+        builder.platforms = text_list(
+            value,
+            "platforms",
+            "a list of the platforms the builder builds natively, such as `[linux/arm64]`",
+            "a platform",
+            "`platforms` is empty; list the platforms this builder builds natively, or leave \
+             `platforms` out to ask its daemon",
+            diagnostics,
+        );
+    }
+    if let Some(value) = fields.take("max_jobs") {
+        builder.max_jobs = match &value.value {
+            NodeValue::Scalar(scalar) if scalar.kind == ScalarKind::Number => Field::Given(Text {
+                value: scalar.text.clone(),
+                at: value.at,
+                verbatim_offset: scalar.verbatim_offset,
+            }),
+            _ => {
+                diagnostics.error(
+                    value.at,
+                    format!(
+                        "`max_jobs` must be a whole number of at least 1, such as 4; found {}",
+                        value.describe()
+                    ),
+                );
+                Field::Invalid
+            }
+        };
+    }
+    if let Some(value) = fields.take("tls") {
+        builder.tls = tls(value, diagnostics);
+    }
+    Some(builder)
+}
+
+fn tls(node: &Node, diagnostics: &mut Diagnostics) -> Field<RawTls> {
+    let Some(mut fields) = Fields::read(
+        node,
+        "`tls`",
+        "in `tls`",
+        TLS_KEYS,
+        diagnostics,
+        "a mapping of the client's files, such as \
+         `{ ca: certs/ca.pem, cert: certs/cert.pem, key: certs/key.pem }`",
+    ) else {
+        return Field::Invalid;
+    };
+    let mut raw = RawTls {
+        at: node.at,
+        ca: Field::Absent,
+        cert: Field::Absent,
+        key: Field::Absent,
+    };
+    let files = [
+        ("ca", "the CA that signed the daemon's certificate"),
+        ("cert", "the client certificate"),
+        ("key", "the client key"),
+    ];
+    for (key, what) in files {
+        let field = match fields.take(key) {
+            None => {
+                fields.missing(
+                    key,
+                    &format!(
+                        "`tls` has no `{key}` ({what}); `tls` needs `ca`, `cert` and `key`, \
+                         PEM files relative to the plan's folder"
+                    ),
+                    diagnostics,
+                );
+                Field::Invalid
+            }
+            Some(value) => text_field(
+                value,
+                &format!("`{key}`"),
+                "the path of a PEM file, relative to the plan's folder",
+                diagnostics,
+            ),
+        };
+        match key {
+            "ca" => raw.ca = field,
+            "cert" => raw.cert = field,
+            _ => raw.key = field,
+        }
+    }
+    Field::Given(raw)
 }
 
 /// The settings an image and `defaults` share, taken from `fields`.
@@ -856,6 +1042,15 @@ fn misplaced(key: &str) -> Option<String> {
         Some(format!(
             "`{key}` is a registry setting, under `registries:` and a host, e.g. \
              `registries: {{ \"127.0.0.1:5000\": {{ {key}: {example} }} }}`"
+        ))
+    } else if BUILDER_KEYS.contains(&key) {
+        Some(format!(
+            "`{key}` is a key of a builder, under an entry of `builders:`; check the indentation"
+        ))
+    } else if TLS_KEYS.contains(&key) {
+        Some(format!(
+            "`{key}` belongs to a builder's `tls`, e.g. \
+             `tls: {{ ca: certs/ca.pem, cert: certs/cert.pem, key: certs/key.pem }}`"
         ))
     } else if SEMVER_TAG_KEYS.contains(&key) {
         Some(format!(

@@ -29,6 +29,11 @@ struct PlanFile {
     /// `"127.0.0.1:5000": { insecure: true }`. Credentials never go here: they come from the
     /// docker config and credential helpers.
     registries: Option<BTreeMap<String, Option<RegistryFile>>>,
+    /// The Docker daemons that build the jobs (default: the daemon of `DOCKER_HOST`, else the
+    /// local socket). Each (image, platform) goes to a builder that builds the platform
+    /// natively, else to one that can emulate it; builders of one platform share its jobs.
+    #[schemars(length(min = 1))]
+    builders: Option<Vec<BuilderFile>>,
     /// Settings every image gets unless it gives its own (`build_args`, `labels` and
     /// `annotations` are merged name by name, the image's winning).
     defaults: Option<DefaultsFile>,
@@ -80,6 +85,38 @@ struct RegistryFile {
     /// A PEM file of certificate authorities to trust for this registry, relative to the plan's
     /// folder.
     ca_cert: Option<Expanded>,
+}
+
+/// A Docker daemon that builds some of the plan's jobs.
+#[derive(JsonSchema)]
+#[schemars(rename = "Builder", deny_unknown_fields)]
+struct BuilderFile {
+    /// A unique name for messages and `mab builders ls` (letters, digits, `.`, `_`, `-`).
+    name: Expanded,
+    /// Where its daemon listens: `unix:///var/run/docker.sock`, `tcp://host:port` (with `tls`
+    /// for a daemon started with `--tlsverify`) or `ssh://[user@]host[:port]` (the remote user
+    /// must be able to run `docker system dial-stdio`).
+    endpoint: Expanded,
+    /// The platforms it builds natively, `os/arch[/variant]` (default: asked from the daemon).
+    #[schemars(length(min = 1))]
+    platforms: Option<Vec<String>>,
+    /// How many jobs it runs at once (default: as many as its daemon has CPUs, at least 2).
+    #[schemars(range(min = 1))]
+    max_jobs: Option<u32>,
+    /// The TLS client identity for a `tcp://` daemon started with `--tlsverify`.
+    tls: Option<TlsFile>,
+}
+
+/// PEM files of a TLS client identity, relative to the plan's folder.
+#[derive(JsonSchema)]
+#[schemars(rename = "Tls", deny_unknown_fields)]
+struct TlsFile {
+    /// The CA that signed the daemon's certificate (`ca.pem`).
+    ca: Expanded,
+    /// The client certificate (`cert.pem`).
+    cert: Expanded,
+    /// The client key (`key.pem`).
+    key: Expanded,
 }
 
 /// Settings for every image.
@@ -246,6 +283,8 @@ mod tests {
             ("Image", raw::IMAGE_KEYS),
             ("Defaults", raw::DEFAULTS_KEYS),
             ("Registry", raw::REGISTRY_KEYS),
+            ("Builder", raw::BUILDER_KEYS),
+            ("Tls", raw::TLS_KEYS),
             ("Override", raw::OVERRIDE_KEYS),
             ("Annotations", raw::ANNOTATION_KEYS),
             ("SemverTag", raw::SEMVER_TAG_KEYS),

@@ -8,11 +8,12 @@ use std::path::{Component, Path, PathBuf};
 use mab_platform::Platform;
 
 use crate::diagnostic::Diagnostics;
+use crate::endpoint::{check_endpoint, password_of};
 use crate::expand::expand;
-use crate::plan::{Annotations, BuildSettings, PlatformBuild};
+use crate::plan::{Annotations, BuildSettings, Builder, BuilderTls, PlatformBuild};
 use crate::raw::{
-    Field, Item, RawAnnotations, RawImage, RawMap, RawOverride, RawPlan, RawRegistry, RawSettings,
-    RawTag, Text,
+    Field, Item, RawAnnotations, RawBuilder, RawImage, RawMap, RawOverride, RawPlan, RawRegistry,
+    RawSettings, RawTag, RawTls, Text,
 };
 use crate::reference::check_registry;
 use crate::suggest::closest;
@@ -39,6 +40,7 @@ pub(crate) fn validate(
         plan_dir,
     };
     let registries = validator.registries(raw.registries);
+    let builders = validator.builders(&raw.builders);
     let mut defaults = validator.settings(&raw.defaults);
     defaults.registries = validator.registry_prefixes(&raw.defaults.registries);
 
@@ -85,6 +87,7 @@ pub(crate) fn validate(
     (validator.diagnostics.count() == 0).then(|| Plan {
         file: file.to_path_buf(),
         registries,
+        builders,
         images,
         order,
     })
@@ -220,6 +223,204 @@ impl Validator<'_, '_, '_, '_> {
             );
         }
         registries
+    }
+
+    /// `builders:`: names unique, endpoints of an accepted form and distinct, native platforms,
+    /// `max_jobs` at least 1, `tls` files that exist. Only the valid ones are returned (the
+    /// plan is invalid when one is not).
+    fn builders(&mut self, raw: &[RawBuilder]) -> Vec<Builder> {
+        let mut builders = Vec::new();
+        let mut names: HashMap<String, Position> = HashMap::new();
+        let mut endpoints: HashMap<String, (String, Position)> = HashMap::new();
+        for builder in raw {
+            let name = self.builder_name(&builder.name, &mut names);
+            let tls = self.builder_tls(&builder.tls);
+            let endpoint = self.builder_endpoint(builder, name.as_deref(), &mut endpoints);
+            let platforms = self.platforms(&builder.platforms);
+            let max_jobs = self.max_jobs(&builder.max_jobs);
+            let (Some(name), Some(endpoint), Some(tls), Some(max_jobs)) =
+                (name, endpoint, tls, max_jobs)
+            else {
+                continue;
+            };
+            let platforms = match platforms {
+                Field::Given(list) => list.into_iter().map(|(p, _)| p).collect(),
+                Field::Absent => Vec::new(),
+                Field::Invalid => continue,
+            };
+            builders.push(Builder {
+                name,
+                endpoint,
+                platforms,
+                max_jobs,
+                tls,
+            });
+        }
+        builders
+    }
+
+    fn builder_name(
+        &mut self,
+        field: &Field<Text>,
+        names: &mut HashMap<String, Position>,
+    ) -> Option<String> {
+        let Field::Given(text) = field else {
+            return None;
+        };
+        let name = self.expand(text)?;
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        let problem = if name.is_empty() {
+            Some("it is empty".to_string())
+        } else if let Some(bad) = name.chars().find(|c| !allowed(*c)) {
+            Some(format!(
+                "`{bad}` is not allowed; a builder name is letters, digits, `.`, `_` and `-`"
+            ))
+        } else if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            Some("it must start with a letter or a digit".to_string())
+        } else if name.len() > 64 {
+            Some("it is longer than 64 characters".to_string())
+        } else {
+            None
+        };
+        if let Some(reason) = problem {
+            self.diagnostics.error(
+                text.at,
+                format!("invalid builder name {}: {reason}", shown(text, &name)),
+            );
+            return None;
+        }
+        if let Some(first) = names.get(&name) {
+            self.diagnostics.error(
+                text.at,
+                format!(
+                    "builder {} is already declared at line {}; builder names must be unique",
+                    shown(text, &name),
+                    first.line
+                ),
+            );
+            return None;
+        }
+        names.insert(name.clone(), text.at);
+        Some(name)
+    }
+
+    fn builder_endpoint(
+        &mut self,
+        builder: &RawBuilder,
+        name: Option<&str>,
+        endpoints: &mut HashMap<String, (String, Position)>,
+    ) -> Option<String> {
+        let Field::Given(text) = &builder.endpoint else {
+            return None;
+        };
+        let endpoint = self.expand(text)?;
+        let has_tls = !matches!(builder.tls, Field::Absent);
+        if let Err(reason) = check_endpoint(&endpoint, has_tls) {
+            // A `tls` that does not fit the endpoint is reported where `tls` is.
+            let at = match &builder.tls {
+                Field::Given(tls) if reason.starts_with("`tls`") => tls.at,
+                _ => text.at,
+            };
+            let shown = if text.value.contains('$') {
+                format!(" (expanded from `{}`)", text.value)
+            } else {
+                String::new()
+            };
+            let message = format!("invalid builder endpoint{shown}: {reason}");
+            match password_of(&endpoint) {
+                Some(password) => self.diagnostics.error_hiding(at, message, password),
+                None => self.diagnostics.error(at, message),
+            }
+            return None;
+        }
+        if let Some((first, first_at)) = endpoints.get(&endpoint) {
+            self.diagnostics.error(
+                text.at,
+                format!(
+                    "builder {}has the same endpoint {} as builder `{first}` (line {}); one \
+                     daemon is one builder: raise its `max_jobs` instead",
+                    name.map(|n| format!("`{n}` ")).unwrap_or_default(),
+                    shown(text, &endpoint),
+                    first_at.line
+                ),
+            );
+            return None;
+        }
+        endpoints.insert(endpoint.clone(), (name.unwrap_or("?").to_string(), text.at));
+        Some(endpoint)
+    }
+
+    /// `Some(None)` when not given, `None` when wrong.
+    fn max_jobs(&mut self, field: &Field<Text>) -> Option<Option<usize>> {
+        let text = match field {
+            Field::Absent => return Some(None),
+            Field::Invalid => return None,
+            Field::Given(text) => text,
+        };
+        match text.value.parse::<u32>() {
+            Ok(0) => {
+                self.diagnostics.error(
+                    text.at,
+                    "`max_jobs` is 0; a builder runs at least 1 job at once (leave the builder \
+                     out to not use it)",
+                );
+                None
+            }
+            Ok(n) => Some(Some(n as usize)),
+            Err(_) => {
+                self.diagnostics.error(
+                    text.at,
+                    format!(
+                        "`max_jobs` must be a whole number of at least 1, such as 4; found `{}`",
+                        text.value
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// `Some(None)` when not given, `None` when wrong.
+    fn builder_tls(&mut self, field: &Field<RawTls>) -> Option<Option<BuilderTls>> {
+        let raw = match field {
+            Field::Absent => return Some(None),
+            Field::Invalid => return None,
+            Field::Given(raw) => raw,
+        };
+        let ca = self.tls_file(&raw.ca, "ca");
+        let cert = self.tls_file(&raw.cert, "cert");
+        let key = self.tls_file(&raw.key, "key");
+        Some(Some(BuilderTls {
+            ca: ca?,
+            cert: cert?,
+            key: key?,
+        }))
+    }
+
+    fn tls_file(&mut self, field: &Field<Text>, key: &str) -> Option<PathBuf> {
+        let Field::Given(text) = field else {
+            return None;
+        };
+        let value = self.expand(text)?;
+        if value.is_empty() {
+            self.diagnostics
+                .error(text.at, format!("`{key}` is empty{}", from(text)));
+            return None;
+        }
+        let path = normalize(&self.plan_dir.join(&value));
+        if !self.env.is_file(&path) {
+            self.diagnostics.error(
+                text.at,
+                format!(
+                    "tls {key} file `{}` not found (paths in `tls` are relative to the plan's \
+                     folder, `{}`)",
+                    path.display(),
+                    normalize(self.plan_dir).display()
+                ),
+            );
+            return None;
+        }
+        Some(path)
     }
 
     /// `Some(None)` when not given, `None` when wrong.

@@ -2,16 +2,25 @@
 //! repository of the image, then publish each image's index under its tags — only when every
 //! platform of that image made it. Images run at the same time, except that an image waits for
 //! the images it `depends_on` to be published (and is not built if one of them failed).
+//!
+//! Each (image, platform) job runs on a builder of the fleet (the plan's `builders:`, or the
+//! daemon of DOCKER_HOST): one that builds the platform natively, else one that emulates it (see
+//! `mab_build::Fleet`). The image is exported from that builder's daemon and pushed by mab, so
+//! builders need no registry credentials. When a builder fails under a job (daemon gone,
+//! connection lost), the job runs again on another able builder; a failing Dockerfile does not.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
 use anyhow::Context;
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared, join_all};
-use mab_build::{BuildRequest, Daemon};
+use mab_build::{BuildError, BuildRequest, Fit, Fleet, Lease, error_chain};
 use mab_plan::{ImageSpec, ManifestFormat as PlanFormat, Plan};
 use mab_platform::Platform;
 use mab_registry::{
@@ -20,8 +29,10 @@ use mab_registry::{
     push_image,
 };
 use serde::Serialize;
+use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::Semaphore;
 
+use super::builders::Builders;
 use crate::cli::BuildArgs;
 use crate::exit::{FAILURE, SUCCESS, UsageError};
 use crate::progress::Progress;
@@ -69,6 +80,12 @@ struct ImageReport {
 struct PlatformReport {
     platform: String,
     digest: String,
+    /// The builder that built it (when the plan declares builders).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    builder: Option<String>,
+    /// Built under emulation.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    emulated: bool,
 }
 
 #[derive(Serialize)]
@@ -82,7 +99,7 @@ struct ErrorReport {
 pub async fn run(args: BuildArgs) -> anyhow::Result<u8> {
     let plan = super::plan::load(&args.plan)?;
     let output = Output::parse(args.output.as_deref())?;
-    if args.jobs == 0 {
+    if args.jobs == Some(0) {
         return Err(UsageError("--jobs must be at least 1".to_string()).into());
     }
     let flags = Flags {
@@ -95,15 +112,9 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<u8> {
     }
 
     let progress = Progress::for_stderr();
-    let daemon = Daemon::connect(&mab_build::DaemonEndpoint::from_env()?).await?;
-    progress.println(&format!(
-        "daemon: {}{}",
-        daemon.endpoint(),
-        daemon
-            .native_platform()
-            .map(|p| format!(" ({p})"))
-            .unwrap_or_default()
-    ));
+    let builders = super::builders::connect(Some(&plan)).await?;
+    builders.report(&progress)?;
+    check_platforms(&plan, &builders.fleet, &progress)?;
 
     let targets = targets_for(&plan, &output).await?;
     for target in targets.iter().flatten() {
@@ -113,9 +124,9 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<u8> {
             .with_context(|| format!("cannot push to {}", target.describe()))?;
     }
 
-    let jobs = Arc::new(Semaphore::new(args.jobs));
+    let jobs = args.jobs.map(Semaphore::new);
     let started = Instant::now();
-    let outcomes = run_images(&plan, &targets, &daemon, &progress, &jobs, flags).await;
+    let outcomes = run_images(&plan, &targets, &builders, &progress, jobs.as_ref(), flags).await;
 
     let mut report = Report {
         images: Vec::new(),
@@ -171,6 +182,31 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<u8> {
     })
 }
 
+/// Checks before anything is built that every platform of the plan has a builder that can
+/// build it (natively or emulated); otherwise nothing is built and nothing is published.
+fn check_platforms(plan: &Plan, fleet: &Fleet, progress: &Progress) -> anyhow::Result<()> {
+    let mut platforms: Vec<&Platform> = plan
+        .images()
+        .iter()
+        .flat_map(|image| image.platforms())
+        .collect();
+    platforms.sort();
+    platforms.dedup();
+    let mut errors: Vec<BuildError> = platforms
+        .into_iter()
+        .filter_map(|platform| fleet.check(platform).err())
+        .collect();
+    let Some(last) = errors.pop() else {
+        return Ok(());
+    };
+    for error in errors {
+        progress.println(&format!("error: {error}"));
+    }
+    Err(anyhow::anyhow!(
+        "{last}\nnothing was built and no index was published"
+    ))
+}
+
 /// What the command line adds to every image's build settings.
 #[derive(Debug, Clone, Copy)]
 struct Flags {
@@ -185,9 +221,9 @@ type Outcome = Result<Vec<ImageReport>, Failures>;
 async fn run_images(
     plan: &Plan,
     targets: &[Vec<Target>],
-    daemon: &Daemon,
+    builders: &Builders,
     progress: &Arc<Progress>,
-    jobs: &Semaphore,
+    jobs: Option<&Semaphore>,
     flags: Flags,
 ) -> Vec<Outcome> {
     let images = plan.images();
@@ -220,7 +256,7 @@ async fn run_images(
                 build_image(
                     image,
                     image_targets,
-                    daemon,
+                    builders,
                     progress,
                     jobs,
                     flags,
@@ -325,9 +361,9 @@ type Failures = Vec<(Option<Platform>, anyhow::Error)>;
 async fn build_image(
     image: &ImageSpec,
     targets: &[Target],
-    daemon: &Daemon,
+    builders: &Builders,
     progress: &Arc<Progress>,
-    jobs: &Semaphore,
+    jobs: Option<&Semaphore>,
     flags: Flags,
     pull_repositories: Vec<String>,
 ) -> Outcome {
@@ -341,7 +377,7 @@ async fn build_image(
             image,
             platform,
             targets,
-            daemon,
+            builders,
             progress,
             jobs,
             flags,
@@ -353,13 +389,16 @@ async fn build_image(
     // Per target, each platform's manifest.
     let mut manifests: Vec<Vec<(Platform, PushedManifest)>> =
         targets.iter().map(|_| Vec::new()).collect();
+    // Per platform, where it was built.
+    let mut built_on: Vec<(Option<String>, bool)> = Vec::new();
     let mut failures = Vec::new();
     for (platform, result) in image.platforms().iter().zip(results) {
         match result {
-            Ok(pushed) => {
-                for (list, pushed) in manifests.iter_mut().zip(pushed) {
+            Ok(built) => {
+                for (list, pushed) in manifests.iter_mut().zip(built.manifests) {
                     list.push((platform.clone(), pushed));
                 }
+                built_on.push((built.builder, built.emulated));
             }
             Err(error) => failures.push((Some(platform.clone()), error)),
         }
@@ -406,9 +445,12 @@ async fn build_image(
             media_type: index.media_type,
             platforms: manifests
                 .into_iter()
-                .map(|(platform, pushed)| PlatformReport {
+                .zip(&built_on)
+                .map(|((platform, pushed), (builder, emulated))| PlatformReport {
                     platform: platform.to_string(),
                     digest: pushed.digest,
+                    builder: builder.clone(),
+                    emulated: *emulated,
                 })
                 .collect(),
         });
@@ -430,24 +472,45 @@ async fn build_image(
     Ok(reports)
 }
 
-/// Builds one platform of one image and stores its manifest (untagged) in every target; returns
-/// the stored manifest of each target, in order.
+/// One platform of one image, built and stored in every target.
+struct BuiltPlatform {
+    /// The stored manifest of each target, in order.
+    manifests: Vec<PushedManifest>,
+    /// The builder's name, when the plan declares builders.
+    builder: Option<String>,
+    /// Whether the builder emulated the platform.
+    emulated: bool,
+}
+
+/// How one attempt of a job on one builder failed.
+enum Attempt {
+    /// The builder failed (daemon gone, connection lost, export broken, cannot emulate): the
+    /// job may succeed on another builder.
+    Builder(anyhow::Error),
+    /// The job failed (a Dockerfile step, a missing file, the registry): it would fail anywhere.
+    Job(anyhow::Error),
+}
+
+/// Builds one platform of one image on a builder of the fleet and stores its manifest
+/// (untagged) in every target; when the builder fails under the job, tries the next able one.
 #[allow(clippy::too_many_arguments)]
 async fn build_platform(
     image: &ImageSpec,
     platform: &Platform,
     targets: &[Target],
-    daemon: &Daemon,
+    builders: &Builders,
     progress: &Arc<Progress>,
-    jobs: &Semaphore,
+    jobs: Option<&Semaphore>,
     flags: Flags,
     pull_repositories: &[String],
     options: &ManifestOptions,
-) -> anyhow::Result<Vec<PushedManifest>> {
-    let _slot = jobs.acquire().await.context("the job queue closed")?;
-    let job = progress.job(format!("{} {platform}", image.repository()));
-    let started = Instant::now();
-    job.step("building");
+) -> anyhow::Result<BuiltPlatform> {
+    let Builders {
+        fleet,
+        declared: named,
+    } = builders;
+    let label = format!("{} {platform}", image.repository());
+    let job = progress.job(label.clone());
     let settings = image.build_for(platform);
     let request = BuildRequest {
         context_dir: settings.context_dir().to_path_buf(),
@@ -460,11 +523,103 @@ async fn build_platform(
         pull: settings.pull() || flags.pull,
         pull_repositories: pull_repositories.to_vec(),
     };
-    let built = match daemon.build(&request, &job).await {
+    // Builders that failed under this job, and how the last one failed.
+    let mut excluded = Vec::new();
+    let mut last_failure: Option<anyhow::Error> = None;
+    loop {
+        let lease = match fleet.acquire(platform, &excluded).await {
+            Ok(lease) => lease,
+            Err(error) => {
+                job.finish("no builder left for this platform");
+                let error = anyhow::Error::new(error);
+                return Err(match last_failure {
+                    Some(last) => error.context(format!(
+                        "the {platform} build of {} failed on every builder that can build \
+                         it; the last failure: {}",
+                        image.label(),
+                        error_chain(last.as_ref())
+                    )),
+                    None => error,
+                });
+            }
+        };
+        let _slot = match jobs {
+            Some(jobs) => Some(jobs.acquire().await.context("the job queue closed")?),
+            None => None,
+        };
+        let on = match (named, lease.fit()) {
+            (true, Fit::Native) => format!(" on {}", lease.name()),
+            (true, fit) => format!(" on {} ({})", lease.name(), fit.describe()),
+            (false, Fit::Native) => String::new(),
+            (false, fit) => format!(" ({})", fit.describe()),
+        };
+        let started = Instant::now();
+        match attempt(&lease, &request, targets, options, &job, &on).await {
+            Ok((manifests, reused)) => {
+                job.finish(&format!(
+                    "{} {} ({} sent) in {:.1}s{on}",
+                    if reused {
+                        "unchanged, reused"
+                    } else {
+                        "pushed"
+                    },
+                    manifests[0].digest,
+                    indicatif::HumanBytes(job.bytes_sent()),
+                    started.elapsed().as_secs_f64()
+                ));
+                return Ok(BuiltPlatform {
+                    manifests,
+                    builder: named.then(|| lease.name().to_string()),
+                    emulated: lease.fit() != Fit::Native,
+                });
+            }
+            Err(Attempt::Job(error)) => return Err(error),
+            Err(Attempt::Builder(error)) => {
+                let lost = fleet.probe_after_failure(&lease).await;
+                progress.println(&format!(
+                    "warning: [{label}] builder {} ({}) failed under the job{}: {}; trying \
+                     another builder",
+                    lease.name(),
+                    lease.daemon().endpoint(),
+                    if lost.is_some() {
+                        " and is no longer used"
+                    } else {
+                        ""
+                    },
+                    error_chain(error.as_ref())
+                ));
+                excluded.push(lease.index());
+                last_failure = Some(error);
+            }
+        }
+    }
+}
+
+/// One attempt of a job on the builder of `lease`: build, then export from that builder's
+/// daemon and push to every target. Returns the manifests and whether they were reused.
+async fn attempt(
+    lease: &Lease,
+    request: &BuildRequest,
+    targets: &[Target],
+    options: &ManifestOptions,
+    job: &crate::progress::JobProgress,
+    on: &str,
+) -> Result<(Vec<PushedManifest>, bool), Attempt> {
+    let daemon = lease.daemon();
+    let platform = &request.platform;
+    job.step(&format!("building{on}"));
+    let built = match daemon.build(request, job).await {
         Ok(built) => built,
+        Err(e) if e.is_builder_failure() => return Err(Attempt::Builder(e.into())),
+        Err(e) if lease.fit() != Fit::Native && cannot_run_binaries(&e) => {
+            return Err(Attempt::Builder(anyhow::Error::new(e).context(format!(
+                "{} cannot run {platform} programs (no emulation there)",
+                daemon.endpoint()
+            ))));
+        }
         Err(e) => {
             job.finish("build failed");
-            return Err(e.into());
+            return Err(Attempt::Job(e.into()));
         }
     };
     job.step(&format!("built {}; pushing", built.id));
@@ -481,11 +636,17 @@ async fn build_platform(
         config_digest: &built.id,
         diff_ids: &built.diff_ids,
     };
+    // Set when reading an export from the builder failed: then a failed push is the builder's.
+    let export_broke = Arc::new(AtomicBool::new(false));
     let pushes = join_all(targets.iter().map(|target| {
-        let job = &job;
         let built = &built;
+        let export_broke = &export_broke;
         async move {
-            push_image(|| daemon.export(&built.id), facts, target, settings, job)
+            let export = || WatchedExport {
+                inner: daemon.export(&built.id),
+                broke: Arc::clone(export_broke),
+            };
+            push_image(export, facts, target, settings, job)
                 .await
                 .map_err(|e| {
                     anyhow::Error::new(e).context(format!(
@@ -503,25 +664,40 @@ async fn build_platform(
         .into_iter()
         .map(|p| p.map(|outcome| outcome.manifest))
         .collect();
-    let pushed = match pushes.into_iter().collect::<anyhow::Result<Vec<_>>>() {
-        Ok(pushed) => pushed,
+    match pushes.into_iter().collect::<anyhow::Result<Vec<_>>>() {
+        Ok(pushed) => Ok((pushed, reused)),
+        Err(e) if export_broke.load(Ordering::Relaxed) => Err(Attempt::Builder(e)),
         Err(e) => {
             job.finish("push failed");
-            return Err(e);
+            Err(Attempt::Job(e))
         }
-    };
-    job.finish(&format!(
-        "{} {} ({} sent) in {:.1}s",
-        if reused {
-            "unchanged, reused"
-        } else {
-            "pushed"
-        },
-        pushed[0].digest,
-        indicatif::HumanBytes(job.bytes_sent()),
-        started.elapsed().as_secs_f64()
-    ));
-    Ok(pushed)
+    }
+}
+
+/// Whether a failed build says that the daemon could not run the platform's programs at all
+/// (no QEMU handler for it there): a builder that only *may* emulate did not.
+fn cannot_run_binaries(error: &BuildError) -> bool {
+    matches!(error, BuildError::BuildFailed { message, .. } if message.contains("exec format error"))
+}
+
+/// A `docker save` stream that remembers whether reading it failed.
+struct WatchedExport<R> {
+    inner: R,
+    broke: Arc<AtomicBool>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for WatchedExport<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Err(_)) = &polled {
+            self.broke.store(true, Ordering::Relaxed);
+        }
+        polled
+    }
 }
 
 /// `--dry-run`: the jobs in the order they would start (every image after those it depends

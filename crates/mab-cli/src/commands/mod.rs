@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod build;
+pub(crate) mod builders;
 pub(crate) mod manifest;
 mod plan;
 pub(crate) mod verify;
@@ -14,5 +15,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Plan(args) => plan::run(args),
         Command::Manifest(args) => manifest::run(args).await,
         Command::Verify(args) => verify::run(args).await,
+        Command::Builders(args) => builders::run(args).await,
     }
 }
