@@ -44,6 +44,26 @@ const SKOPEO: Tool = Tool {
     package: "skopeo",
     present: || sh::which("skopeo").is_some(),
 };
+const SSHD: Tool = Tool {
+    name: "sshd (the ssh builder test)",
+    package: "openssh-server",
+    present: || Path::new("/usr/sbin/sshd").exists(),
+};
+const SSH: Tool = Tool {
+    name: "ssh",
+    package: "openssh-client",
+    present: || sh::which("ssh").is_some(),
+};
+const IP: Tool = Tool {
+    name: "ip (extra daemons' bridges)",
+    package: "iproute2",
+    present: || sh::which("ip").is_some(),
+};
+const CURL: Tool = Tool {
+    name: "curl",
+    package: "curl",
+    present: || sh::which("curl").is_some(),
+};
 const QEMU: Tool = Tool {
     name: "qemu-aarch64 (binfmt)",
     package: "qemu-user-static",
@@ -57,7 +77,7 @@ const BUSYBOX: Tool = Tool {
 
 /// Installs what is missing from the tools xtask needs; `dockerd` only if `need_dockerd`.
 pub fn ensure(paths: &Paths, need_dockerd: bool) -> Result<()> {
-    let mut tools = vec![DOCKER, REGISTRY, SKOPEO, QEMU, BUSYBOX];
+    let mut tools = vec![DOCKER, REGISTRY, SKOPEO, QEMU, BUSYBOX, SSHD, SSH, IP, CURL];
     if need_dockerd {
         tools.push(DOCKERD);
     }

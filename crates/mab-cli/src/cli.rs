@@ -54,6 +54,11 @@ pub struct BuildArgs {
     #[arg(long)]
     pub pull: bool,
 
+    /// Fail an image whose platform image holds executables built for another machine (an
+    /// x86-64 binary in an arm64 image); without it they are reported as warnings.
+    #[arg(long)]
+    pub strict: bool,
+
     /// How many builds may run at once in all (default: no limit but each builder's
     /// `max_jobs`, which defaults to the CPUs its daemon has, at least 2).
     #[arg(long, short = 'j', value_name = "N")]

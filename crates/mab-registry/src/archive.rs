@@ -52,8 +52,8 @@ pub struct PushedManifest {
     /// The ELF files of the image's layers, by machine (empty when the layers were not read:
     /// already compressed, or reused from an earlier run).
     pub elf_files: ElfFiles,
-    /// The layer blobs, in order, each with the diff id (uncompressed digest) it stores.
-    pub(crate) layers: Vec<(String, Descriptor)>,
+    /// The layer blobs, in order.
+    pub(crate) layers: Vec<StoredLayer>,
 }
 
 /// One element of `manifest.json`.
@@ -112,8 +112,17 @@ struct AnnotatedManifest<'a> {
     annotations: &'a BTreeMap<String, String>,
 }
 
-/// Layers already stored in the target, by diff id (uncompressed digest): the blob each one is.
-pub(crate) type KnownLayers = HashMap<String, Descriptor>;
+/// One layer as stored: the blob, the diff id (uncompressed digest; empty when unknown) it
+/// holds, and the ELF files found in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoredLayer {
+    pub diff_id: String,
+    pub blob: Descriptor,
+    pub elf: ElfFiles,
+}
+
+/// Layers already stored in the target, by diff id: the blob each one is, and its ELF files.
+pub(crate) type KnownLayers = HashMap<String, (Descriptor, ElfFiles)>;
 
 /// Reads the `docker save` stream of ONE image and stores it in `target`: layers (gzip-compressed
 /// unless they already are), config, and the image manifest (by digest, untagged).
@@ -151,8 +160,7 @@ where
         .entries()
         .map_err(|source| RegistryError::ArchiveRead { source })?;
     let mut json_entries: HashMap<String, Vec<u8>> = HashMap::new();
-    let mut layers: HashMap<String, Descriptor> = HashMap::new();
-    let mut elf_files = ElfFiles::default();
+    let mut layers: HashMap<String, (Descriptor, ElfFiles)> = HashMap::new();
 
     while let Some(entry) = entries.next().await {
         let mut entry = entry.map_err(|source| RegistryError::ArchiveRead { source })?;
@@ -212,24 +220,27 @@ where
             upload_layer(reader, encoding, target, reporter).await?
         } else {
             let (diff_id, spooled) = spool(reader).await?;
-            if let Some(stored) = known.get(&diff_id) {
-                reporter.blob_stored(&stored.digest, stored.size, true);
-                layers.insert(path, stored.clone());
+            if let Some((blob, elf)) = known.get(&diff_id) {
+                reporter.blob_stored(&blob.digest, blob.size, true);
+                layers.insert(path, (blob.clone(), elf.clone()));
                 continue;
             }
             upload_layer(spooled, encoding, target, reporter).await?
         };
-        elf_files.merge(&layer_elf_files);
+
         reporter.blob_stored(&digest, size, false);
         layers.insert(
             path,
-            Descriptor {
-                media_type: media_type.to_string(),
-                digest,
-                size,
-                platform: None,
-                annotations: Default::default(),
-            },
+            (
+                Descriptor {
+                    media_type: media_type.to_string(),
+                    digest,
+                    size,
+                    platform: None,
+                    annotations: Default::default(),
+                },
+                layer_elf_files,
+            ),
         );
     }
 
@@ -277,21 +288,18 @@ where
                 })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let diff_ids = config_diff_ids(config).unwrap_or_default();
-    let layers = if diff_ids.len() == layer_descriptors.len() {
-        diff_ids.into_iter().zip(layer_descriptors).collect()
-    } else {
+    let mut diff_ids = config_diff_ids(config).unwrap_or_default();
+    if diff_ids.len() != layer_descriptors.len() {
         // A config without (matching) diff ids: the layers are stored all the same, they just
         // cannot be remembered for a rerun.
-        layer_descriptors
-            .into_iter()
-            .map(|d| (String::new(), d))
-            .collect()
-    };
-    let mut pushed =
-        store_manifest(target, options, &config_digest, config.len() as u64, layers).await?;
-    pushed.elf_files = elf_files;
-    Ok(pushed)
+        diff_ids = vec![String::new(); layer_descriptors.len()];
+    }
+    let layers = diff_ids
+        .into_iter()
+        .zip(layer_descriptors)
+        .map(|(diff_id, (blob, elf))| StoredLayer { diff_id, blob, elf })
+        .collect();
+    store_manifest(target, options, &config_digest, config.len() as u64, layers).await
 }
 
 /// `rootfs.diff_ids` of an image config.
@@ -315,10 +323,14 @@ pub(crate) async fn store_manifest(
     options: &ManifestOptions,
     config_digest: &str,
     config_size: u64,
-    layers: Vec<(String, Descriptor)>,
+    layers: Vec<StoredLayer>,
 ) -> Result<PushedManifest, RegistryError> {
     let format = options.format;
-    let layers_size = layers.iter().map(|(_, d)| d.size).sum();
+    let layers_size = layers.iter().map(|l| l.blob.size).sum();
+    let mut elf_files = ElfFiles::default();
+    for layer in &layers {
+        elf_files.merge(&layer.elf);
+    }
     let manifest = ImageManifest {
         schema_version: 2,
         media_type: format.manifest_media_type().to_string(),
@@ -329,7 +341,7 @@ pub(crate) async fn store_manifest(
             platform: None,
             annotations: Default::default(),
         },
-        layers: layers.iter().map(|(_, d)| d.clone()).collect(),
+        layers: layers.iter().map(|l| l.blob.clone()).collect(),
     };
     let bytes = to_json_bytes(&AnnotatedManifest {
         manifest: &manifest,
@@ -346,7 +358,7 @@ pub(crate) async fn store_manifest(
         config_digest: config_digest.to_string(),
         config_size,
         layers_size,
-        elf_files: ElfFiles::default(),
+        elf_files,
         layers,
     })
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 /// The compression settings the cached digests were made with: a change of compressor settings
 /// must never serve digests made with other settings.
-const COMPRESSION_KEY: &str = "gzip-members-1m-v2";
+const COMPRESSION_KEY: &str = "gzip-members-1m-v3";
 
 /// A layer as it was stored: the compressed blob.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +28,9 @@ pub struct CachedLayer {
     /// the same registry can mount it from there instead of uploading it.
     #[serde(default)]
     pub repositories: Vec<String>,
+    /// The ELF files found in the layer (for the platform lint of a reused layer).
+    #[serde(default)]
+    pub elf: crate::ElfFiles,
 }
 
 /// How many repositories a cache entry remembers.
@@ -147,6 +150,7 @@ mod tests {
             size: 42,
             zstd: false,
             repositories: vec!["r/a".to_string()],
+            elf: Default::default(),
         };
         cache.remember_layer(DIFF_ID, &layer).await;
         assert_eq!(cache.layer(DIFF_ID).await, Some(layer));

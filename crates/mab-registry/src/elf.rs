@@ -10,7 +10,7 @@ const SAMPLES: usize = 5;
 const MAX_META: u64 = 64 * 1024;
 
 /// ELF files found, by `e_machine`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ElfFiles {
     /// `e_machine` → (how many files, up to a few of their paths).
     pub by_machine: BTreeMap<u16, (u64, Vec<String>)>,

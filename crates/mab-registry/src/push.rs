@@ -6,7 +6,7 @@ use tokio::io::AsyncRead;
 
 use crate::RegistryError;
 use crate::archive::{
-    KnownLayers, ManifestOptions, PushedManifest, push_archive_reusing, store_manifest,
+    KnownLayers, ManifestOptions, PushedManifest, StoredLayer, push_archive_reusing, store_manifest,
 };
 use crate::cache::{CachedLayer, LayerCache};
 use crate::manifest::{Descriptor, ManifestFormat, media_types};
@@ -107,19 +107,20 @@ async fn reuse(
             (true, ManifestFormat::Docker) => return Ok(None),
             (false, format) => format.gzip_layer_media_type(),
         };
-        layers.push((
-            diff_id.clone(),
-            Descriptor {
+        layers.push(StoredLayer {
+            diff_id: diff_id.clone(),
+            blob: Descriptor {
                 media_type: media_type.to_string(),
                 digest: cached.digest,
                 size: cached.size,
                 platform: None,
                 annotations: Default::default(),
             },
-        ));
+            elf: cached.elf,
+        });
     }
     let blobs =
-        std::iter::once(facts.config_digest).chain(layers.iter().map(|(_, d)| d.digest.as_str()));
+        std::iter::once(facts.config_digest).chain(layers.iter().map(|l| l.blob.digest.as_str()));
     for digest in blobs {
         if !target.has_blob(digest).await? {
             return Ok(None);
@@ -156,13 +157,16 @@ async fn known_layers(
         if present {
             known.insert(
                 diff_id.clone(),
-                Descriptor {
-                    media_type: options.format.gzip_layer_media_type().to_string(),
-                    digest: cached.digest,
-                    size: cached.size,
-                    platform: None,
-                    annotations: Default::default(),
-                },
+                (
+                    Descriptor {
+                        media_type: options.format.gzip_layer_media_type().to_string(),
+                        digest: cached.digest,
+                        size: cached.size,
+                        platform: None,
+                        annotations: Default::default(),
+                    },
+                    cached.elf,
+                ),
             );
         }
     }
@@ -173,7 +177,8 @@ async fn remember(cache: &LayerCache, manifest: &PushedManifest, repository: Opt
     cache
         .remember_config(&manifest.config_digest, manifest.config_size)
         .await;
-    for (diff_id, layer) in &manifest.layers {
+    for stored in &manifest.layers {
+        let (diff_id, layer) = (&stored.diff_id, &stored.blob);
         if diff_id.is_empty() {
             continue;
         }
@@ -184,6 +189,7 @@ async fn remember(cache: &LayerCache, manifest: &PushedManifest, repository: Opt
                 size: layer.size,
                 zstd: layer.media_type == media_types::OCI_LAYER_ZSTD,
                 repositories: Vec::new(),
+                elf: stored.elf.clone(),
             },
         };
         if let Some(repository) = repository {

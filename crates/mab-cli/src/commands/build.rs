@@ -105,6 +105,7 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<u8> {
     let flags = Flags {
         no_cache: args.no_cache,
         pull: args.pull,
+        strict: args.strict,
     };
     if args.dry_run {
         print_dry_run(&plan, &output, flags, args.json)?;
@@ -212,6 +213,8 @@ fn check_platforms(plan: &Plan, fleet: &Fleet, progress: &Progress) -> anyhow::R
 struct Flags {
     no_cache: bool,
     pull: bool,
+    /// Foreign executables fail the image instead of warning.
+    strict: bool,
 }
 
 /// The outcome of one image: a report per repository, or why it failed.
@@ -556,6 +559,19 @@ async fn build_platform(
         let started = Instant::now();
         match attempt(&lease, &request, targets, options, &job, &on).await {
             Ok((manifests, reused)) => {
+                let foreign = super::lint::foreign_executables(platform, &manifests[0].elf_files);
+                if flags.strict && !foreign.is_empty() {
+                    job.finish("foreign executables (--strict)");
+                    return Err(anyhow::anyhow!(
+                        "the {platform} image of {} holds executables for another machine \
+                         (--strict):\n  {}",
+                        image.label(),
+                        foreign.join("\n  ")
+                    ));
+                }
+                for line in &foreign {
+                    progress.println(&format!("warning: [{label}] {line}"));
+                }
                 job.finish(&format!(
                     "{} {} ({} sent) in {:.1}s{on}",
                     if reused {

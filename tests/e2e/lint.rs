@@ -1,0 +1,78 @@
+//! The platform lint: an x86-64 executable copied into an arm64 image is reported (a warning),
+//! or fails the image with `--strict` (no tag moves); a clean image says nothing.
+
+use mab_tests::*;
+
+#[test]
+fn a_foreign_executable_is_reported_and_fails_with_strict() {
+    let env = TestEnv::get();
+    let amd64_base = env
+        .amd64_base
+        .clone()
+        .unwrap_or_else(|| format!("{}/mab-base/busybox:amd64", env.registry));
+    let dir = PlanDir::new("lint");
+    dir.write(
+        "Dockerfile",
+        "ARG BASE_IMAGE\nARG AMD64_BASE\n\
+         FROM --platform=linux/amd64 ${AMD64_BASE} AS x86\n\
+         FROM ${BASE_IMAGE}\n\
+         COPY --from=x86 /bin/busybox /usr/local/bin/x86-busybox\n",
+    );
+    let repository = dir.repository();
+    dir.write(
+        "plan.yaml",
+        &format!(
+            "version: 1\nregistries:\n  {registry:?}: {{ insecure: true }}\nimages:\n\
+             \x20 - repository: {repository}\n    platforms: [linux/amd64, linux/arm64]\n\
+             \x20   build_args: {{ BASE_IMAGE: {base:?}, AMD64_BASE: {amd64_base:?} }}\n",
+            registry = env.registry,
+            base = env.base_image,
+        ),
+    );
+
+    let warned = mab().arg("build").arg(dir.plan()).run();
+    warned.assert_success();
+    let warnings: Vec<&str> = warned
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("warning:"))
+        .collect();
+    assert_eq!(
+        warnings.len(),
+        1,
+        "one warning, for arm64 only:\n{}",
+        warned.all()
+    );
+    for needle in [
+        "linux/arm64",
+        "x86-64 (amd64)",
+        "usr/local/bin/x86-busybox",
+        "aarch64",
+    ] {
+        assert!(
+            warnings[0].contains(needle),
+            "{needle:?} in {:?}",
+            warnings[0]
+        );
+    }
+
+    // --strict: the same image fails and the tag stays where it was.
+    let before = registry_raw(&format!("{repository}:latest"));
+    dir.write(
+        "Dockerfile",
+        &format!(
+            "{}RUN echo changed > /changed\n",
+            std::fs::read_to_string(dir.path().join("Dockerfile")).expect("Dockerfile")
+        ),
+    );
+    let strict = mab().args(["build", "--strict"]).arg(dir.plan()).run();
+    strict
+        .assert_code(1)
+        .assert_error_line()
+        .assert_stderr_contains(&["--strict", "usr/local/bin/x86-busybox"]);
+    assert_eq!(
+        registry_raw(&format!("{repository}:latest")),
+        before,
+        "the tag did not move"
+    );
+}
