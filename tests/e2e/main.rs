@@ -11,6 +11,7 @@ mod docker_format;
 mod dry_run;
 mod example;
 mod faults;
+mod interrupt;
 mod lint;
 mod malformed_registry;
 mod manifest;
