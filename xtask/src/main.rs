@@ -7,8 +7,8 @@
 //! - `cargo xtask demo [--keep]`: the same environment, then `mab build
 //!   examples/echo-platform/plan.yaml` and what each platform's container prints.
 //! - `cargo xtask env`: the same environment, kept up until Ctrl-C, for running tests by hand.
-//! - `cargo xtask bench [--runs N] [--quick] [--only flow,push,scale]`: mab against the docker
-//!   CLI on the same environment; writes BENCHMARKS.md (see [`bench`]).
+//! - `cargo xtask bench [--runs N] [--quick] [--only flow,push,scale] [--mab PATH]`: mab
+//!   against the docker CLI on the same environment; writes BENCHMARKS.md (see [`bench`]).
 
 mod base;
 mod bench;

@@ -405,17 +405,22 @@ where
     let (sender, receiver) = mpsc::channel::<std::io::Result<Bytes>>(QUEUE);
     // The uploader sends each stream item as one request: gather items into requests of
     // UPLOAD_CHUNK bytes (a few hundred KiB per request made big layers crawl).
-    let body = futures::stream::unfold(receiver, |mut receiver| async move {
-        let mut batch = BytesMut::new();
-        while batch.len() < UPLOAD_CHUNK {
-            match receiver.recv().await {
-                Some(Ok(bytes)) => batch.extend_from_slice(&bytes),
-                Some(Err(e)) => return Some((Err(e), receiver)),
-                None => break,
+    let body = futures::stream::unfold(
+        (receiver, BytesMut::new()),
+        |(mut receiver, mut pending)| async move {
+            while pending.len() < UPLOAD_CHUNK {
+                match receiver.recv().await {
+                    Some(Ok(bytes)) => pending.extend_from_slice(&bytes),
+                    Some(Err(e)) => return Some((Err(e), (receiver, pending))),
+                    None => break,
+                }
             }
-        }
-        (!batch.is_empty()).then(|| (Ok(batch.freeze()), receiver))
-    });
+            // Exactly UPLOAD_CHUNK per request (the uploader splits anything larger into a full
+            // request and a small one); the rest waits for the next request.
+            let take = pending.len().min(UPLOAD_CHUNK);
+            (take > 0).then(|| (Ok(pending.split_to(take).freeze()), (receiver, pending)))
+        },
+    );
     let produce = async move {
         let result = match encoding {
             LayerEncoding::Tar => send_gzipped(reader, &sender, reporter).await,
