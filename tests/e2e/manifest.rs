@@ -132,22 +132,9 @@ fn entry_for<'a>(index: &'a Value, arch: &str) -> &'a Value {
 /// `uname -m` in `image` run for `platform` (pulled fresh, removed after).
 #[track_caller]
 fn uname_m(image: &str, platform: &str) -> String {
-    let out = docker([
-        "run",
-        "--rm",
-        "--pull",
-        "always",
-        "--network",
-        "none",
-        "--platform",
-        platform,
-        image,
-        "uname",
-        "-m",
-    ]);
-    let _ = docker(["rmi", image]);
-    out.assert_success();
-    out.stdout.trim().to_string()
+    docker_run_platform_command(image, platform, &["uname", "-m"])
+        .trim()
+        .to_string()
 }
 
 /// skopeo copies every manifest and blob the list names out of the list's repository (checking

@@ -423,7 +423,13 @@ pub fn index_entries(index: &Value) -> Vec<(String, String, String)> {
 /// stdout, and removes the pulled image. Panics if the run fails.
 #[track_caller]
 pub fn docker_run_platform(image: &str, platform: &str) -> String {
-    let out = docker([
+    docker_run_platform_command(image, platform, &[])
+}
+
+/// [`docker_run_platform`] with a command instead of the image's own.
+#[track_caller]
+pub fn docker_run_platform_command(image: &str, platform: &str, command: &[&str]) -> String {
+    let mut args = vec![
         "run",
         "--rm",
         "--pull",
@@ -433,7 +439,9 @@ pub fn docker_run_platform(image: &str, platform: &str) -> String {
         "--platform",
         platform,
         image,
-    ]);
+    ];
+    args.extend_from_slice(command);
+    let out = docker(args);
     let _ = docker(["rmi", image]);
     out.assert_success();
     out.stdout

@@ -21,7 +21,7 @@ use anyhow::Context;
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared, join_all};
 use mab_build::{BuildError, BuildRequest, Fit, Fleet, Lease, error_chain};
-use mab_plan::{ImageSpec, ManifestFormat as PlanFormat, Plan};
+use mab_plan::{ImageSpec, ManifestFormat as PlanFormat, Plan, Repository};
 use mab_platform::Platform;
 use mab_registry::{
     ImageFacts, IndexOptions, LayerCache, ManifestFormat, ManifestOptions, OciLayout, PushSettings,
@@ -319,35 +319,25 @@ async fn targets_for(plan: &Plan, output: &Output) -> anyhow::Result<Vec<Vec<Tar
                 extra_ca_certificates,
                 ..Default::default()
             });
-            Ok(plan
-                .images()
-                .iter()
-                .map(|image| {
-                    image
-                        .repositories()
-                        .iter()
-                        .map(|repo| {
-                            Target::registry(client.repository(repo.registry(), repo.path()))
-                        })
-                        .collect()
-                })
-                .collect())
+            Ok(per_repository(plan, |repo| {
+                Target::registry(client.repository(repo.registry(), repo.path()))
+            }))
         }
         Output::Layout(dir) => {
             let layout = OciLayout::open(dir).await?;
-            Ok(plan
-                .images()
-                .iter()
-                .map(|image| {
-                    image
-                        .repositories()
-                        .iter()
-                        .map(|repo| Target::layout(layout.clone(), repo.to_string()))
-                        .collect()
-                })
-                .collect())
+            Ok(per_repository(plan, |repo| {
+                Target::layout(layout.clone(), repo.to_string())
+            }))
         }
     }
+}
+
+/// One target per repository of each image, in plan order.
+fn per_repository(plan: &Plan, target: impl Fn(&Repository) -> Target) -> Vec<Vec<Target>> {
+    plan.images()
+        .iter()
+        .map(|image| image.repositories().iter().map(&target).collect())
+        .collect()
 }
 
 fn manifest_format(format: PlanFormat) -> ManifestFormat {
