@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod builders;
+mod compression;
 mod credentials;
 mod docker_format;
 mod dry_run;

@@ -47,8 +47,8 @@ use std::path::Path;
 pub use diagnostic::{Diagnostic, PlanError};
 pub use mab_platform::Platform;
 pub use plan::{
-    Annotations, BuildSettings, Builder, BuilderTls, ImageSpec, ManifestFormat, Plan,
-    PlatformBuild, RegistrySettings,
+    Annotations, BuildSettings, Builder, BuilderTls, ImageSpec, LayerCompression, ManifestFormat,
+    Plan, PlatformBuild, RegistrySettings,
 };
 pub use reference::Repository;
 pub use schema::json_schema;

@@ -158,6 +158,34 @@ impl BuilderTls {
     }
 }
 
+/// How layers are compressed when they are pushed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LayerCompression {
+    /// gzip (the default): every client reads it.
+    #[default]
+    Gzip,
+    /// zstd: OCI format only.
+    Zstd,
+    /// Uncompressed tar: OCI format only.
+    None,
+}
+
+impl LayerCompression {
+    /// The spelling used in plans.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Gzip => "gzip",
+            Self::Zstd => "zstd",
+            Self::None => "none",
+        }
+    }
+
+    fn is_gzip(&self) -> bool {
+        *self == Self::Gzip
+    }
+}
+
 /// One image to build for several platforms and push, under several tags, to one or more
 /// repositories.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -168,6 +196,8 @@ pub struct ImageSpec {
     pub(crate) platforms: Vec<Platform>,
     pub(crate) tags: Vec<String>,
     pub(crate) format: ManifestFormat,
+    #[serde(skip_serializing_if = "LayerCompression::is_gzip")]
+    pub(crate) compression: LayerCompression,
     #[serde(flatten)]
     pub(crate) build: BuildSettings,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -232,6 +262,11 @@ impl ImageSpec {
     /// The kind of multi-platform manifest to push.
     pub fn format(&self) -> ManifestFormat {
         self.format
+    }
+
+    /// How the image's layers are compressed.
+    pub fn compression(&self) -> LayerCompression {
+        self.compression
     }
 
     /// The annotations to put on the index and on each platform's manifest (OCI format only).

@@ -7,10 +7,10 @@
 
 use std::collections::HashMap;
 
-use crate::ManifestFormat;
 use crate::diagnostic::Diagnostics;
 use crate::suggest::closest;
 use crate::tree::{Node, NodeValue, Position, ScalarKind};
+use crate::{LayerCompression, ManifestFormat};
 
 /// Keys of the top-level mapping.
 pub(crate) const PLAN_KEYS: &[&str] = &["version", "registries", "builders", "defaults", "images"];
@@ -36,6 +36,7 @@ pub(crate) const IMAGE_KEYS: &[&str] = &[
     "no_cache",
     "pull",
     "format",
+    "compression",
     "depends_on",
     "overrides",
 ];
@@ -50,6 +51,7 @@ pub(crate) const DEFAULTS_KEYS: &[&str] = &[
     "no_cache",
     "pull",
     "format",
+    "compression",
 ];
 /// Keys of one platform's entry under an image's `overrides`.
 pub(crate) const OVERRIDE_KEYS: &[&str] = &["context", "dockerfile", "target", "build_args"];
@@ -149,6 +151,7 @@ pub(crate) struct RawSettings {
     pub(crate) no_cache: Field<bool>,
     pub(crate) pull: Field<bool>,
     pub(crate) format: Field<ManifestFormat>,
+    pub(crate) compression: Field<(LayerCompression, Position)>,
 }
 
 impl RawSettings {
@@ -163,6 +166,7 @@ impl RawSettings {
             no_cache: Field::Absent,
             pull: Field::Absent,
             format: Field::Absent,
+            compression: Field::Absent,
         }
     }
 }
@@ -562,6 +566,9 @@ fn decode_settings(fields: &mut Fields<'_>, diagnostics: &mut Diagnostics) -> Ra
     if let Some(value) = fields.take("pull") {
         settings.pull = flag(value, "pull", diagnostics);
     }
+    if let Some(value) = fields.take("compression") {
+        settings.compression = compression(value, diagnostics);
+    }
     if let Some(value) = fields.take("format") {
         settings.format = format(value, diagnostics);
     }
@@ -877,6 +884,33 @@ fn flag(node: &Node, key: &str, diagnostics: &mut Diagnostics) -> Field<bool> {
                     "`{key}` must be `true` or `false`; found {}",
                     node.describe()
                 ),
+            );
+            Field::Invalid
+        }
+    }
+}
+
+fn compression(node: &Node, diagnostics: &mut Diagnostics) -> Field<(LayerCompression, Position)> {
+    const KINDS: &[&str] = &["gzip", "zstd", "none"];
+    let Field::Given(text) = text_field(
+        node,
+        "`compression`",
+        "`gzip`, `zstd` or `none`",
+        diagnostics,
+    ) else {
+        return Field::Invalid;
+    };
+    match text.value.as_str() {
+        "gzip" => Field::Given((LayerCompression::Gzip, text.at)),
+        "zstd" => Field::Given((LayerCompression::Zstd, text.at)),
+        "none" => Field::Given((LayerCompression::None, text.at)),
+        other => {
+            let suggestion = closest(other, KINDS)
+                .map(|s| format!(" (did you mean `{s}`?)"))
+                .unwrap_or_default();
+            diagnostics.error(
+                text.at,
+                format!("unknown compression `{other}`; use `gzip`, `zstd` or `none`{suggestion}"),
             );
             Field::Invalid
         }

@@ -145,6 +145,9 @@ struct DefaultsFile {
     pull: Option<bool>,
     /// `oci` (default): OCI index and manifests; `docker`: Docker manifest list and schema 2.
     format: Option<Format>,
+    /// How layers are stored: `gzip` (default, every client reads it), `zstd` or `none`
+    /// (`zstd` and `none` need `format: oci`).
+    compression: Option<Compression>,
 }
 
 /// One image, built for each of its platforms and published as one index under each tag.
@@ -186,6 +189,8 @@ struct ImageFile {
     pull: Option<bool>,
     /// `oci` (default) or `docker`.
     format: Option<Format>,
+    /// `gzip` (default), `zstd` or `none`; the last two need `format: oci`.
+    compression: Option<Compression>,
     /// Images of this plan (by one of their repositories or their `name`) that this one is
     /// built after, e.g. because its Dockerfile starts `FROM` one of them.
     #[schemars(length(min = 1))]
@@ -250,6 +255,18 @@ enum Format {
     Oci,
     /// Docker manifest list and schema 2 manifests.
     Docker,
+}
+
+/// How layers are compressed.
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+enum Compression {
+    /// gzip (`tar+gzip` layers): what every client reads.
+    Gzip,
+    /// zstd (`tar+zstd` layers): smaller and faster to unpack; needs containerd or Docker 23+.
+    Zstd,
+    /// Uncompressed `tar` layers: fastest to push on a fast network.
+    None,
 }
 
 #[cfg(test)]

@@ -18,7 +18,10 @@ use crate::raw::{
 use crate::reference::check_registry;
 use crate::suggest::closest;
 use crate::tree::Position;
-use crate::{GitValue, ImageSpec, ManifestFormat, Plan, PlanEnv, RegistrySettings, Repository};
+use crate::{
+    GitValue, ImageSpec, LayerCompression, ManifestFormat, Plan, PlanEnv, RegistrySettings,
+    Repository,
+};
 
 /// The longest tag the distribution spec allows.
 const MAX_TAG_LENGTH: usize = 128;
@@ -108,6 +111,7 @@ struct Settings {
     no_cache: Field<bool>,
     pull: Field<bool>,
     format: Field<ManifestFormat>,
+    compression: Field<(LayerCompression, Position)>,
 }
 
 /// An image's own value if it has one, else the default.
@@ -464,6 +468,7 @@ impl Validator<'_, '_, '_, '_> {
             no_cache: raw.no_cache.clone(),
             pull: raw.pull.clone(),
             format: raw.format.clone(),
+            compression: raw.compression.clone(),
         }
     }
 
@@ -650,6 +655,35 @@ impl Validator<'_, '_, '_, '_> {
         let labels = merge(&own.labels, &defaults.labels);
         let format = pick(&own.format, &defaults.format);
         let annotations = self.merged_annotations(raw, &own, defaults, &format);
+        let compression = match pick(&own.compression, &defaults.compression) {
+            Field::Given((kind, at))
+                if kind != LayerCompression::Gzip
+                    && matches!(format, Field::Given(ManifestFormat::Docker)) =>
+            {
+                let message = format!(
+                    "`compression: {}` needs `format: oci`: Docker image manifests only \
+                     describe gzip layers; use `compression: gzip` or drop `format: docker`",
+                    kind.as_str()
+                );
+                if matches!(own.compression, Field::Given(_)) {
+                    self.diagnostics.error(at, message);
+                } else {
+                    self.diagnostics.error(
+                        raw.at,
+                        format!(
+                            "this image has `format: docker`, but `defaults` gives it \
+                             `compression: {}` (line {}); {message}",
+                            kind.as_str(),
+                            at.line
+                        ),
+                    );
+                }
+                Field::Invalid
+            }
+            Field::Given((kind, _)) => Field::Given(kind),
+            Field::Absent => Field::Absent,
+            Field::Invalid => Field::Invalid,
+        };
         let no_cache = pick(&own.no_cache, &defaults.no_cache);
         let pull = pick(&own.pull, &defaults.pull);
 
@@ -683,6 +717,7 @@ impl Validator<'_, '_, '_, '_> {
             platforms: platforms?.into_iter().map(|(p, _)| p).collect(),
             tags: or_default(tags, Vec::new)?,
             format: or_default(format, ManifestFormat::default)?,
+            compression: or_default(compression, LayerCompression::default)?,
             build: build?,
             overrides: overrides?,
             annotations: annotations?,

@@ -18,7 +18,8 @@ use tokio::sync::mpsc;
 use crate::RegistryError;
 use crate::elf::{ElfFiles, ElfScanner};
 use crate::manifest::{
-    Descriptor, ImageManifest, ManifestFormat, media_types, sha256_digest, to_json_bytes,
+    Descriptor, ImageManifest, LayerCompression, ManifestFormat, media_types, sha256_digest,
+    to_json_bytes,
 };
 use crate::target::{PushReporter, Target};
 
@@ -91,14 +92,17 @@ pub struct ManifestOptions {
     /// Annotations of the image manifest (OCI format only; asking them of the Docker format is
     /// an error).
     pub annotations: BTreeMap<String, String>,
+    /// How uncompressed layers are stored (zstd and none: OCI format only).
+    pub compression: LayerCompression,
 }
 
 impl ManifestOptions {
-    /// A manifest of `format` without annotations.
+    /// A manifest of `format` without annotations, gzip layers.
     pub fn new(format: ManifestFormat) -> Self {
         Self {
             format,
             annotations: BTreeMap::new(),
+            compression: LayerCompression::Gzip,
         }
     }
 }
@@ -212,12 +216,21 @@ where
                     ),
                 });
             }
-            _ => format.gzip_layer_media_type(),
+            (LayerEncoding::Gzip, _) => format.gzip_layer_media_type(),
+            (LayerEncoding::Tar, _) => options.compression.media_type(format).ok_or_else(|| {
+                RegistryError::MalformedManifest {
+                    reference: target.describe(),
+                    message: format!(
+                        "{:?} layers need the OCI format: a Docker manifest only describes gzip",
+                        options.compression
+                    ),
+                }
+            })?,
         };
         let reader = std::io::Cursor::new(head).chain(&mut entry);
         let (digest, size, layer_elf_files) = if known.is_empty() || encoding != LayerEncoding::Tar
         {
-            upload_layer(reader, encoding, target, reporter).await?
+            upload_layer(reader, encoding, options.compression, target, reporter).await?
         } else {
             let (diff_id, spooled) = spool(reader).await?;
             if let Some((blob, elf)) = known.get(&diff_id) {
@@ -225,7 +238,7 @@ where
                 layers.insert(path, (blob.clone(), elf.clone()));
                 continue;
             }
-            upload_layer(spooled, encoding, target, reporter).await?
+            upload_layer(spooled, encoding, options.compression, target, reporter).await?
         };
 
         reporter.blob_stored(&digest, size, false);
@@ -396,6 +409,7 @@ async fn spool<R: AsyncRead + Unpin>(
 async fn upload_layer<R>(
     reader: R,
     encoding: LayerEncoding,
+    compression: LayerCompression,
     target: &Target,
     reporter: &dyn PushReporter,
 ) -> Result<(String, u64, ElfFiles), RegistryError>
@@ -423,7 +437,7 @@ where
     );
     let produce = async move {
         let result = match encoding {
-            LayerEncoding::Tar => send_gzipped(reader, &sender, reporter).await,
+            LayerEncoding::Tar => send_compressed(reader, compression, &sender, reporter).await,
             LayerEncoding::Gzip | LayerEncoding::Zstd => send_chunks(reader, &sender, reporter)
                 .await
                 .map(|()| ElfFiles::default()),
@@ -455,8 +469,12 @@ where
 /// pool, as many at once as there are cores, while the output keeps their order. A block whose
 /// sample does not compress (random or already compressed data) is stored instead of deflated:
 /// no time spent for nothing.
-async fn send_gzipped<R: AsyncRead + Unpin>(
+///
+/// zstd works the same way (one zstd frame per block: a zstd stream may hold several); `none`
+/// sends the blocks as they are.
+async fn send_compressed<R: AsyncRead + Unpin>(
     mut reader: R,
+    compression: LayerCompression,
     sender: &mpsc::Sender<std::io::Result<Bytes>>,
     reporter: &dyn PushReporter,
 ) -> std::io::Result<ElfFiles> {
@@ -479,7 +497,11 @@ async fn send_gzipped<R: AsyncRead + Unpin>(
                 break;
             }
             scanner.feed(&block);
-            in_flight.push_back(tokio::task::spawn_blocking(move || gzip_member(&block)));
+            in_flight.push_back(tokio::task::spawn_blocking(move || match compression {
+                LayerCompression::Gzip => gzip_member(&block),
+                LayerCompression::Zstd => zstd::bulk::compress(&block, 3),
+                LayerCompression::None => Ok(block),
+            }));
         }
         match in_flight.next().await {
             Some(compressed) => {
@@ -556,7 +578,7 @@ mod tests {
         };
         let (sent, out) = tokio::join!(
             async move {
-                let elf = send_gzipped(data, &sender, &Silent).await;
+                let elf = send_compressed(data, LayerCompression::Gzip, &sender, &Silent).await;
                 drop(sender);
                 elf
             },

@@ -10,9 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-/// The compression settings the cached digests were made with: a change of compressor settings
-/// must never serve digests made with other settings.
-const COMPRESSION_KEY: &str = "gzip-members-1m-v3";
+use crate::LayerCompression;
 
 /// A layer as it was stored: the compressed blob.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +26,10 @@ pub struct CachedLayer {
     /// the same registry can mount it from there instead of uploading it.
     #[serde(default)]
     pub repositories: Vec<String>,
+    /// The blob's media type when it was stored (`None` in entries written before it was
+    /// recorded: gzip, or zstd per `zstd`).
+    #[serde(default)]
+    pub media_type: Option<String>,
     /// The ELF files found in the layer (for the platform lint of a reused layer).
     #[serde(default)]
     pub elf: crate::ElfFiles,
@@ -74,12 +76,17 @@ impl LayerCache {
         &self.root
     }
 
-    fn layer_path(&self, diff_id: &str) -> Option<PathBuf> {
+    fn layer_path(&self, compression: LayerCompression, diff_id: &str) -> Option<PathBuf> {
         let hex = diff_id.strip_prefix("sha256:")?;
         if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
-        Some(self.root.join("layers").join(COMPRESSION_KEY).join(hex))
+        Some(
+            self.root
+                .join("layers")
+                .join(compression.cache_key())
+                .join(hex),
+        )
     }
 
     fn config_path(&self, config_digest: &str) -> Option<PathBuf> {
@@ -91,8 +98,10 @@ impl LayerCache {
     }
 
     /// The blob a layer compressed to, if remembered.
-    pub async fn layer(&self, diff_id: &str) -> Option<CachedLayer> {
-        let bytes = tokio::fs::read(self.layer_path(diff_id)?).await.ok()?;
+    pub async fn layer(&self, compression: LayerCompression, diff_id: &str) -> Option<CachedLayer> {
+        let bytes = tokio::fs::read(self.layer_path(compression, diff_id)?)
+            .await
+            .ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 
@@ -106,8 +115,14 @@ impl LayerCache {
 
     /// Remembers the blob a layer compressed to (best effort: a cache that cannot be written
     /// only costs speed).
-    pub async fn remember_layer(&self, diff_id: &str, layer: &CachedLayer) {
-        if let (Some(path), Ok(bytes)) = (self.layer_path(diff_id), serde_json::to_vec(layer)) {
+    pub async fn remember_layer(
+        &self,
+        compression: LayerCompression,
+        diff_id: &str,
+        layer: &CachedLayer,
+    ) {
+        let path = self.layer_path(compression, diff_id);
+        if let (Some(path), Ok(bytes)) = (path, serde_json::to_vec(layer)) {
             write_atomically(path, bytes).await;
         }
     }
@@ -138,22 +153,24 @@ async fn write_atomically(path: PathBuf, bytes: Vec<u8>) {
 mod tests {
     use super::*;
 
+    const GZ: LayerCompression = LayerCompression::Gzip;
     const DIFF_ID: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 
     #[tokio::test]
     async fn remembers_layers_and_configs() {
         let dir = tempfile::tempdir().unwrap();
         let cache = LayerCache::new(dir.path());
-        assert_eq!(cache.layer(DIFF_ID).await, None);
+        assert_eq!(cache.layer(GZ, DIFF_ID).await, None);
         let layer = CachedLayer {
             digest: "sha256:22".to_string(),
             size: 42,
             zstd: false,
             repositories: vec!["r/a".to_string()],
+            media_type: None,
             elf: Default::default(),
         };
-        cache.remember_layer(DIFF_ID, &layer).await;
-        assert_eq!(cache.layer(DIFF_ID).await, Some(layer));
+        cache.remember_layer(GZ, DIFF_ID, &layer).await;
+        assert_eq!(cache.layer(GZ, DIFF_ID).await, Some(layer));
         cache.remember_config(DIFF_ID, 1234).await;
         assert_eq!(cache.config_size(DIFF_ID).await, Some(1234));
     }
@@ -162,11 +179,11 @@ mod tests {
     async fn odd_keys_and_corrupt_entries_are_misses() {
         let dir = tempfile::tempdir().unwrap();
         let cache = LayerCache::new(dir.path());
-        assert_eq!(cache.layer("sha256:../../etc/passwd").await, None);
-        assert_eq!(cache.layer("md5:abc").await, None);
-        let path = cache.layer_path(DIFF_ID).unwrap();
+        assert_eq!(cache.layer(GZ, "sha256:../../etc/passwd").await, None);
+        assert_eq!(cache.layer(GZ, "md5:abc").await, None);
+        let path = cache.layer_path(GZ, DIFF_ID).unwrap();
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, b"{not json").unwrap();
-        assert_eq!(cache.layer(DIFF_ID).await, None);
+        assert_eq!(cache.layer(GZ, DIFF_ID).await, None);
     }
 }

@@ -33,7 +33,7 @@ pub use list::{
     FetchedManifest, ImageReference, ListEntry, ManifestList, PlatformChange, PushedList,
     ResolvedImage, fetch_manifest, push_list, resolve_image,
 };
-pub use manifest::{ManifestFormat, PlatformJson, PublishedIndex, media_types};
+pub use manifest::{LayerCompression, ManifestFormat, PlatformJson, PublishedIndex, media_types};
 pub use push::{ImageFacts, PushOutcome, PushSettings, push_image};
 pub use remote::{RegistryClient, RegistryOptions, RetryPolicy};
 pub use target::{IndexOptions, NoReporter, PushReporter, Target, publish_index};

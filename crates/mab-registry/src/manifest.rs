@@ -62,6 +62,41 @@ impl ManifestFormat {
     }
 }
 
+/// How layers that the daemon exports uncompressed are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LayerCompression {
+    /// gzip: what every client reads (the default).
+    #[default]
+    Gzip,
+    /// zstd (OCI format only).
+    Zstd,
+    /// Uncompressed tar (OCI format only).
+    None,
+}
+
+impl LayerCompression {
+    /// The media type of such a layer in a manifest of `format`, or `None` when the format
+    /// cannot describe it (a Docker manifest knows only gzip).
+    pub(crate) fn media_type(self, format: ManifestFormat) -> Option<&'static str> {
+        match (self, format) {
+            (Self::Gzip, format) => Some(format.gzip_layer_media_type()),
+            (Self::Zstd, ManifestFormat::Oci) => Some(media_types::OCI_LAYER_ZSTD),
+            (Self::None, ManifestFormat::Oci) => Some(media_types::OCI_LAYER_TAR),
+            (_, ManifestFormat::Docker) => None,
+        }
+    }
+
+    /// The name of the layer cache's folder for blobs made this way: a change of the
+    /// compressor's settings must never serve digests made with other settings.
+    pub(crate) fn cache_key(self) -> &'static str {
+        match self {
+            Self::Gzip => "gzip-members-1m-v3",
+            Self::Zstd => "zstd-frames-1m-v1",
+            Self::None => "tar-v1",
+        }
+    }
+}
+
 /// The platform object of an index entry (also what an image config declares), field for field
 /// as written, so that a list built from configs has exactly the platforms the docker CLI writes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,7 +9,7 @@ use crate::archive::{
     KnownLayers, ManifestOptions, PushedManifest, StoredLayer, push_archive_reusing, store_manifest,
 };
 use crate::cache::{CachedLayer, LayerCache};
-use crate::manifest::{Descriptor, ManifestFormat, media_types};
+use crate::manifest::{Descriptor, LayerCompression, ManifestFormat, media_types};
 use crate::remote::RetryPolicy;
 use crate::target::{PushReporter, Target};
 
@@ -79,7 +79,13 @@ where
         }
     };
     if let Some(cache) = settings.cache {
-        remember(cache, &manifest, target.repository_name().as_deref()).await;
+        remember(
+            cache,
+            settings.manifest.compression,
+            &manifest,
+            target.repository_name().as_deref(),
+        )
+        .await;
     }
     Ok(PushOutcome {
         manifest,
@@ -99,13 +105,11 @@ async fn reuse(
     };
     let mut layers = Vec::with_capacity(facts.diff_ids.len());
     for diff_id in facts.diff_ids {
-        let Some(cached) = cache.layer(diff_id).await else {
+        let Some(cached) = cache.layer(options.compression, diff_id).await else {
             return Ok(None);
         };
-        let media_type = match (cached.zstd, options.format) {
-            (true, ManifestFormat::Oci) => media_types::OCI_LAYER_ZSTD,
-            (true, ManifestFormat::Docker) => return Ok(None),
-            (false, format) => format.gzip_layer_media_type(),
+        let Some(media_type) = cached_media_type(&cached, options.format) else {
+            return Ok(None);
         };
         layers.push(StoredLayer {
             diff_id: diff_id.clone(),
@@ -141,12 +145,12 @@ async fn known_layers(
 ) -> Result<KnownLayers, RegistryError> {
     let mut known = KnownLayers::new();
     for diff_id in facts.diff_ids {
-        let Some(cached) = cache.layer(diff_id).await else {
+        let Some(cached) = cache.layer(options.compression, diff_id).await else {
             continue;
         };
-        if cached.zstd {
+        let Some(media_type) = cached_media_type(&cached, options.format) else {
             continue;
-        }
+        };
         let mut present = target.has_blob(&cached.digest).await?;
         for source in cached.repositories.iter().rev() {
             if present {
@@ -159,7 +163,7 @@ async fn known_layers(
                 diff_id.clone(),
                 (
                     Descriptor {
-                        media_type: options.format.gzip_layer_media_type().to_string(),
+                        media_type: media_type.to_string(),
                         digest: cached.digest,
                         size: cached.size,
                         platform: None,
@@ -173,7 +177,30 @@ async fn known_layers(
     Ok(known)
 }
 
-async fn remember(cache: &LayerCache, manifest: &PushedManifest, repository: Option<&str>) {
+/// The media type a cached blob has in a manifest of `format`; `None` when that format cannot
+/// describe it.
+fn cached_media_type(cached: &CachedLayer, format: ManifestFormat) -> Option<&'static str> {
+    let stored = cached.media_type.as_deref().unwrap_or(if cached.zstd {
+        media_types::OCI_LAYER_ZSTD
+    } else {
+        media_types::OCI_LAYER_GZIP
+    });
+    match (stored, format) {
+        (media_types::OCI_LAYER_GZIP | media_types::DOCKER_LAYER_GZIP, format) => {
+            Some(format.gzip_layer_media_type())
+        }
+        (media_types::OCI_LAYER_ZSTD, ManifestFormat::Oci) => Some(media_types::OCI_LAYER_ZSTD),
+        (media_types::OCI_LAYER_TAR, ManifestFormat::Oci) => Some(media_types::OCI_LAYER_TAR),
+        _ => None,
+    }
+}
+
+async fn remember(
+    cache: &LayerCache,
+    compression: LayerCompression,
+    manifest: &PushedManifest,
+    repository: Option<&str>,
+) {
     cache
         .remember_config(&manifest.config_digest, manifest.config_size)
         .await;
@@ -182,19 +209,20 @@ async fn remember(cache: &LayerCache, manifest: &PushedManifest, repository: Opt
         if diff_id.is_empty() {
             continue;
         }
-        let mut cached = match cache.layer(diff_id).await {
+        let mut cached = match cache.layer(compression, diff_id).await {
             Some(cached) if cached.digest == layer.digest => cached,
             _ => CachedLayer {
                 digest: layer.digest.clone(),
                 size: layer.size,
                 zstd: layer.media_type == media_types::OCI_LAYER_ZSTD,
                 repositories: Vec::new(),
+                media_type: Some(layer.media_type.clone()),
                 elf: stored.elf.clone(),
             },
         };
         if let Some(repository) = repository {
             cached.stored_in(repository);
         }
-        cache.remember_layer(diff_id, &cached).await;
+        cache.remember_layer(compression, diff_id, &cached).await;
     }
 }

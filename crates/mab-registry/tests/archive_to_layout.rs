@@ -181,6 +181,7 @@ async fn annotations_go_on_the_manifest_and_the_index_in_the_oci_format_only() {
     let manifest_options = ManifestOptions {
         format: ManifestFormat::Oci,
         annotations: [("org.example.manifest".to_string(), "m".to_string())].into(),
+        ..ManifestOptions::new(ManifestFormat::Oci)
     };
     let pushed = push_docker_archive(&legacy_save()[..], &target, &manifest_options, &NoReporter)
         .await

@@ -24,9 +24,9 @@ use mab_build::{BuildError, BuildRequest, Fit, Fleet, Lease, error_chain};
 use mab_plan::{ImageSpec, ManifestFormat as PlanFormat, Plan, Repository};
 use mab_platform::Platform;
 use mab_registry::{
-    ImageFacts, IndexOptions, LayerCache, ManifestFormat, ManifestOptions, OciLayout, PushSettings,
-    PushedManifest, RegistryClient, RegistryOptions, RetryPolicy, Target, publish_index,
-    push_image,
+    ImageFacts, IndexOptions, LayerCache, LayerCompression, ManifestFormat, ManifestOptions,
+    OciLayout, PushSettings, PushedManifest, RegistryClient, RegistryOptions, RetryPolicy, Target,
+    publish_index, push_image,
 };
 use serde::Serialize;
 use tokio::io::{AsyncRead, ReadBuf};
@@ -364,6 +364,11 @@ async fn build_image(
     let manifest_options = ManifestOptions {
         format,
         annotations: image.annotations().manifest().clone(),
+        compression: match image.compression() {
+            mab_plan::LayerCompression::Gzip => LayerCompression::Gzip,
+            mab_plan::LayerCompression::Zstd => LayerCompression::Zstd,
+            mab_plan::LayerCompression::None => LayerCompression::None,
+        },
     };
     let results = join_all(image.platforms().iter().map(|platform| {
         build_platform(
