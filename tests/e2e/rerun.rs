@@ -56,6 +56,16 @@ fn a_rerun_with_nothing_changed_uploads_nothing() {
         "the rerun sent no layer data"
     );
     assert_eq!(index_digest(&first, &repo), index_digest(&second, &repo));
+    let reused = |out: &Output| -> Vec<bool> {
+        json_image(&out.json(), &repo)["platforms"]
+            .as_array()
+            .expect("platforms")
+            .iter()
+            .map(|p| p["reused"].as_bool().expect("reused"))
+            .collect()
+    };
+    assert_eq!(reused(&first), [false, false]);
+    assert_eq!(reused(&second), [true, true]);
     assert_eq!(
         second.all().matches("unchanged, reused").count(),
         2,

@@ -86,6 +86,12 @@ struct PlatformReport {
     /// Built under emulation.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     emulated: bool,
+    /// Size of its layers (compressed) and config, in bytes.
+    size: u64,
+    /// Seconds from the start of its build to its manifest stored.
+    seconds: f64,
+    /// Nothing changed: its blobs were already stored and nothing was uploaded.
+    reused: bool,
 }
 
 #[derive(Serialize)]
@@ -162,6 +168,9 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<u8> {
         failed.dedup();
         failed.len()
     };
+    if !report.images.is_empty() {
+        progress.println(&summary_table(&report.images));
+    }
     progress.println(&format!(
         "{published} of {} images published in {:.1}s",
         plan.images().len(),
@@ -295,6 +304,53 @@ async fn run_images(
         .collect()
 }
 
+/// The final table: one line per (repository, platform) published.
+fn summary_table(images: &[ImageReport]) -> String {
+    let mut rows = vec![[
+        "image".to_string(),
+        "platform".to_string(),
+        "digest".to_string(),
+        "size".to_string(),
+        "time".to_string(),
+        "".to_string(),
+    ]];
+    for image in images {
+        for platform in &image.platforms {
+            let digest = platform.digest.trim_start_matches("sha256:");
+            let mut how = if platform.reused { "reused" } else { "built" }.to_string();
+            if let Some(builder) = &platform.builder {
+                how.push_str(&format!(" on {builder}"));
+            }
+            if platform.emulated {
+                how.push_str(" (emulated)");
+            }
+            rows.push([
+                image.repository.clone(),
+                platform.platform.clone(),
+                format!("sha256:{}", &digest[..digest.len().min(12)]),
+                indicatif::HumanBytes(platform.size).to_string(),
+                format!("{:.1}s", platform.seconds),
+                how,
+            ]);
+        }
+    }
+    let widths: Vec<usize> = (0..6)
+        .map(|column| rows.iter().map(|row| row[column].len()).max().unwrap_or(0))
+        .collect();
+    rows.iter()
+        .map(|row| {
+            row.iter()
+                .zip(&widths)
+                .map(|(cell, width)| format!("{cell:<width$}"))
+                .collect::<Vec<_>>()
+                .join("  ")
+                .trim_end()
+                .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The targets of each image of the plan: one per repository.
 async fn targets_for(plan: &Plan, output: &Output) -> anyhow::Result<Vec<Vec<Target>>> {
     match output {
@@ -388,7 +444,7 @@ async fn build_image(
     let mut manifests: Vec<Vec<(Platform, PushedManifest)>> =
         targets.iter().map(|_| Vec::new()).collect();
     // Per platform, where it was built.
-    let mut built_on: Vec<(Option<String>, bool)> = Vec::new();
+    let mut built_on: Vec<(Option<String>, bool, f64, bool)> = Vec::new();
     let mut failures = Vec::new();
     for (platform, result) in image.platforms().iter().zip(results) {
         match result {
@@ -396,7 +452,7 @@ async fn build_image(
                 for (list, pushed) in manifests.iter_mut().zip(built.manifests) {
                     list.push((platform.clone(), pushed));
                 }
-                built_on.push((built.builder, built.emulated));
+                built_on.push((built.builder, built.emulated, built.seconds, built.reused));
             }
             Err(error) => failures.push((Some(platform.clone()), error)),
         }
@@ -444,12 +500,17 @@ async fn build_image(
             platforms: manifests
                 .into_iter()
                 .zip(&built_on)
-                .map(|((platform, pushed), (builder, emulated))| PlatformReport {
-                    platform: platform.to_string(),
-                    digest: pushed.digest,
-                    builder: builder.clone(),
-                    emulated: *emulated,
-                })
+                .map(
+                    |((platform, pushed), (builder, emulated, seconds, reused))| PlatformReport {
+                        platform: platform.to_string(),
+                        size: pushed.layers_size + pushed.config_size,
+                        digest: pushed.digest,
+                        builder: builder.clone(),
+                        emulated: *emulated,
+                        seconds: *seconds,
+                        reused: *reused,
+                    },
+                )
                 .collect(),
         });
     }
@@ -478,6 +539,10 @@ struct BuiltPlatform {
     builder: Option<String>,
     /// Whether the builder emulated the platform.
     emulated: bool,
+    /// Seconds the job took (its last attempt).
+    seconds: f64,
+    /// Whether every target already had its blobs.
+    reused: bool,
 }
 
 /// How one attempt of a job on one builder failed.
@@ -582,6 +647,8 @@ async fn build_platform(
                     manifests,
                     builder: named.then(|| lease.name().to_string()),
                     emulated: lease.fit() != Fit::Native,
+                    seconds: started.elapsed().as_secs_f64(),
+                    reused,
                 });
             }
             Err(Attempt::Job(error)) => return Err(error),
