@@ -46,6 +46,7 @@ impl Progress {
             label,
             bar,
             bytes_sent: AtomicU64::new(0),
+            first_byte: std::sync::OnceLock::new(),
         }
     }
 }
@@ -56,6 +57,8 @@ pub struct JobProgress {
     label: String,
     bar: Option<ProgressBar>,
     bytes_sent: AtomicU64,
+    /// When the first layer byte was sent (for the upload rate).
+    first_byte: std::sync::OnceLock<std::time::Instant>,
 }
 
 impl JobProgress {
@@ -102,8 +105,15 @@ impl mab_build::BuildReporter for JobProgress {
 impl mab_registry::PushReporter for JobProgress {
     fn bytes_sent(&self, bytes: u64) {
         let total = self.bytes_sent.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        let since = *self.first_byte.get_or_init(std::time::Instant::now);
         if let Some(bar) = &self.bar {
-            bar.set_message(format!("pushing: {} sent", HumanBytes(total)));
+            let seconds = since.elapsed().as_secs_f64();
+            let rate = if seconds > 0.2 {
+                format!(" at {}/s", HumanBytes((total as f64 / seconds) as u64))
+            } else {
+                String::new()
+            };
+            bar.set_message(format!("pushing: {} sent{rate}", HumanBytes(total)));
         }
     }
 
