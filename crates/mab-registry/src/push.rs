@@ -54,30 +54,25 @@ where
     F: Fn() -> R,
     R: AsyncRead + Unpin + Send,
 {
+    let known = match settings.cache {
+        Some(cache) => known_layers(facts, target, settings.manifest, cache).await?,
+        None => KnownLayers::new(),
+    };
     if let Some(cache) = settings.cache
-        && let Some(manifest) = reuse(facts, target, settings.manifest, cache).await?
+        && let Some(manifest) = reuse(facts, target, settings.manifest, cache, &known).await?
     {
         return Ok(PushOutcome {
             manifest,
             reused: true,
         });
     }
-    let known = match settings.cache {
-        Some(cache) => known_layers(facts, target, settings.manifest, cache).await?,
-        None => KnownLayers::new(),
-    };
-    let mut backoff = settings.retry.initial_backoff;
-    let mut attempt = 1;
-    let manifest = loop {
-        match push_archive_reusing(export(), target, settings.manifest, &known, reporter).await {
-            Err(e) if attempt < settings.retry.attempts && e.is_transient() => {
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(settings.retry.max_backoff);
-                attempt += 1;
-            }
-            outcome => break outcome?,
-        }
-    };
+    let manifest = settings
+        .retry
+        .retry_while(
+            || push_archive_reusing(export(), target, settings.manifest, &known, reporter),
+            RegistryError::is_transient,
+        )
+        .await?;
     if let Some(cache) = settings.cache {
         remember(
             cache,
@@ -93,42 +88,34 @@ where
     })
 }
 
-/// The manifest written from remembered blobs, when the target has every one of them.
+/// The manifest written from remembered blobs, when the target has every one of them (`known`:
+/// the layers it has) and the config.
 async fn reuse(
     facts: ImageFacts<'_>,
     target: &Target,
     options: &ManifestOptions,
     cache: &LayerCache,
+    known: &KnownLayers,
 ) -> Result<Option<PushedManifest>, RegistryError> {
+    let layers: Option<Vec<StoredLayer>> = facts
+        .diff_ids
+        .iter()
+        .map(|diff_id| {
+            known.get(diff_id).map(|(blob, elf)| StoredLayer {
+                diff_id: diff_id.clone(),
+                blob: blob.clone(),
+                elf: elf.clone(),
+            })
+        })
+        .collect();
+    let Some(layers) = layers else {
+        return Ok(None);
+    };
     let Some(config_size) = cache.config_size(facts.config_digest).await else {
         return Ok(None);
     };
-    let mut layers = Vec::with_capacity(facts.diff_ids.len());
-    for diff_id in facts.diff_ids {
-        let Some(cached) = cache.layer(options.compression, diff_id).await else {
-            return Ok(None);
-        };
-        let Some(media_type) = cached_media_type(&cached, options.format) else {
-            return Ok(None);
-        };
-        layers.push(StoredLayer {
-            diff_id: diff_id.clone(),
-            blob: Descriptor {
-                media_type: media_type.to_string(),
-                digest: cached.digest,
-                size: cached.size,
-                platform: None,
-                annotations: Default::default(),
-            },
-            elf: cached.elf,
-        });
-    }
-    let blobs =
-        std::iter::once(facts.config_digest).chain(layers.iter().map(|l| l.blob.digest.as_str()));
-    for digest in blobs {
-        if !target.has_blob(digest).await? {
-            return Ok(None);
-        }
+    if !target.has_blob(facts.config_digest).await? {
+        return Ok(None);
     }
     store_manifest(target, options, facts.config_digest, config_size, layers)
         .await

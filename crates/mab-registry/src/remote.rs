@@ -48,16 +48,30 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// Runs `request` until it succeeds, fails for good, or the attempts are used up.
-    pub(crate) async fn run<T, F, Fut>(&self, mut request: F) -> Result<T, OciDistributionError>
+    pub(crate) async fn run<T, F, Fut>(&self, request: F) -> Result<T, OciDistributionError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, OciDistributionError>>,
+    {
+        self.retry_while(request, is_transient).await
+    }
+
+    /// Runs `request` until it succeeds, fails with an error `transient` does not accept, or
+    /// the attempts are used up, waiting longer before each new try.
+    pub(crate) async fn retry_while<T, E, F, Fut>(
+        &self,
+        mut request: F,
+        transient: impl Fn(&E) -> bool,
+    ) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
     {
         let mut backoff = self.initial_backoff;
         let mut attempt = 1;
         loop {
             match request().await {
-                Err(e) if attempt < self.attempts && is_transient(&e) => {
+                Err(e) if attempt < self.attempts && transient(&e) => {
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(self.max_backoff);
                     attempt += 1;
