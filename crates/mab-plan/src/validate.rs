@@ -405,6 +405,24 @@ impl Validator<'_, '_, '_, '_> {
         let Field::Given(text) = field else {
             return None;
         };
+        self.plan_file(text, key, |path, plan_dir| {
+            format!(
+                "tls {key} file `{}` not found (paths in `tls` are relative to the plan's \
+                 folder, `{}`)",
+                path.display(),
+                plan_dir.display()
+            )
+        })
+    }
+
+    /// A file named by `text` relative to the plan's folder: expanded, not empty, existing;
+    /// `not_found(path, plan_dir)` says what is wrong when it does not exist.
+    fn plan_file(
+        &mut self,
+        text: &Text,
+        key: &str,
+        not_found: impl FnOnce(&Path, &Path) -> String,
+    ) -> Option<PathBuf> {
         let value = self.expand(text)?;
         if value.is_empty() {
             self.diagnostics
@@ -413,15 +431,8 @@ impl Validator<'_, '_, '_, '_> {
         }
         let path = normalize(&self.plan_dir.join(&value));
         if !self.env.is_file(&path) {
-            self.diagnostics.error(
-                text.at,
-                format!(
-                    "tls {key} file `{}` not found (paths in `tls` are relative to the plan's \
-                     folder, `{}`)",
-                    path.display(),
-                    normalize(self.plan_dir).display()
-                ),
-            );
+            let message = not_found(&path, &normalize(self.plan_dir));
+            self.diagnostics.error(text.at, message);
             return None;
         }
         Some(path)
@@ -434,25 +445,14 @@ impl Validator<'_, '_, '_, '_> {
             Field::Invalid => return None,
             Field::Given(text) => text,
         };
-        let value = self.expand(text)?;
-        if value.is_empty() {
-            self.diagnostics
-                .error(text.at, format!("`ca_cert` is empty{}", from(text)));
-            return None;
-        }
-        let path = normalize(&self.plan_dir.join(&value));
-        if !self.env.is_file(&path) {
-            self.diagnostics.error(
-                text.at,
-                format!(
-                    "ca_cert `{}` not found (`ca_cert` is relative to the plan's folder, `{}`)",
-                    path.display(),
-                    normalize(self.plan_dir).display()
-                ),
-            );
-            return None;
-        }
-        Some(Some(path))
+        self.plan_file(text, "ca_cert", |path, plan_dir| {
+            format!(
+                "ca_cert `{}` not found (`ca_cert` is relative to the plan's folder, `{}`)",
+                path.display(),
+                plan_dir.display()
+            )
+        })
+        .map(Some)
     }
 
     /// Validates the settings of `defaults` or of an image, but for `registries` (which only
