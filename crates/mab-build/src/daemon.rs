@@ -16,6 +16,10 @@ use crate::context::{ContextSpec, context_stream};
 use crate::dockerfile::{BaseImage, Dockerfile};
 use crate::endpoint::DaemonEndpoint;
 
+/// How many times a base image is pulled for a platform before its tag is believed to have no
+/// image of that platform.
+const BASE_PULL_ATTEMPTS: u32 = 4;
+
 /// How many lines of build output an error quotes.
 const LOG_TAIL_LINES: usize = 12;
 
@@ -392,47 +396,58 @@ impl Daemon {
         if !pull && let Some(id) = self.local_image_for(&base.reference, &wanted).await {
             return Ok(id);
         }
-        let options = CreateImageOptionsBuilder::default()
-            .from_image(&base.reference)
-            .platform(&wanted.to_string())
-            .build();
-        self.docker()
-            .create_image(Some(options), None, None)
-            .try_for_each(|_| async { Ok(()) })
-            .await
-            .map_err(|source| BuildError::BasePull {
-                reference: base.reference.clone(),
-                platform: wanted.to_string(),
-                endpoint: self.endpoint().to_string(),
-                source: Box::new(source),
-            })?;
-        let inspect = self
-            .docker()
-            .inspect_image(&base.reference)
-            .await
-            .map_err(|e| {
-                self.daemon_error(format!("inspecting base image {}", base.reference), e)
-            })?;
-        let actual = ConfigPlatform {
-            os: inspect.os.unwrap_or_default(),
-            architecture: inspect.architecture.unwrap_or_default(),
-            variant: inspect.variant.filter(|v| !v.is_empty()),
-        };
-        if !wanted.matches_config(&actual.os, &actual.architecture, actual.variant.as_deref()) {
-            return Err(BuildError::BasePlatform {
-                reference: base.reference.clone(),
-                endpoint: self.endpoint().to_string(),
-                wanted: wanted.to_string(),
-                actual: actual.to_string(),
-            });
+        // The lock keeps this process's builds from moving the tag between pull and look-up,
+        // but another client of the daemon may pull the same tag for another platform in that
+        // moment: a mismatch right after a pull is pulled again, a few times.
+        let mut actual = None;
+        for attempt in 0..BASE_PULL_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(attempt)))
+                    .await;
+            }
+            let options = CreateImageOptionsBuilder::default()
+                .from_image(&base.reference)
+                .platform(&wanted.to_string())
+                .build();
+            self.docker()
+                .create_image(Some(options), None, None)
+                .try_for_each(|_| async { Ok(()) })
+                .await
+                .map_err(|source| BuildError::BasePull {
+                    reference: base.reference.clone(),
+                    platform: wanted.to_string(),
+                    endpoint: self.endpoint().to_string(),
+                    source: Box::new(source),
+                })?;
+            let inspect = self
+                .docker()
+                .inspect_image(&base.reference)
+                .await
+                .map_err(|e| {
+                    self.daemon_error(format!("inspecting base image {}", base.reference), e)
+                })?;
+            let found = ConfigPlatform {
+                os: inspect.os.unwrap_or_default(),
+                architecture: inspect.architecture.unwrap_or_default(),
+                variant: inspect.variant.filter(|v| !v.is_empty()),
+            };
+            if wanted.matches_config(&found.os, &found.architecture, found.variant.as_deref()) {
+                return inspect.id.ok_or_else(|| {
+                    self.daemon_error(
+                        format!("inspecting base image {}", base.reference),
+                        bollard::errors::Error::DockerStreamError {
+                            error: "the daemon returned no image id".to_string(),
+                        },
+                    )
+                });
+            }
+            actual = Some(found);
         }
-        inspect.id.ok_or_else(|| {
-            self.daemon_error(
-                format!("inspecting base image {}", base.reference),
-                bollard::errors::Error::DockerStreamError {
-                    error: "the daemon returned no image id".to_string(),
-                },
-            )
+        Err(BuildError::BasePlatform {
+            reference: base.reference.clone(),
+            endpoint: self.endpoint().to_string(),
+            wanted: wanted.to_string(),
+            actual: actual.map(|a| a.to_string()).unwrap_or_default(),
         })
     }
 

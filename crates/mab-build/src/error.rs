@@ -117,7 +117,7 @@ pub enum BuildError {
 
     /// A base image exists, but not for the platform a build needs.
     #[error(
-        "base image {reference} is {actual} on the docker daemon at {endpoint}, but the build for {wanted} needs {wanted}; the registry has no {wanted} variant of it"
+        "base image {reference} is {actual} on the docker daemon at {endpoint}, but the build for {wanted} needs {wanted}; pulled again for {wanted}, the tag still names a {actual} image: the registry has no {wanted} variant of it, or another client keeps pulling it for another platform"
     )]
     BasePlatform {
         reference: String,
