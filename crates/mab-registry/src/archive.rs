@@ -29,11 +29,10 @@ const MAX_JSON_ENTRY: u64 = 64 * 1024 * 1024;
 const CHUNK: usize = 256 * 1024;
 /// How much uncompressed data the compressor is given at a time.
 const COMPRESSION_BLOCK: usize = 1024 * 1024;
-/// The size of one upload request (oci-client's largest chunk).
-const UPLOAD_CHUNK: usize = 4 * 1024 * 1024;
-/// How many chunks may wait between the compressor and the uploader: two upload requests' worth,
-/// so the next request fills while the current one is on the wire.
-const QUEUE: usize = 32;
+/// How many chunks (up to one compressed block, 1 MiB, each) may wait between the compressor and
+/// the uploader: the compressor keeps working while the network is briefly slower, and memory
+/// stays bounded.
+const QUEUE: usize = 8;
 
 /// One platform's image, stored: its manifest is in the target under its digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -417,24 +416,10 @@ where
     R: AsyncRead + Unpin + Send,
 {
     let (sender, receiver) = mpsc::channel::<std::io::Result<Bytes>>(QUEUE);
-    // The uploader sends each stream item as one request: gather items into requests of
-    // UPLOAD_CHUNK bytes (a few hundred KiB per request made big layers crawl).
-    let body = futures::stream::unfold(
-        (receiver, BytesMut::new()),
-        |(mut receiver, mut pending)| async move {
-            while pending.len() < UPLOAD_CHUNK {
-                match receiver.recv().await {
-                    Some(Ok(bytes)) => pending.extend_from_slice(&bytes),
-                    Some(Err(e)) => return Some((Err(e), (receiver, pending))),
-                    None => break,
-                }
-            }
-            // Exactly UPLOAD_CHUNK per request (the uploader splits anything larger into a full
-            // request and a small one); the rest waits for the next request.
-            let take = pending.len().min(UPLOAD_CHUNK);
-            (take > 0).then(|| (Ok(pending.split_to(take).freeze()), (receiver, pending)))
-        },
-    );
+    // One streamed request carries the whole blob: chunks go on the wire as they come.
+    let body = futures::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|chunk| (chunk, receiver))
+    });
     let produce = async move {
         let result = match encoding {
             LayerEncoding::Tar => send_compressed(reader, compression, &sender, reporter).await,
@@ -506,7 +491,13 @@ async fn send_compressed<R: AsyncRead + Unpin>(
         match in_flight.next().await {
             Some(compressed) => {
                 let compressed = compressed.map_err(std::io::Error::other)??;
-                send_chunks(&compressed[..], sender, reporter).await?;
+                // The block as it is: one chunk, no copy.
+                let len = compressed.len() as u64;
+                sender
+                    .send(Ok(Bytes::from(compressed)))
+                    .await
+                    .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
+                reporter.bytes_sent(len);
             }
             None => return Ok(scanner.finish()),
         }
@@ -516,17 +507,43 @@ async fn send_compressed<R: AsyncRead + Unpin>(
 /// One block as a complete gzip member: deflated, or stored when a sample shows it does not
 /// compress. No name, no timestamp: the same block always gives the same bytes.
 fn gzip_member(block: &[u8]) -> std::io::Result<Vec<u8>> {
-    const SAMPLE: usize = 64 * 1024;
+    const SAMPLE: usize = 16 * 1024;
     let sample = &block[..block.len().min(SAMPLE)];
-    let level = if sample.len() >= 4096 && deflated_size(sample)? * 100 > sample.len() * 97 {
-        flate2::Compression::none()
-    } else {
-        flate2::Compression::fast()
-    };
-    let mut encoder =
-        flate2::write::GzEncoder::new(Vec::with_capacity(block.len() / 2 + 64), level);
+    if sample.len() >= 4096 && deflated_size(sample)? * 100 > sample.len() * 97 {
+        return Ok(stored_gzip_member(block));
+    }
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(block.len() / 2 + 64),
+        flate2::Compression::fast(),
+    );
     std::io::Write::write_all(&mut encoder, block)?;
     encoder.finish()
+}
+
+/// A gzip member holding `block` in stored deflate blocks (RFC 1951 3.2.4): the bytes as they
+/// are, framed, at the speed of a copy (a deflater's stored mode still walks its matcher).
+fn stored_gzip_member(block: &[u8]) -> Vec<u8> {
+    const MAX_STORED: usize = u16::MAX as usize;
+    // RFC 1952: magic, deflate, no flags, no mtime, no extra flags, OS unknown.
+    const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    let blocks = block.len().div_ceil(MAX_STORED).max(1);
+    let mut out = Vec::with_capacity(HEADER.len() + block.len() + blocks * 5 + 8);
+    out.extend_from_slice(&HEADER);
+    let mut pieces = block.chunks(MAX_STORED).peekable();
+    if pieces.peek().is_none() {
+        out.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
+    }
+    while let Some(piece) = pieces.next() {
+        let last = pieces.peek().is_none();
+        let len = piece.len() as u16;
+        out.push(u8::from(last)); // BFINAL, BTYPE 00 (stored), padded to the byte
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(piece);
+    }
+    out.extend_from_slice(&crc32fast::hash(block).to_le_bytes());
+    out.extend_from_slice(&(block.len() as u32).to_le_bytes());
+    out
 }
 
 fn deflated_size(data: &[u8]) -> std::io::Result<usize> {
@@ -624,5 +641,20 @@ mod tests {
             first.len()
         );
         assert!(first.len() > COMPRESSION_BLOCK * 3 / 2);
+    }
+
+    #[test]
+    fn stored_members_read_back_with_flate2() {
+        for len in [0, 1, 65_534, 65_535, 65_536, 3 * 65_535 + 7, COMPRESSION_BLOCK] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 + i / 3) as u8).collect();
+            let member = stored_gzip_member(&data);
+            let mut decoded = Vec::new();
+            std::io::Read::read_to_end(
+                &mut flate2::read::GzDecoder::new(&member[..]),
+                &mut decoded,
+            )
+            .unwrap_or_else(|e| panic!("{len} bytes: {e}"));
+            assert_eq!(decoded, data, "{len} bytes");
+        }
     }
 }

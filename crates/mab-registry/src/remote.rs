@@ -113,6 +113,10 @@ pub struct RegistryClient {
 
 struct ClientInner {
     client: Client,
+    /// Plain HTTP for the requests oci-client has no API for (a blob upload streamed in one
+    /// request); configured like `client` (same roots, same insecure registries).
+    http: reqwest::Client,
+    insecure_registries: Vec<String>,
     /// Credentials per registry, looked up once.
     auth: Mutex<HashMap<String, RegistryAuth>>,
     retry: RetryPolicy,
@@ -135,9 +139,23 @@ impl RegistryClient {
                 .collect(),
             ..Default::default()
         };
+        let http = reqwest::Client::builder()
+            .tls_certs_merge(
+                options
+                    .extra_ca_certificates
+                    .iter()
+                    .filter_map(|pem| reqwest::Certificate::from_pem(pem).ok()),
+            )
+            .user_agent(concat!("mab/", env!("CARGO_PKG_VERSION")))
+            .build()
+            // As oci-client does with a configuration it cannot build: the defaults (a bad CA
+            // then shows as a certificate error naming the registry).
+            .unwrap_or_default();
         Self {
             inner: Arc::new(ClientInner {
                 client: Client::new(config),
+                http,
+                insecure_registries: options.insecure_registries.clone(),
                 auth: Mutex::new(HashMap::new()),
                 retry: options.retry,
             }),
@@ -295,17 +313,150 @@ impl RemoteRepository {
             .map_err(|e| self.error(format!("checking blob {digest} in {}", self.path), e))
     }
 
-    /// Uploads a blob whose digest is computed on the way (chunked upload).
+    /// Uploads a blob whose digest is computed on the way: one upload session, the whole blob in
+    /// one streamed `PATCH` (chunked transfer encoding, as the docker CLI sends layers), then the
+    /// digest in the closing `PUT`. One request per blob instead of one per few MiB: the
+    /// registry writes while the bytes arrive, and no round trip waits between requests.
+    ///
+    /// Only the session's start is retried here (nothing was sent yet); a failure while the
+    /// bytes flow fails the upload, and the caller decides whether to push the image again.
     pub async fn push_blob_stream(
         &self,
-        stream: impl Stream<Item = Result<Bytes, OciDistributionError>> + Send + 'static,
+        stream: impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
     ) -> Result<(String, u64), RegistryError> {
-        let response = self
-            .client()
-            .push_blob_stream_chunked(&self.reference_for_tag("latest"), stream)
+        use futures::TryStreamExt as _;
+        use sha2::Digest as _;
+        let action = || format!("uploading a layer to {}", self.path);
+        let fail = |e| self.error(action(), e);
+        let authorization = self.push_authorization().await?;
+        let start = self.blob_uploads_url().map_err(fail)?;
+        let location = self
+            .retry()
+            .run(|| async {
+                let response = self
+                    .authorized(self.http().post(start.clone()), &authorization)
+                    .header(http::header::CONTENT_LENGTH, 0)
+                    .send()
+                    .await?;
+                upload_location(&start, response, http::StatusCode::ACCEPTED).await
+            })
             .await
-            .map_err(|e| self.error(format!("uploading a layer to {}", self.path), e))?;
-        Ok((response.blob_digest, response.size))
+            .map_err(fail)?;
+
+        let hashed = Arc::new(std::sync::Mutex::new((sha2::Sha256::new(), 0u64)));
+        let hashing = hashed.clone();
+        let body = stream.inspect_ok(move |chunk| {
+            let mut state = hashing.lock().expect("the hasher is never poisoned");
+            state.0.update(chunk);
+            state.1 += chunk.len() as u64;
+        });
+        let response = self
+            .authorized(self.http().patch(location.clone()), &authorization)
+            .header(http::header::CONTENT_TYPE, "application/octet-stream")
+            .body(reqwest::Body::wrap_stream(body))
+            .send()
+            .await
+            .map_err(|e| fail(e.into()))?;
+        let location = upload_location(&location, response, http::StatusCode::ACCEPTED)
+            .await
+            .map_err(fail)?;
+        let (digest, size) = {
+            let mut state = hashed.lock().expect("the hasher is never poisoned");
+            let hasher = std::mem::take(&mut state.0);
+            (format!("sha256:{}", hex::encode(hasher.finalize())), state.1)
+        };
+
+        let mut commit = location;
+        commit.query_pairs_mut().append_pair("digest", &digest);
+        // Asked again: a long upload can outlive a short-lived token.
+        let authorization = self.push_authorization().await?;
+        self.retry()
+            .run(|| async {
+                let response = self
+                    .authorized(self.http().put(commit.clone()), &authorization)
+                    .header(http::header::CONTENT_LENGTH, 0)
+                    .send()
+                    .await?;
+                upload_location(&commit, response, http::StatusCode::CREATED)
+                    .await
+                    .map(drop)
+            })
+            .await
+            .map_err(fail)?;
+        Ok((digest, size))
+    }
+
+    fn http(&self) -> &reqwest::Client {
+        &self.client.inner.http
+    }
+
+    /// `…/v2/<path>/blobs/uploads/` of this repository.
+    fn blob_uploads_url(&self) -> Result<reqwest::Url, OciDistributionError> {
+        let reference = self.reference_for_tag("latest");
+        let host = reference.resolve_registry();
+        let scheme = if self
+            .client
+            .inner
+            .insecure_registries
+            .iter()
+            .any(|r| r == host || r == &self.registry)
+        {
+            "http"
+        } else {
+            "https"
+        };
+        let url = format!(
+            "{scheme}://{host}/v2/{}/blobs/uploads/",
+            reference.repository()
+        );
+        reqwest::Url::parse(&url).map_err(|e| OciDistributionError::UrlParseError(e.to_string()))
+    }
+
+    /// The `Authorization` header for pushing to this repository: the bearer token oci-client
+    /// got from the registry's token service, or basic credentials; `None` when anonymous.
+    async fn push_authorization(&self) -> Result<Option<http::HeaderValue>, RegistryError> {
+        let auth = self.client.auth_for(&self.registry).await?;
+        let reference = self.reference_for_tag("latest");
+        let token = self
+            .retry()
+            .run(|| {
+                self.client()
+                    .auth(&reference, &auth, RegistryOperation::Push)
+            })
+            .await
+            .map_err(|e| self.error(format!("authenticating to push to {}", self.path), e))?;
+        let value = match (token, &auth) {
+            (Some(token), _) => format!("Bearer {token}"),
+            (None, RegistryAuth::Bearer(token)) => format!("Bearer {token}"),
+            (None, RegistryAuth::Basic(user, password)) => {
+                use base64::Engine as _;
+                let pair = format!("{user}:{password}");
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(pair)
+                )
+            }
+            (None, _) => return Ok(None),
+        };
+        let mut value = http::HeaderValue::from_str(&value).map_err(|_| {
+            RegistryError::Credentials {
+                registry: self.registry.clone(),
+                message: "the credentials are not a valid HTTP header value".to_string(),
+            }
+        })?;
+        value.set_sensitive(true);
+        Ok(Some(value))
+    }
+
+    fn authorized(
+        &self,
+        request: reqwest::RequestBuilder,
+        authorization: &Option<http::HeaderValue>,
+    ) -> reqwest::RequestBuilder {
+        match authorization {
+            Some(value) => request.header(http::header::AUTHORIZATION, value.clone()),
+            None => request,
+        }
     }
 
     /// Uploads a small blob whose digest is known.
@@ -345,6 +496,38 @@ impl RemoteRepository {
             })?;
         Ok(())
     }
+}
+
+/// The `Location` of an upload session from a response that must have `expected` status (a
+/// relative location is resolved against `url`, the request's).
+async fn upload_location(
+    url: &reqwest::Url,
+    response: reqwest::Response,
+    expected: http::StatusCode,
+) -> Result<reqwest::Url, OciDistributionError> {
+    let status = response.status();
+    if status != expected {
+        let message = response.text().await.unwrap_or_default();
+        return Err(match status.as_u16() {
+            401 => OciDistributionError::UnauthorizedError {
+                url: url.to_string(),
+            },
+            code => OciDistributionError::ServerError {
+                code,
+                url: url.to_string(),
+                message: message.chars().take(512).collect(),
+            },
+        });
+    }
+    let Some(location) = response.headers().get(http::header::LOCATION) else {
+        return Ok(url.clone());
+    };
+    let location = location.to_str().map_err(|_| {
+        OciDistributionError::SpecViolationError("the Location header is not text".to_string())
+    })?;
+    url.join(location).map_err(|e| {
+        OciDistributionError::SpecViolationError(format!("Location {location:?}: {e}"))
+    })
 }
 
 /// The largest manifest mab accepts (the OCI distribution spec's recommended limit).

@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use futures::Stream;
-use futures::StreamExt;
 use mab_platform::Platform;
 
 use crate::RegistryError;
@@ -74,10 +73,7 @@ impl Target {
         stream: impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
     ) -> Result<(String, u64), RegistryError> {
         match self {
-            Self::Registry(repo) => {
-                repo.push_blob_stream(stream.map(|r| r.map_err(Into::into)))
-                    .await
-            }
+            Self::Registry(repo) => repo.push_blob_stream(stream).await,
             Self::Layout { layout, .. } => layout.put_blob_stream(stream).await,
         }
     }
