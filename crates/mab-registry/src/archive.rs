@@ -645,7 +645,15 @@ mod tests {
 
     #[test]
     fn stored_members_read_back_with_flate2() {
-        for len in [0, 1, 65_534, 65_535, 65_536, 3 * 65_535 + 7, COMPRESSION_BLOCK] {
+        for len in [
+            0,
+            1,
+            65_534,
+            65_535,
+            65_536,
+            3 * 65_535 + 7,
+            COMPRESSION_BLOCK,
+        ] {
             let data: Vec<u8> = (0..len).map(|i| (i * 7 + i / 3) as u8).collect();
             let member = stored_gzip_member(&data);
             let mut decoded = Vec::new();

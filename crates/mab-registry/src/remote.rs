@@ -363,7 +363,10 @@ impl RemoteRepository {
         let (digest, size) = {
             let mut state = hashed.lock().expect("the hasher is never poisoned");
             let hasher = std::mem::take(&mut state.0);
-            (format!("sha256:{}", hex::encode(hasher.finalize())), state.1)
+            (
+                format!("sha256:{}", hex::encode(hasher.finalize())),
+                state.1,
+            )
         };
 
         let mut commit = location;
@@ -438,12 +441,11 @@ impl RemoteRepository {
             }
             (None, _) => return Ok(None),
         };
-        let mut value = http::HeaderValue::from_str(&value).map_err(|_| {
-            RegistryError::Credentials {
+        let mut value =
+            http::HeaderValue::from_str(&value).map_err(|_| RegistryError::Credentials {
                 registry: self.registry.clone(),
                 message: "the credentials are not a valid HTTP header value".to_string(),
-            }
-        })?;
+            })?;
         value.set_sensitive(true);
         Ok(Some(value))
     }
