@@ -11,9 +11,12 @@
 //!
 //! Within the best tier that has any usable builder, the least busy builder with a free slot
 //! (`max_jobs`) takes the job (ties go to the first in the plan); when all of them are full the
-//! job waits for one rather than falling back to a slower tier. A builder that was unreachable
+//! job waits for one rather than falling back to a slower tier. When a slot frees, the waiting
+//! jobs that would be emulated there go first (they are the long ones: starting the longest jobs
+//! first makes the whole run shortest), then the jobs in the order they started waiting. A builder that was unreachable
 //! at the start, or that was lost during the run, is never chosen.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -104,10 +107,20 @@ struct Load {
     lost: Option<String>,
 }
 
+/// A job waiting for a builder.
+struct Waiter {
+    ticket: u64,
+    platform: Platform,
+    excluded: Vec<usize>,
+}
+
 /// The builders of a run and their current load.
 pub struct Fleet {
     members: Vec<Member>,
+    /// Locked before `waiting` when both are.
     loads: Mutex<Vec<Load>>,
+    waiting: Mutex<Vec<Waiter>>,
+    next_ticket: AtomicU64,
     changed: Notify,
 }
 
@@ -120,6 +133,8 @@ impl Fleet {
         Arc::new(Self {
             members,
             loads,
+            waiting: Mutex::new(Vec::new()),
+            next_ticket: AtomicU64::new(0),
             changed: Notify::new(),
         })
     }
@@ -143,8 +158,7 @@ impl Fleet {
     /// lost).
     fn fit(&self, index: usize, platform: &Platform, loads: &[Load]) -> Option<Fit> {
         let member = &self.members[index];
-        member.daemon.as_ref()?;
-        if loads[index].lost.is_some() {
+        if !member.status.reachable() || loads[index].lost.is_some() {
             return None;
         }
         fit_of(&member.status, platform)
@@ -168,36 +182,73 @@ impl Fleet {
         platform: &Platform,
         excluded: &[usize],
     ) -> Result<Lease, BuildError> {
+        let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
+        let _waiting = WaitingGuard::enter(
+            self,
+            Waiter {
+                ticket,
+                platform: platform.clone(),
+                excluded: excluded.to_vec(),
+            },
+        );
+        // Jobs of a run start together: let the others that start in this same turn take
+        // their places first, so the first free slots already go by rank.
+        tokio::task::yield_now().await;
         loop {
             let changed = self.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
             {
                 let mut loads = self.loads.lock().expect("fleet lock");
-                let candidates: Vec<(usize, Fit)> = (0..self.members.len())
-                    .filter(|index| !excluded.contains(index))
-                    .filter_map(|index| Some((index, self.fit(index, platform, &loads)?)))
-                    .collect();
-                let Some(best) = candidates.iter().map(|(_, fit)| *fit).min() else {
+                let Some(best) = self.best_fit(platform, excluded, &loads) else {
                     return Err(self.no_builder(platform, excluded, &loads));
                 };
-                let free = candidates
-                    .iter()
-                    .filter(|(index, fit)| {
-                        *fit == best && loads[*index].running < self.members[*index].status.max_jobs
+                let rank = rank(best, ticket);
+                let waiting = self.waiting.lock().expect("fleet lock");
+                let free = (0..self.members.len())
+                    .filter(|index| {
+                        !excluded.contains(index)
+                            && self.fit(*index, platform, &loads) == Some(best)
+                            && loads[*index].running < self.members[*index].status.max_jobs
+                            && !self.outranked(*index, rank, &loads, &waiting)
                     })
-                    .min_by_key(|(index, _)| (loads[*index].running, *index));
-                if let Some(&(index, fit)) = free {
+                    .min_by_key(|index| (loads[*index].running, *index));
+                drop(waiting);
+                if let Some(index) = free {
                     loads[index].running += 1;
                     return Ok(Lease {
                         fleet: Arc::clone(self),
                         index,
-                        fit,
+                        fit: best,
+                        holds_slot: AtomicBool::new(true),
                     });
                 }
             }
             changed.await;
         }
+    }
+
+    /// The best way any usable builder (but those in `excluded`) builds `platform`.
+    fn best_fit(&self, platform: &Platform, excluded: &[usize], loads: &[Load]) -> Option<Fit> {
+        (0..self.members.len())
+            .filter(|index| !excluded.contains(index))
+            .filter_map(|index| self.fit(index, platform, loads))
+            .min()
+    }
+
+    /// Whether another waiting job goes before the one of `rank` on builder `index`: one that
+    /// would get its best fit there and ranks first.
+    fn outranked(&self, index: usize, rank: (u8, u64), loads: &[Load], waiting: &[Waiter]) -> bool {
+        waiting.iter().any(|other| {
+            if other.ticket == rank.1 || other.excluded.contains(&index) {
+                return false;
+            }
+            let Some(best) = self.best_fit(&other.platform, &other.excluded, loads) else {
+                return false;
+            };
+            self.fit(index, &other.platform, loads) == Some(best)
+                && self::rank(best, other.ticket) < rank
+        })
     }
 
     /// After a job failed on `lease`'s builder with a builder failure: asks the daemon whether
@@ -252,11 +303,13 @@ impl Fleet {
     }
 }
 
-/// A job slot on one builder, held while the job runs there.
+/// A job slot on one builder, held while the job builds there; the lease itself (the daemon)
+/// outlives the slot while the image is exported.
 pub struct Lease {
     fleet: Arc<Fleet>,
     index: usize,
     fit: Fit,
+    holds_slot: AtomicBool,
 }
 
 impl Lease {
@@ -282,13 +335,51 @@ impl Lease {
     pub fn fit(&self) -> Fit {
         self.fit
     }
+
+    /// Gives the job slot back (the build is done: another job may build there while this one
+    /// exports and pushes); the daemon stays usable. Dropping the lease does it too.
+    pub fn release_slot(&self) {
+        if self.holds_slot.swap(false, Ordering::AcqRel) {
+            if let Ok(mut loads) = self.fleet.loads.lock() {
+                loads[self.index].running -= 1;
+            }
+            self.fleet.changed.notify_waiters();
+        }
+    }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        if let Ok(mut loads) = self.fleet.loads.lock() {
-            loads[self.index].running -= 1;
+        self.release_slot();
+    }
+}
+
+/// The order in which waiting jobs get a builder: emulated ones (slow) first, then by arrival.
+fn rank(fit: Fit, ticket: u64) -> (u8, u64) {
+    (u8::from(fit == Fit::Native), ticket)
+}
+
+/// A job's place among the waiting ones, given up when it gets a builder, fails, or is
+/// cancelled.
+struct WaitingGuard<'a> {
+    fleet: &'a Fleet,
+    ticket: u64,
+}
+
+impl<'a> WaitingGuard<'a> {
+    fn enter(fleet: &'a Fleet, waiter: Waiter) -> Self {
+        let ticket = waiter.ticket;
+        fleet.waiting.lock().expect("fleet lock").push(waiter);
+        Self { fleet, ticket }
+    }
+}
+
+impl Drop for WaitingGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut waiting) = self.fleet.waiting.lock() {
+            waiting.retain(|w| w.ticket != self.ticket);
         }
+        // A job that stepped aside for this one may go now.
         self.fleet.changed.notify_waiters();
     }
 }
@@ -430,6 +521,8 @@ mod tests {
                 connect_error: Mutex::new(None),
             }],
             loads: Mutex::new(vec![Load::default()]),
+            waiting: Mutex::new(Vec::new()),
+            next_ticket: AtomicU64::new(0),
             changed: Notify::new(),
         };
         let platform: Platform = "linux/s390x".parse().unwrap();
@@ -439,5 +532,81 @@ mod tests {
             "no builder can build linux/s390x:\n  builder `b` (unix:///b.sock): unreachable \
              (not connected in this test)"
         );
+    }
+
+    /// One reachable builder on this machine: native amd64, emulates arm64, one job at a time.
+    fn one_slot_fleet() -> Arc<Fleet> {
+        let mut builder = status(&["linux/amd64"], Some(&["linux/arm64"]));
+        builder.info = Ok(DaemonInfo {
+            endpoint: "unix:///b.sock".into(),
+            engine_version: "20.10.24".into(),
+            native_platform: Some("linux/amd64".parse().unwrap()),
+            emulated_platforms: vec!["linux/arm64".parse().unwrap()],
+            containers_running: 0,
+            cpus: 1,
+        });
+        Arc::new(Fleet {
+            members: vec![Member {
+                status: builder,
+                daemon: None,
+                connect_error: Mutex::new(None),
+            }],
+            loads: Mutex::new(vec![Load::default()]),
+            waiting: Mutex::new(Vec::new()),
+            next_ticket: AtomicU64::new(0),
+            changed: Notify::new(),
+        })
+    }
+
+    async fn waiting(fleet: &Fleet, count: usize) {
+        while fleet.waiting.lock().unwrap().len() < count {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_freed_slot_goes_to_the_waiting_emulated_job_first() {
+        let fleet = one_slot_fleet();
+        let amd64: Platform = "linux/amd64".parse().unwrap();
+        let arm64: Platform = "linux/arm64".parse().unwrap();
+        let running = fleet.acquire(&amd64, &[]).await.unwrap();
+        let native = tokio::spawn({
+            let (fleet, amd64) = (fleet.clone(), amd64.clone());
+            async move { fleet.acquire(&amd64, &[]).await.unwrap() }
+        });
+        waiting(&fleet, 1).await;
+        let emulated = tokio::spawn({
+            let fleet = fleet.clone();
+            async move { fleet.acquire(&arm64, &[]).await.unwrap() }
+        });
+        waiting(&fleet, 2).await;
+
+        running.release_slot();
+        let lease = tokio::time::timeout(Duration::from_secs(10), emulated)
+            .await
+            .expect("the emulated job got the freed slot")
+            .unwrap();
+        assert_eq!(lease.fit(), Fit::Emulated);
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(
+            !native.is_finished(),
+            "the native job waits: the one slot is taken"
+        );
+        drop(running);
+        drop(lease);
+        assert_eq!(native.await.unwrap().fit(), Fit::Native);
+    }
+
+    #[tokio::test]
+    async fn a_released_slot_is_not_given_back_twice() {
+        let fleet = one_slot_fleet();
+        let amd64: Platform = "linux/amd64".parse().unwrap();
+        let lease = fleet.acquire(&amd64, &[]).await.unwrap();
+        lease.release_slot();
+        lease.release_slot();
+        drop(lease);
+        assert_eq!(fleet.loads.lock().unwrap()[0].running, 0);
     }
 }

@@ -606,7 +606,7 @@ async fn build_platform(
                 });
             }
         };
-        let _slot = match jobs {
+        let job_slot = match jobs {
             Some(jobs) => Some(jobs.acquire().await.context("the job queue closed")?),
             None => None,
         };
@@ -617,7 +617,7 @@ async fn build_platform(
             (false, fit) => format!(" ({})", fit.describe()),
         };
         let started = Instant::now();
-        match attempt(&lease, &request, targets, options, &job, &on).await {
+        match attempt(&lease, job_slot, &request, targets, options, &job, &on).await {
             Ok((manifests, reused)) => {
                 let foreign = super::lint::foreign_executables(platform, &manifests[0].elf_files);
                 if flags.strict && !foreign.is_empty() {
@@ -673,10 +673,12 @@ async fn build_platform(
     }
 }
 
-/// One attempt of a job on the builder of `lease`: build, then export from that builder's
-/// daemon and push to every target. Returns the manifests and whether they were reused.
+/// One attempt of a job on the builder of `lease`: build (holding the builder's job slot and,
+/// with `--jobs`, `job_slot`), then export from that builder's daemon and push to every target
+/// (holding neither). Returns the manifests and whether they were reused.
 async fn attempt(
     lease: &Lease,
+    job_slot: Option<tokio::sync::SemaphorePermit<'_>>,
     request: &BuildRequest,
     targets: &[Target],
     options: &ManifestOptions,
@@ -700,6 +702,9 @@ async fn attempt(
             return Err(Attempt::Job(e.into()));
         }
     };
+    // Built: the build slots are free for the next job while this one exports and pushes.
+    drop(job_slot);
+    lease.release_slot();
     job.step(&format!("built {}; pushing", built.id));
     // One export per target: `docker save` and the layer compression are deterministic, so
     // every repository gets the same blobs and manifest digests. A target that already has every
