@@ -1,7 +1,7 @@
 //! Credentials and transport against a real registry with TLS (a CA made in the test) and
 //! htpasswd authentication: the right password from the docker config pushes; a wrong or missing
-//! one fails naming the registry; an unknown CA fails the TLS check; the password never shows in
-//! any output.
+//! one fails naming the registry; an unknown CA fails the TLS check; a private base image is
+//! pulled by the daemon with the same credentials; the password never shows in any output.
 
 use mab_tests::secure_registry::SecureRegistry;
 use mab_tests::*;
@@ -119,4 +119,85 @@ fn an_untrusted_certificate_is_refused() {
         .assert_error_line()
         .assert_stderr_contains(&[&registry.address, "certificate"]);
     assert_no_password(&out);
+}
+
+/// The daemon trusts the secure registry's CA while this lives: `/etc/docker/certs.d/HOST:PORT`,
+/// which the daemon reads at each pull (as `docker login` users set it up).
+struct DaemonTrust(std::path::PathBuf);
+
+impl DaemonTrust {
+    fn new(registry: &SecureRegistry) -> Self {
+        let dir = std::path::Path::new("/etc/docker/certs.d").join(&registry.address);
+        std::fs::create_dir_all(&dir).expect("/etc/docker/certs.d (the tests run as root)");
+        std::fs::copy(registry.ca_pem(), dir.join("ca.crt")).expect("ca.crt");
+        Self(dir)
+    }
+}
+
+impl Drop for DaemonTrust {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn a_private_base_image_is_pulled_with_docker_config_credentials() {
+    let env = TestEnv::get();
+    let registry = SecureRegistry::start("mab-user", PASSWORD);
+    let _trust = DaemonTrust::new(&registry);
+    // The multi-arch test base, copied into the private registry (skopeo, with the password).
+    let base = format!("{}/private/busybox:latest", registry.address);
+    skopeo([
+        "copy",
+        "--all",
+        "--src-tls-verify=false",
+        "--dest-creds",
+        &format!("mab-user:{PASSWORD}"),
+        "--dest-cert-dir",
+        &registry.cert_dir().display().to_string(),
+        &format!("docker://{}", env.base_image),
+        &format!("docker://{base}"),
+    ])
+    .assert_success();
+
+    let dir = PlanDir::new("private-base");
+    dir.write("Dockerfile", &dockerfile("RUN uname -m > /arch"));
+    let repository = dir.repository();
+    let quoted = |s: &str| serde_json::to_string(s).expect("a string");
+    dir.write(
+        "plan.yaml",
+        &plan_yaml(&[Image::new(&repository)]).replace(&quoted(&env.base_image), &quoted(&base)),
+    );
+
+    // No credentials: the daemon cannot pull it, and the error names the base.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).expect("empty docker config");
+    let out = mab()
+        .arg("build")
+        .arg(dir.plan())
+        .env("DOCKER_CONFIG", &empty)
+        .run();
+    out.assert_code(1)
+        .assert_error_line()
+        .assert_stderr_contains(&["cannot pull base image", &base]);
+
+    // The user's credentials: the daemon pulls it for both platforms, and the images run.
+    let config = registry.docker_config(PASSWORD, &dir.path().join("docker"));
+    let out = mab()
+        .arg("build")
+        .arg(dir.plan())
+        .env("DOCKER_CONFIG", &config)
+        .run();
+    let _ = docker(["rmi", &base]);
+    out.assert_success();
+    assert_no_password(&out);
+    let image = format!("{repository}:latest");
+    assert_eq!(
+        docker_run_platform_command(&image, "linux/arm64", &["cat", "/arch"]).trim(),
+        "aarch64"
+    );
+    assert_eq!(
+        docker_run_platform_command(&image, "linux/amd64", &["cat", "/arch"]).trim(),
+        "x86_64"
+    );
 }

@@ -396,6 +396,7 @@ impl Daemon {
         if !pull && let Some(id) = self.local_image_for(&base.reference, &wanted).await {
             return Ok(id);
         }
+        let credentials = crate::credentials::for_pulling(&base.reference).await;
         // The lock keeps this process's builds from moving the tag between pull and look-up,
         // but another client of the daemon may pull the same tag for another platform in that
         // moment: a mismatch right after a pull is pulled again, a few times.
@@ -410,7 +411,7 @@ impl Daemon {
                 .platform(&wanted.to_string())
                 .build();
             self.docker()
-                .create_image(Some(options), None, None)
+                .create_image(Some(options), None, credentials.clone())
                 .try_for_each(|_| async { Ok(()) })
                 .await
                 .map_err(|source| BuildError::BasePull {

@@ -6,10 +6,14 @@
 //! the daemon's progress to a [`BuildReporter`], checks that the image really is of the requested
 //! platform, and exports it as a `docker save` stream for a pusher to consume.
 //!
+//! Base images the daemon lacks are pulled by the daemon with the user's docker credentials for
+//! their registry, as `docker pull` sends them; this crate never speaks to a registry itself.
+//!
 //! It must not know about plans, registries, manifests or how anything is printed: the CLI wires it
 //! to `mab-registry`, and progress goes through the [`BuildReporter`] trait.
 
 mod context;
+mod credentials;
 mod daemon;
 mod dockerfile;
 mod endpoint;
