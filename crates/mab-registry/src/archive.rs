@@ -8,9 +8,10 @@
 //! and the layer order) is applied at the end.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use futures::StreamExt;
+use futures::{FutureExt as _, StreamExt};
 use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
@@ -29,10 +30,15 @@ const MAX_JSON_ENTRY: u64 = 64 * 1024 * 1024;
 const CHUNK: usize = 256 * 1024;
 /// How much uncompressed data the compressor is given at a time.
 const COMPRESSION_BLOCK: usize = 1024 * 1024;
-/// How many chunks (up to one compressed block, 1 MiB, each) may wait between the compressor and
-/// the uploader: the compressor keeps working while the network is briefly slower, and memory
-/// stays bounded.
-const QUEUE: usize = 8;
+/// How much of one layer, compressed, may wait for its upload (see `crate::spill`): 8 MiB in
+/// memory, then up to 512 MiB in an unlinked temporary file; beyond that the export waits.
+const WAITING: crate::spill::PipeLimits = crate::spill::PipeLimits {
+    memory: 8 * 1024 * 1024,
+    disk: 512 * 1024 * 1024,
+};
+/// How many layers of one image upload at once (as docker's default
+/// `max-concurrent-uploads`, 5, give or take).
+const UPLOADS_AT_ONCE: usize = 4;
 
 /// One platform's image, stored: its manifest is in the target under its digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +164,104 @@ where
     if format == ManifestFormat::Docker && !options.annotations.is_empty() {
         return Err(crate::target::annotations_need_oci(target));
     }
+    // The export is read here; each layer's upload runs beside it (see `crate::spill`), up to
+    // UPLOADS_AT_ONCE at a time, driven by `uploading`.
+    let (start_upload, uploads) = mpsc::unbounded_channel::<Upload<'_>>();
+    let reading = read_layers(archive, target, options, known, reporter, start_upload);
+    let (read, uploaded) = read_and_upload(reading, drive_uploads(uploads)).await?;
+    let Read {
+        json_entries,
+        mut layers,
+    } = read;
+    for (path, (blob, elf)) in uploaded {
+        layers.insert(path, (blob, elf));
+    }
+
+    let save_manifest =
+        json_entries
+            .get("manifest.json")
+            .ok_or_else(|| RegistryError::MalformedArchive {
+                message: "it has no manifest.json".to_string(),
+            })?;
+    let save_manifest: Vec<SaveManifestEntry> =
+        serde_json::from_slice(save_manifest).map_err(|e| RegistryError::MalformedArchive {
+            message: format!("manifest.json does not parse: {e}"),
+        })?;
+    let [image] = save_manifest.as_slice() else {
+        return Err(RegistryError::MalformedArchive {
+            message: format!(
+                "manifest.json describes {} images, expected exactly one",
+                save_manifest.len()
+            ),
+        });
+    };
+    let config = json_entries
+        .get(image.config.trim_start_matches("./"))
+        .ok_or_else(|| RegistryError::MalformedArchive {
+            message: format!(
+                "the config {} named by manifest.json is missing",
+                image.config
+            ),
+        })?;
+    let config_digest = sha256_digest(config);
+    let present = target
+        .put_blob(Bytes::copy_from_slice(config), &config_digest)
+        .await?;
+    reporter.blob_stored(&config_digest, config.len() as u64, present);
+
+    let layer_descriptors = image
+        .layers
+        .iter()
+        .map(|path| {
+            layers
+                .get(path.trim_start_matches("./"))
+                .cloned()
+                .ok_or_else(|| RegistryError::MalformedArchive {
+                    message: format!("the layer {path} named by manifest.json is missing"),
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut diff_ids = config_diff_ids(config).unwrap_or_default();
+    if diff_ids.len() != layer_descriptors.len() {
+        // A config without (matching) diff ids: the layers are stored all the same, they just
+        // cannot be remembered for a rerun.
+        diff_ids = vec![String::new(); layer_descriptors.len()];
+    }
+    let layers = diff_ids
+        .into_iter()
+        .zip(layer_descriptors)
+        .map(|(diff_id, (blob, elf))| StoredLayer { diff_id, blob, elf })
+        .collect();
+    store_manifest(target, options, &config_digest, config.len() as u64, layers).await
+}
+
+/// What reading the export found: its JSON documents by path, and the layers that needed no
+/// upload (already stored), by path.
+struct Read {
+    json_entries: HashMap<String, Vec<u8>>,
+    layers: HashMap<String, (Descriptor, ElfFiles)>,
+}
+
+/// One layer's upload, running while the export is read further: it gives the layer's path and
+/// what was stored.
+type Upload<'a> =
+    futures::future::BoxFuture<'a, Result<(String, (Descriptor, ElfFiles)), RegistryError>>;
+
+/// Reads the whole export: JSON documents are kept, each layer is compressed into a spill pipe
+/// whose other end an upload (sent to `start_upload`) reads.
+async fn read_layers<'a, R>(
+    archive: R,
+    target: &'a Target,
+    options: &ManifestOptions,
+    known: &KnownLayers,
+    reporter: &'a dyn PushReporter,
+    start_upload: mpsc::UnboundedSender<Upload<'a>>,
+) -> Result<Read, RegistryError>
+where
+    R: AsyncRead + Unpin + Send,
+{
+    let format = options.format;
+    let uploads_at_once = Arc::new(tokio::sync::Semaphore::new(UPLOADS_AT_ONCE));
     let mut archive = tokio_tar::Archive::new(archive);
     let mut entries = archive
         .entries()
@@ -227,9 +331,14 @@ where
             })?,
         };
         let reader = std::io::Cursor::new(head).chain(&mut entry);
-        let (digest, size, layer_elf_files) = if known.is_empty() || encoding != LayerEncoding::Tar
-        {
-            upload_layer(reader, encoding, options.compression, target, reporter).await?
+        let permit = Arc::clone(&uploads_at_once)
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        if known.is_empty() || encoding != LayerEncoding::Tar {
+            let (writer, upload) = upload_layer(target, path, media_type, reporter, permit);
+            start_upload.send(upload).map_err(|_| upload_gone())?;
+            produce_layer(reader, encoding, options.compression, writer).await?;
         } else {
             let (diff_id, spooled) = spool(reader).await?;
             if let Some((blob, elf)) = known.get(&diff_id) {
@@ -237,11 +346,113 @@ where
                 layers.insert(path, (blob.clone(), elf.clone()));
                 continue;
             }
-            upload_layer(spooled, encoding, options.compression, target, reporter).await?
-        };
+            let (writer, upload) = upload_layer(target, path, media_type, reporter, permit);
+            start_upload.send(upload).map_err(|_| upload_gone())?;
+            produce_layer(spooled, encoding, options.compression, writer).await?;
+        }
+    }
+    Ok(Read {
+        json_entries,
+        layers,
+    })
+}
 
+/// Runs the reading of the export and the uploads together. The first error wins, except that
+/// reading stopped by a failed upload waits for the upload's own error.
+async fn read_and_upload(
+    reading: impl std::future::Future<Output = Result<Read, RegistryError>>,
+    uploading: impl std::future::Future<
+        Output = Result<HashMap<String, (Descriptor, ElfFiles)>, RegistryError>,
+    >,
+) -> Result<(Read, HashMap<String, (Descriptor, ElfFiles)>), RegistryError> {
+    tokio::pin!(reading, uploading);
+    let mut read = None;
+    let mut uploaded = None;
+    loop {
+        tokio::select! {
+            outcome = &mut reading, if read.is_none() => match outcome {
+                Err(RegistryError::ArchiveRead { source })
+                    if source.kind() == std::io::ErrorKind::BrokenPipe =>
+                {
+                    read = Some(Err(RegistryError::ArchiveRead { source }));
+                }
+                Err(e) => return Err(e),
+                Ok(found) => read = Some(Ok(found)),
+            },
+            outcome = &mut uploading, if uploaded.is_none() => uploaded = Some(outcome?),
+        }
+        if let (Some(_), Some(_)) = (&read, &uploaded) {
+            break;
+        }
+    }
+    match (read, uploaded) {
+        (Some(read), Some(uploaded)) => Ok((read?, uploaded)),
+        _ => unreachable!("the loop ends when both are done"),
+    }
+}
+
+/// The uploads ended before the export was read (one of them failed: its error is the one
+/// reported).
+fn upload_gone() -> RegistryError {
+    RegistryError::ArchiveRead {
+        source: std::io::ErrorKind::BrokenPipe.into(),
+    }
+}
+
+/// Runs the uploads as they start, all at once; the first failure ends everything.
+async fn drive_uploads(
+    mut uploads: mpsc::UnboundedReceiver<Upload<'_>>,
+) -> Result<HashMap<String, (Descriptor, ElfFiles)>, RegistryError> {
+    let mut running = futures::stream::FuturesUnordered::new();
+    let mut stored = HashMap::new();
+    let mut more = true;
+    loop {
+        tokio::select! {
+            upload = uploads.recv(), if more => match upload {
+                Some(upload) => running.push(upload),
+                None => more = false,
+            },
+            Some(done) = running.next(), if !running.is_empty() => {
+                let (path, layer) = done?;
+                stored.insert(path, layer);
+            }
+            else => return Ok(stored),
+        }
+    }
+}
+
+/// The upload of one layer, and the writer its data goes into; the upload holds `permit` (one
+/// of the UPLOADS_AT_ONCE) until it ends.
+fn upload_layer<'a>(
+    target: &'a Target,
+    path: String,
+    media_type: &'static str,
+    reporter: &'a dyn PushReporter,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) -> (LayerWriter, Upload<'a>) {
+    let (writer, reader) = crate::spill::pipe(WAITING);
+    let (elf_sender, elf_receiver) = tokio::sync::oneshot::channel();
+    let (taken, mut sizes) = mpsc::unbounded_channel();
+    let body = reader.report_taken(taken).into_stream();
+    let upload = async move {
+        let _permit = permit;
+        let put = target.put_blob_stream(body);
+        tokio::pin!(put);
+        let (digest, size) = loop {
+            tokio::select! {
+                stored = &mut put => {
+                    while let Ok(n) = sizes.try_recv() {
+                        reporter.bytes_sent(n);
+                    }
+                    break stored?;
+                }
+                Some(n) = sizes.recv() => reporter.bytes_sent(n),
+            }
+        };
         reporter.blob_stored(&digest, size, false);
-        layers.insert(
+        // Stored, so the whole layer was read: its ELF files are known.
+        let elf = elf_receiver.await.unwrap_or_default();
+        Ok((
             path,
             (
                 Descriptor {
@@ -251,67 +462,54 @@ where
                     platform: None,
                     annotations: Default::default(),
                 },
-                layer_elf_files,
+                elf,
             ),
-        );
+        ))
     }
+    .boxed();
+    (
+        LayerWriter {
+            pipe: writer,
+            elf: elf_sender,
+        },
+        upload,
+    )
+}
 
-    let save_manifest =
-        json_entries
-            .get("manifest.json")
-            .ok_or_else(|| RegistryError::MalformedArchive {
-                message: "it has no manifest.json".to_string(),
-            })?;
-    let save_manifest: Vec<SaveManifestEntry> =
-        serde_json::from_slice(save_manifest).map_err(|e| RegistryError::MalformedArchive {
-            message: format!("manifest.json does not parse: {e}"),
-        })?;
-    let [image] = save_manifest.as_slice() else {
-        return Err(RegistryError::MalformedArchive {
-            message: format!(
-                "manifest.json describes {} images, expected exactly one",
-                save_manifest.len()
-            ),
-        });
+/// Where a layer's bytes go: the spill pipe of its upload, and, once read, its ELF files.
+struct LayerWriter {
+    pipe: crate::spill::SpillWriter,
+    elf: tokio::sync::oneshot::Sender<ElfFiles>,
+}
+
+/// Compresses (unless it already is) one layer into its upload's pipe. A failure to read the
+/// export fails the upload too (no truncated blob is committed); a failed upload shows here as
+/// `upload_gone`, its own error being reported by `drive_uploads`.
+async fn produce_layer<R: AsyncRead + Unpin>(
+    reader: R,
+    encoding: LayerEncoding,
+    compression: LayerCompression,
+    writer: LayerWriter,
+) -> Result<(), RegistryError> {
+    let LayerWriter { mut pipe, elf } = writer;
+    let produced = match encoding {
+        LayerEncoding::Tar => send_compressed(reader, compression, &mut pipe).await,
+        LayerEncoding::Gzip | LayerEncoding::Zstd => send_chunks(reader, &mut pipe)
+            .await
+            .map(|()| ElfFiles::default()),
     };
-    let config = json_entries
-        .get(image.config.trim_start_matches("./"))
-        .ok_or_else(|| RegistryError::MalformedArchive {
-            message: format!(
-                "the config {} named by manifest.json is missing",
-                image.config
-            ),
-        })?;
-    let config_digest = sha256_digest(config);
-    let present = target
-        .put_blob(Bytes::copy_from_slice(config), &config_digest)
-        .await?;
-    reporter.blob_stored(&config_digest, config.len() as u64, present);
-
-    let layer_descriptors = image
-        .layers
-        .iter()
-        .map(|path| {
-            layers
-                .get(path.trim_start_matches("./"))
-                .cloned()
-                .ok_or_else(|| RegistryError::MalformedArchive {
-                    message: format!("the layer {path} named by manifest.json is missing"),
-                })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut diff_ids = config_diff_ids(config).unwrap_or_default();
-    if diff_ids.len() != layer_descriptors.len() {
-        // A config without (matching) diff ids: the layers are stored all the same, they just
-        // cannot be remembered for a rerun.
-        diff_ids = vec![String::new(); layer_descriptors.len()];
+    match produced {
+        Ok(files) => {
+            pipe.close();
+            let _ = elf.send(files);
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(upload_gone()),
+        Err(e) => {
+            pipe.fail(std::io::Error::new(e.kind(), e.to_string()));
+            Err(RegistryError::ArchiveRead { source: e })
+        }
     }
-    let layers = diff_ids
-        .into_iter()
-        .zip(layer_descriptors)
-        .map(|(diff_id, (blob, elf))| StoredLayer { diff_id, blob, elf })
-        .collect();
-    store_manifest(target, options, &config_digest, config.len() as u64, layers).await
 }
 
 /// `rootfs.diff_ids` of an image config.
@@ -403,48 +601,6 @@ async fn spool<R: AsyncRead + Unpin>(
     Ok((format!("sha256:{}", hex::encode(hasher.finalize())), file))
 }
 
-/// Compresses (if needed) and uploads one layer while it is read; returns (digest, size) of the
-/// stored blob, and the ELF files an uncompressed layer holds.
-async fn upload_layer<R>(
-    reader: R,
-    encoding: LayerEncoding,
-    compression: LayerCompression,
-    target: &Target,
-    reporter: &dyn PushReporter,
-) -> Result<(String, u64, ElfFiles), RegistryError>
-where
-    R: AsyncRead + Unpin + Send,
-{
-    let (sender, receiver) = mpsc::channel::<std::io::Result<Bytes>>(QUEUE);
-    // One streamed request carries the whole blob: chunks go on the wire as they come.
-    let body = futures::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|chunk| (chunk, receiver))
-    });
-    let produce = async move {
-        let result = match encoding {
-            LayerEncoding::Tar => send_compressed(reader, compression, &sender, reporter).await,
-            LayerEncoding::Gzip | LayerEncoding::Zstd => send_chunks(reader, &sender, reporter)
-                .await
-                .map(|()| ElfFiles::default()),
-        };
-        if let Err(e) = &result {
-            // Make the upload fail rather than commit a truncated blob.
-            let _ = sender
-                .send(Err(std::io::Error::new(e.kind(), e.to_string())))
-                .await;
-        }
-        result
-    };
-    let (produced, uploaded) = tokio::join!(produce, target.put_blob_stream(body));
-    match (produced, uploaded) {
-        (Err(source), _) if source.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(RegistryError::ArchiveRead { source })
-        }
-        (Ok(elf_files), Ok((digest, size))) => Ok((digest, size, elf_files)),
-        (_, uploaded) => uploaded.map(|(digest, size)| (digest, size, ElfFiles::default())),
-    }
-}
-
 /// Gzip-compresses `reader` and sends the result in chunks.
 ///
 /// The layer is cut into fixed 1 MiB blocks whatever sizes the reads return, and each block
@@ -460,8 +616,7 @@ where
 async fn send_compressed<R: AsyncRead + Unpin>(
     mut reader: R,
     compression: LayerCompression,
-    sender: &mpsc::Sender<std::io::Result<Bytes>>,
-    reporter: &dyn PushReporter,
+    pipe: &mut crate::spill::SpillWriter,
 ) -> std::io::Result<ElfFiles> {
     use futures::stream::FuturesOrdered;
     let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -492,12 +647,7 @@ async fn send_compressed<R: AsyncRead + Unpin>(
             Some(compressed) => {
                 let compressed = compressed.map_err(std::io::Error::other)??;
                 // The block as it is: one chunk, no copy.
-                let len = compressed.len() as u64;
-                sender
-                    .send(Ok(Bytes::from(compressed)))
-                    .await
-                    .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
-                reporter.bytes_sent(len);
+                pipe.send(Bytes::from(compressed)).await?;
             }
             None => return Ok(scanner.finish()),
         }
@@ -552,11 +702,10 @@ fn deflated_size(data: &[u8]) -> std::io::Result<usize> {
     Ok(encoder.finish()?.len())
 }
 
-/// Reads `reader` to the end and sends it in chunks; a closed channel is `BrokenPipe`.
+/// Reads `reader` to the end and sends it in chunks; a gone upload is `BrokenPipe`.
 async fn send_chunks<R: AsyncRead + Unpin>(
     mut reader: R,
-    sender: &mpsc::Sender<std::io::Result<Bytes>>,
-    reporter: &dyn PushReporter,
+    pipe: &mut crate::spill::SpillWriter,
 ) -> std::io::Result<()> {
     loop {
         let mut buffer = BytesMut::with_capacity(CHUNK);
@@ -568,12 +717,7 @@ async fn send_chunks<R: AsyncRead + Unpin>(
         if buffer.is_empty() {
             return Ok(());
         }
-        let len = buffer.len() as u64;
-        sender
-            .send(Ok(buffer.freeze()))
-            .await
-            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
-        reporter.bytes_sent(len);
+        pipe.send(buffer.freeze()).await?;
     }
 }
 
@@ -581,27 +725,19 @@ async fn send_chunks<R: AsyncRead + Unpin>(
 mod tests {
     use super::*;
 
-    struct Silent;
-    impl PushReporter for Silent {}
-
     async fn gzip_all(data: &[u8]) -> Vec<u8> {
-        let (sender, mut receiver) = mpsc::channel::<std::io::Result<Bytes>>(1024);
-        let collect = async move {
-            let mut out = Vec::new();
-            while let Some(chunk) = receiver.recv().await {
-                out.extend_from_slice(&chunk.unwrap());
-            }
-            out
-        };
-        let (sent, out) = tokio::join!(
-            async move {
-                let elf = send_compressed(data, LayerCompression::Gzip, &sender, &Silent).await;
-                drop(sender);
-                elf
-            },
-            collect
-        );
-        sent.unwrap();
+        let (mut writer, mut reader) = crate::spill::pipe(crate::spill::PipeLimits {
+            memory: usize::MAX,
+            disk: 0,
+        });
+        send_compressed(data, LayerCompression::Gzip, &mut writer)
+            .await
+            .unwrap();
+        writer.close();
+        let mut out = Vec::new();
+        while let Some(chunk) = reader.next_chunk().await {
+            out.extend_from_slice(&chunk.unwrap());
+        }
         out
     }
 

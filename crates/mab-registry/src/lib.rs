@@ -21,6 +21,7 @@ mod list;
 mod manifest;
 mod push;
 mod remote;
+mod spill;
 mod target;
 mod verify;
 

@@ -594,6 +594,27 @@ impl Bench<'_> {
                 true,
             )?;
             res.save.push(f.wall.as_secs_f64());
+            // The same export through the API, for when its first byte comes.
+            if let Some(socket) = self.env.docker_host.strip_prefix("unix://") {
+                let timing = Cmd::new("curl")
+                    .args([
+                        "-sS",
+                        "-f",
+                        "-o",
+                        "/dev/null",
+                        "-w",
+                        "%{time_starttransfer}",
+                    ])
+                    .args(["--unix-socket", socket])
+                    .arg(format!("http://docker/images/{big_id}/get"))
+                    .read()?;
+                res.save_first_byte.push(
+                    timing
+                        .trim()
+                        .parse()
+                        .with_context(|| format!("curl's time to first byte: {timing:?}"))?,
+                );
+            }
 
             eprintln!(
                 "bench push run {}/{runs}: docker push {:.1} s, mab build {:.1} s (peak RSS {}), \
