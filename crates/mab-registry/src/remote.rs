@@ -125,6 +125,13 @@ struct ClientInner {
 impl RegistryClient {
     /// A client for all the registries of a run.
     pub fn new(options: &RegistryOptions) -> Self {
+        // reqwest is built without a crypto provider of its own (its `rustls` feature would
+        // bring aws-lc-rs, a long C build) and panics when building a client unless one is
+        // installed as the process default. Every reqwest client of mab is built here (oci-client's
+        // and `http` below), so this is the one place that installs ring, the provider
+        // mab-build's daemon TLS uses too. An error means a default is already installed (an
+        // earlier client, or an embedding program's choice): it is kept.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let config = oci_client::client::ClientConfig {
             protocol: oci_client::client::ClientProtocol::HttpsExcept(
                 options.insecure_registries.clone(),
