@@ -35,6 +35,15 @@ fn write_plan(dir: &PlanDir, registry: &SecureRegistry, trust_ca: bool) -> Strin
     repository
 }
 
+/// `mab build` of the plan in `dir` with the docker config folder `config`.
+fn build_with(dir: &PlanDir, config: &std::path::Path) -> Output {
+    mab()
+        .arg("build")
+        .arg(dir.plan())
+        .env("DOCKER_CONFIG", config)
+        .run()
+}
+
 fn assert_no_password(out: &Output) {
     assert!(
         !out.all().contains(PASSWORD) && !out.all().contains("wrong-password"),
@@ -83,11 +92,7 @@ fn a_wrong_or_missing_password_fails_naming_the_registry() {
     write_plan(&dir, &registry, true);
 
     let wrong = registry.docker_config("wrong-password", &dir.path().join("wrong"));
-    let out = mab()
-        .arg("build")
-        .arg(dir.plan())
-        .env("DOCKER_CONFIG", &wrong)
-        .run();
+    let out = build_with(&dir, &wrong);
     out.assert_code(1)
         .assert_error_line()
         .assert_stderr_contains(&[&registry.address, "authentication failed"]);
@@ -95,11 +100,7 @@ fn a_wrong_or_missing_password_fails_naming_the_registry() {
 
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).expect("empty docker config");
-    let out = mab()
-        .arg("build")
-        .arg(dir.plan())
-        .env("DOCKER_CONFIG", &empty)
-        .run();
+    let out = build_with(&dir, &empty);
     out.assert_code(1)
         .assert_stderr_contains(&[&registry.address, "authentication failed"]);
 }
@@ -110,11 +111,7 @@ fn an_untrusted_certificate_is_refused() {
     let dir = PlanDir::new("credentials-tls");
     write_plan(&dir, &registry, false);
     let config = registry.docker_config(PASSWORD, &dir.path().join("docker"));
-    let out = mab()
-        .arg("build")
-        .arg(dir.plan())
-        .env("DOCKER_CONFIG", &config)
-        .run();
+    let out = build_with(&dir, &config);
     out.assert_code(1)
         .assert_error_line()
         .assert_stderr_contains(&[&registry.address, "certificate"]);
@@ -172,22 +169,14 @@ fn a_private_base_image_is_pulled_with_docker_config_credentials() {
     // No credentials: the daemon cannot pull it, and the error names the base.
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).expect("empty docker config");
-    let out = mab()
-        .arg("build")
-        .arg(dir.plan())
-        .env("DOCKER_CONFIG", &empty)
-        .run();
+    let out = build_with(&dir, &empty);
     out.assert_code(1)
         .assert_error_line()
         .assert_stderr_contains(&["cannot pull base image", &base]);
 
     // The user's credentials: the daemon pulls it for both platforms, and the images run.
     let config = registry.docker_config(PASSWORD, &dir.path().join("docker"));
-    let out = mab()
-        .arg("build")
-        .arg(dir.plan())
-        .env("DOCKER_CONFIG", &config)
-        .run();
+    let out = build_with(&dir, &config);
     let _ = docker(["rmi", &base]);
     out.assert_success();
     assert_no_password(&out);

@@ -514,17 +514,7 @@ mod tests {
 
     #[test]
     fn unreachable_builders_are_named_with_their_reason() {
-        let fleet = Fleet {
-            members: vec![Member {
-                status: status(&["linux/s390x"], None),
-                daemon: None,
-                connect_error: Mutex::new(None),
-            }],
-            loads: Mutex::new(vec![Load::default()]),
-            waiting: Mutex::new(Vec::new()),
-            next_ticket: AtomicU64::new(0),
-            changed: Notify::new(),
-        };
+        let fleet = fleet_of(status(&["linux/s390x"], None));
         let platform: Platform = "linux/s390x".parse().unwrap();
         let error = fleet.check(&platform).unwrap_err().to_string();
         assert_eq!(
@@ -545,9 +535,14 @@ mod tests {
             containers_running: 0,
             cpus: 1,
         });
+        fleet_of(builder)
+    }
+
+    /// A fleet of one builder with that status (and no daemon: nothing is built).
+    fn fleet_of(status: BuilderStatus) -> Arc<Fleet> {
         Arc::new(Fleet {
             members: vec![Member {
-                status: builder,
+                status,
                 daemon: None,
                 connect_error: Mutex::new(None),
             }],

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::Stream;
+use http::{Method, StatusCode};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
@@ -338,15 +339,7 @@ impl RemoteRepository {
         let authorization = self.push_authorization().await?;
         let start = self.blob_uploads_url().map_err(fail)?;
         let location = self
-            .retry()
-            .run(|| async {
-                let response = self
-                    .authorized(self.http().post(start.clone()), &authorization)
-                    .header(http::header::CONTENT_LENGTH, 0)
-                    .send()
-                    .await?;
-                upload_location(&start, response, http::StatusCode::ACCEPTED).await
-            })
+            .bodiless(Method::POST, &start, &authorization, StatusCode::ACCEPTED)
             .await
             .map_err(fail)?;
 
@@ -364,7 +357,7 @@ impl RemoteRepository {
             .send()
             .await
             .map_err(|e| fail(e.into()))?;
-        let location = upload_location(&location, response, http::StatusCode::ACCEPTED)
+        let location = upload_location(&location, response, StatusCode::ACCEPTED)
             .await
             .map_err(fail)?;
         let (digest, size) = {
@@ -380,20 +373,32 @@ impl RemoteRepository {
         commit.query_pairs_mut().append_pair("digest", &digest);
         // Asked again: a long upload can outlive a short-lived token.
         let authorization = self.push_authorization().await?;
-        self.retry()
-            .run(|| async {
-                let response = self
-                    .authorized(self.http().put(commit.clone()), &authorization)
-                    .header(http::header::CONTENT_LENGTH, 0)
-                    .send()
-                    .await?;
-                upload_location(&commit, response, http::StatusCode::CREATED)
-                    .await
-                    .map(drop)
-            })
+        self.bodiless(Method::PUT, &commit, &authorization, StatusCode::CREATED)
             .await
             .map_err(fail)?;
         Ok((digest, size))
+    }
+
+    /// An upload request without a body (a session's start, its commit), retried on passing
+    /// failures; the `Location` it answers.
+    async fn bodiless(
+        &self,
+        method: Method,
+        url: &reqwest::Url,
+        authorization: &Option<http::HeaderValue>,
+        expected: StatusCode,
+    ) -> Result<reqwest::Url, OciDistributionError> {
+        self.retry()
+            .run(|| async {
+                let request = self.http().request(method.clone(), url.clone());
+                let response = self
+                    .authorized(request, authorization)
+                    .header(http::header::CONTENT_LENGTH, 0)
+                    .send()
+                    .await?;
+                upload_location(url, response, expected).await
+            })
+            .await
     }
 
     fn http(&self) -> &reqwest::Client {
