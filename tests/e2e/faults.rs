@@ -1,6 +1,7 @@
 //! Registry faults, injected by a proxy in front of the real registry: passing ones are survived
 //! with retries and the result is checked against the real registry directly; lasting ones fail
-//! the run with an error naming the registry, and no tag moves.
+//! the run with an error naming the registry, and no tag moves; a slow link gets several layers
+//! of an image at once, whole.
 
 use mab_tests::fault_proxy::{Fault, FaultProxy, Rule};
 use mab_tests::*;
@@ -65,4 +66,71 @@ fn a_registry_that_keeps_failing_moves_no_tag() {
         !registry_has(&format!("{}:latest", dir.repository())),
         "no tag may point at a half-pushed image"
     );
+}
+
+#[test]
+fn a_slow_registry_gets_the_layers_of_an_image_at_once_and_no_temp_file_stays() {
+    let env = TestEnv::get();
+    // Every upload body crawls at 8 MiB/s: each 24 MiB layer takes 3 s on the wire, while the
+    // export could be read in a fraction of that.
+    let proxy = FaultProxy::start(
+        &env.registry,
+        vec![Rule::new(
+            "PATCH",
+            "/blobs/uploads/",
+            Fault::SlowBody(8 * 1024 * 1024),
+            usize::MAX,
+        )],
+    );
+    let dir = PlanDir::new("faults-slow");
+    dir.write(
+        "Dockerfile",
+        &dockerfile(
+            "RUN head -c 25165824 /dev/urandom > /one\nRUN head -c 25165824 /dev/urandom > /two",
+        ),
+    );
+    let through_proxy = format!("{}/{}", proxy.address(), dir.repo_path());
+    dir.write_plan(&[Image::new(&through_proxy).platforms(&["linux/amd64"])]);
+    // mab's temporary files go here, to be counted afterwards.
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir_all(&tmp).expect("tmp folder");
+
+    let out = mab()
+        .args(["build", "--json"])
+        .arg(dir.plan())
+        .env("TMPDIR", &tmp)
+        .run();
+    out.assert_success();
+    assert!(
+        proxy.injected() >= 2,
+        "both layers went through the slow link"
+    );
+    assert!(
+        proxy.most_patches_at_once() >= 2,
+        "the second layer's upload started while the first was still on the wire (most at once: {})",
+        proxy.most_patches_at_once()
+    );
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .expect("tmp folder")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert!(left.is_empty(), "temporary files left behind: {left:?}");
+
+    // Read directly from the registry: what mab reported, and the layers are whole (skopeo
+    // checks every blob's digest while copying it).
+    let digest = json_image(&out.json(), &through_proxy)["digest"]
+        .as_str()
+        .expect("digest")
+        .to_string();
+    let image = format!("{}:latest", dir.repository());
+    assert_eq!(sha256_digest(&registry_raw(&image)), digest);
+    let copy = tempfile::tempdir().expect("copy folder");
+    skopeo([
+        "copy",
+        "--all",
+        "--src-tls-verify=false",
+        &format!("docker://{image}"),
+        &format!("oci:{}:copy", copy.path().display()),
+    ])
+    .assert_success();
 }

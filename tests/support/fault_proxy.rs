@@ -1,7 +1,7 @@
 //! A fault-injecting HTTP proxy, placed in front of the real registry: it forwards every request
-//! unchanged except the ones a rule picks, which get an error status (503, 429 with Retry-After)
-//! or a connection dropped in the middle of the request body. Only for fault injection: the
-//! registry behind it is the real one.
+//! unchanged except the ones a rule picks, which get an error status (503, 429 with Retry-After),
+//! a connection dropped in the middle of the request body, or a slow link for the request body.
+//! Only for fault injection: the registry behind it is the real one.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -17,6 +17,8 @@ pub enum Fault {
     Status(u16),
     /// Forward the request head and this many bytes of the body, then drop both connections.
     ResetAfterBodyBytes(usize),
+    /// Forward the request, its body at no more than this many bytes per second (a slow link).
+    SlowBody(usize),
     /// Answer with this status, extra header lines (`Name: value`) and body, without forwarding
     /// (a registry serving something malformed).
     Respond {
@@ -55,6 +57,7 @@ impl Rule {
 pub struct FaultProxy {
     address: String,
     injected: Arc<AtomicUsize>,
+    flows: Arc<Flows>,
     requests: Arc<Mutex<Vec<(String, String)>>>,
     stop: Arc<AtomicBool>,
 }
@@ -71,10 +74,12 @@ impl FaultProxy {
         let stop = Arc::new(AtomicBool::new(false));
         let rules = Arc::new(Mutex::new(rules));
         let requests = Arc::new(Mutex::new(Vec::new()));
+        let flows = Arc::new(Flows::default());
         let upstream = upstream.to_string();
         {
             let injected = Arc::clone(&injected);
             let requests = Arc::clone(&requests);
+            let flows = Arc::clone(&flows);
             let stop = Arc::clone(&stop);
             thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
@@ -84,8 +89,10 @@ impl FaultProxy {
                             let rules = Arc::clone(&rules);
                             let injected = Arc::clone(&injected);
                             let requests = Arc::clone(&requests);
+                            let flows = Arc::clone(&flows);
                             thread::spawn(move || {
-                                let _ = serve(client, &upstream, &rules, &injected, &requests);
+                                let _ =
+                                    serve(client, &upstream, &rules, &injected, &requests, &flows);
                             });
                         }
                         Err(_) => thread::sleep(Duration::from_millis(5)),
@@ -96,9 +103,15 @@ impl FaultProxy {
         Self {
             address,
             injected,
+            flows,
             requests,
             stop,
         }
+    }
+
+    /// The most PATCH requests (blob uploads) that were forwarded at the same time.
+    pub fn most_patches_at_once(&self) -> usize {
+        self.flows.most.load(Ordering::SeqCst)
     }
 
     /// `127.0.0.1:PORT`.
@@ -128,6 +141,58 @@ impl Drop for FaultProxy {
     }
 }
 
+/// PATCH requests being forwarded now, and the most there were at once.
+#[derive(Default)]
+struct Flows {
+    now: AtomicUsize,
+    most: AtomicUsize,
+}
+
+/// Counts one forwarded PATCH while it lives.
+struct Flow<'a>(Option<&'a Flows>);
+
+impl<'a> Flow<'a> {
+    fn start(flows: &'a Flows, method: &str) -> Self {
+        if method != "PATCH" {
+            return Self(None);
+        }
+        let now = flows.now.fetch_add(1, Ordering::SeqCst) + 1;
+        flows.most.fetch_max(now, Ordering::SeqCst);
+        Self(Some(flows))
+    }
+}
+
+impl Drop for Flow<'_> {
+    fn drop(&mut self) {
+        if let Some(flows) = self.0 {
+            flows.now.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Copies `from` to `to`, at no more than `rate` bytes per second when given.
+fn copy_at(from: &mut TcpStream, to: &mut TcpStream, rate: Option<usize>) {
+    let started = std::time::Instant::now();
+    let mut copied = 0usize;
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buffer) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if to.write_all(&buffer[..n]).is_err() {
+            return;
+        }
+        copied += n;
+        if let Some(rate) = rate {
+            let due = Duration::from_secs_f64(copied as f64 / rate as f64);
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                thread::sleep(wait);
+            }
+        }
+    }
+}
+
 /// Serves one client connection: one request (the proxy asks both sides to close after it).
 fn serve(
     mut client: TcpStream,
@@ -135,6 +200,7 @@ fn serve(
     rules: &Mutex<Vec<Rule>>,
     injected: &AtomicUsize,
     requests: &Mutex<Vec<(String, String)>>,
+    flows: &Flows,
 ) -> std::io::Result<()> {
     client.set_nonblocking(false)?;
     client.set_read_timeout(Some(Duration::from_secs(120)))?;
@@ -221,7 +287,15 @@ fn serve(
             let _ = client.shutdown(Shutdown::Both);
             Ok(())
         }
-        None => {
+        fault @ (None | Some(Fault::SlowBody(_))) => {
+            let rate = match fault {
+                Some(Fault::SlowBody(rate)) => {
+                    injected.fetch_add(1, Ordering::SeqCst);
+                    Some(rate)
+                }
+                _ => None,
+            };
+            let _flow = Flow::start(flows, &method);
             let mut server = TcpStream::connect(upstream)?;
             server.write_all(&force_close(&head_text))?;
             server.write_all(&rest)?;
@@ -229,7 +303,7 @@ fn serve(
             let mut from_client = client.try_clone()?;
             let mut server_writer = server.try_clone()?;
             let upload = thread::spawn(move || {
-                let _ = std::io::copy(&mut from_client, &mut server_writer);
+                copy_at(&mut from_client, &mut server_writer, rate);
             });
             let _ = std::io::copy(&mut server, &mut to_server);
             let _ = client.shutdown(Shutdown::Both);
