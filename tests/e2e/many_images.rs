@@ -1,5 +1,6 @@
 //! Several images from the same multi-platform base in one plan: every image of every
-//! platform must be built from the base of its own platform, however the builds interleave.
+//! platform must be built from the base of its own platform, however the builds interleave;
+//! and the daemon's tag of that base is left where it was.
 
 use mab_tests::*;
 
@@ -56,4 +57,50 @@ fn three_images_two_platforms_each_get_their_own_base() {
             );
         }
     }
+}
+
+#[test]
+fn the_local_tag_of_a_multi_platform_base_stays_where_it_was() {
+    let env = TestEnv::get();
+    let dir = PlanDir::new("base-tag");
+    // A base of the test's own (no other test pulls it), tagged locally as the amd64 image.
+    let base = format!("{}/{}-base/busybox:latest", env.registry, dir.repo_path());
+    skopeo([
+        "copy",
+        "--all",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        &format!("docker://{}", env.base_image),
+        &format!("docker://{base}"),
+    ])
+    .assert_success();
+    docker(["pull", "--platform", "linux/amd64", &base]).assert_success();
+    let local = || {
+        let out = docker(["image", "inspect", "-f", "{{.Id}} {{.Architecture}}", &base]);
+        out.assert_success();
+        out.stdout.trim().to_string()
+    };
+    let before = local();
+    assert!(before.ends_with(" amd64"), "{before}");
+
+    dir.write(
+        "Dockerfile",
+        &dockerfile("RUN uname -m > /arch\nCMD [\"cat\", \"/arch\"]"),
+    );
+    let quoted = |s: &str| serde_json::to_string(s).expect("a string");
+    let repository = dir.repository();
+    dir.write(
+        "plan.yaml",
+        &plan_yaml(&[Image::new(&repository)]).replace(&quoted(&env.base_image), &quoted(&base)),
+    );
+    let out = mab().arg("build").arg(dir.plan()).run();
+    out.assert_success();
+
+    // docker pull --platform linux/arm64 would have moved it; mab used the arm64 image by
+    // digest and left the tag alone.
+    assert_eq!(local(), before, "the local tag {base} moved");
+    let image = format!("{repository}:latest");
+    assert_eq!(docker_run_platform(&image, "linux/arm64").trim(), "aarch64");
+    assert_eq!(docker_run_platform(&image, "linux/amd64").trim(), "x86_64");
+    let _ = docker(["rmi", &base]);
 }

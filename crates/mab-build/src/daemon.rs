@@ -31,6 +31,31 @@ pub trait BuildReporter: Send + Sync {
     fn base_resolved(&self, _reference: &str, _image_id: &str) {}
 }
 
+/// Tells which image a base image reference names, for one platform, in its registry now.
+pub trait BaseResolver: Send + Sync {
+    /// `registry/repository@sha256:…` of `reference`'s image for `platform`; `None` when that
+    /// is not known (the registry cannot be reached or read, no such platform there): the
+    /// daemon then pulls the tag for the platform, as `docker pull --platform` does.
+    fn platform_image<'a>(
+        &'a self,
+        reference: &'a str,
+        platform: &'a Platform,
+    ) -> futures::future::BoxFuture<'a, Option<String>>;
+}
+
+/// Knows no registry: every base is pulled by tag.
+pub struct NoBaseResolver;
+
+impl BaseResolver for NoBaseResolver {
+    fn platform_image<'a>(
+        &'a self,
+        _reference: &'a str,
+        _platform: &'a Platform,
+    ) -> futures::future::BoxFuture<'a, Option<String>> {
+        Box::pin(std::future::ready(None))
+    }
+}
+
 /// One image to build: a Dockerfile, its context, a platform.
 #[derive(Debug, Clone)]
 pub struct BuildRequest {
@@ -214,6 +239,7 @@ impl Daemon {
         &self,
         request: &BuildRequest,
         reporter: &dyn BuildReporter,
+        bases: &dyn BaseResolver,
     ) -> Result<BuiltImage, BuildError> {
         let platform = request.platform.to_string();
         let text = read_dockerfile(&request.dockerfile).await?;
@@ -236,7 +262,9 @@ impl Daemon {
                     .pull_repositories
                     .iter()
                     .any(|repository| same_repository(&base.reference, repository));
-            let id = self.resolve_base(&base, &request.platform, pull).await?;
+            let id = self
+                .resolve_base(&base, &request.platform, pull, bases)
+                .await?;
             reporter.base_resolved(&base.reference, &id);
             pinned.insert(base, id);
         }
@@ -387,27 +415,41 @@ impl Daemon {
         base: &BaseImage,
         target: &Platform,
         pull: bool,
+        bases: &dyn BaseResolver,
     ) -> Result<String, BuildError> {
         let wanted = match &base.platform {
             Some(text) => text.parse::<Platform>().unwrap_or_else(|_| target.clone()),
             None => target.clone(),
         };
+        // When the registry says which image the reference names for that platform now, it is
+        // used by digest: pulled by digest if the daemon lacks it, so no local tag moves (the
+        // user's `alpine:latest` stays the image it was) and no other client of the daemon can
+        // change what it names. A digest from the registry is current, so `pull` is met too.
+        let by_digest = bases.platform_image(&base.reference, &wanted).await;
+        let reference = by_digest.as_deref().unwrap_or(&base.reference);
         let _one_at_a_time = self.inner.base_lock.lock().await;
-        if !pull && let Some(id) = self.local_image_for(&base.reference, &wanted).await {
+        if (!pull || by_digest.is_some())
+            && let Some(id) = self.local_image_for(reference, &wanted).await
+        {
             return Ok(id);
         }
         let credentials = crate::credentials::for_pulling(&base.reference).await;
-        // The lock keeps this process's builds from moving the tag between pull and look-up,
-        // but another client of the daemon may pull the same tag for another platform in that
-        // moment: a mismatch right after a pull is pulled again, a few times.
+        // By tag: the lock keeps this process's builds from moving the tag between pull and
+        // look-up, but another client of the daemon may pull the same tag for another platform
+        // in that moment: a mismatch right after a pull is pulled again, a few times.
+        let attempts = if by_digest.is_some() {
+            1
+        } else {
+            BASE_PULL_ATTEMPTS
+        };
         let mut actual = None;
-        for attempt in 0..BASE_PULL_ATTEMPTS {
+        for attempt in 0..attempts {
             if attempt > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(attempt)))
                     .await;
             }
             let options = CreateImageOptionsBuilder::default()
-                .from_image(&base.reference)
+                .from_image(reference)
                 .platform(&wanted.to_string())
                 .build();
             self.docker()
@@ -420,13 +462,9 @@ impl Daemon {
                     endpoint: self.endpoint().to_string(),
                     source: Box::new(source),
                 })?;
-            let inspect = self
-                .docker()
-                .inspect_image(&base.reference)
-                .await
-                .map_err(|e| {
-                    self.daemon_error(format!("inspecting base image {}", base.reference), e)
-                })?;
+            let inspect = self.docker().inspect_image(reference).await.map_err(|e| {
+                self.daemon_error(format!("inspecting base image {}", base.reference), e)
+            })?;
             let found = ConfigPlatform {
                 os: inspect.os.unwrap_or_default(),
                 architecture: inspect.architecture.unwrap_or_default(),

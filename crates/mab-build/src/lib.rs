@@ -24,7 +24,8 @@ mod tls;
 
 pub use context::{ContextSpec, ContextStream, context_stream};
 pub use daemon::{
-    BuildReporter, BuildRequest, BuiltImage, Daemon, DaemonInfo, host_emulated_platforms,
+    BaseResolver, BuildReporter, BuildRequest, BuiltImage, Daemon, DaemonInfo, NoBaseResolver,
+    host_emulated_platforms,
 };
 pub use dockerfile::{BaseImage, Dockerfile};
 pub use endpoint::{DEFAULT_ENDPOINT, DaemonEndpoint, TlsFiles};

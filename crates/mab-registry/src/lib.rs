@@ -32,7 +32,7 @@ pub use error::RegistryError;
 pub use layout::OciLayout;
 pub use list::{
     FetchedManifest, ImageReference, ListEntry, ManifestList, PlatformChange, PushedList,
-    ResolvedImage, fetch_manifest, push_list, resolve_image,
+    ResolvedImage, fetch_manifest, platform_image, push_list, resolve_image,
 };
 pub use manifest::{LayerCompression, ManifestFormat, PlatformJson, PublishedIndex, media_types};
 pub use push::{ImageFacts, PushOutcome, PushSettings, push_image};

@@ -20,7 +20,7 @@ use std::time::Instant;
 use anyhow::Context;
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared, join_all};
-use mab_build::{BuildError, BuildRequest, Fit, Fleet, Lease, error_chain};
+use mab_build::{BaseResolver, BuildError, BuildRequest, Fit, Fleet, Lease, error_chain};
 use mab_plan::{ImageSpec, ManifestFormat as PlanFormat, Plan, Repository};
 use mab_platform::Platform;
 use mab_registry::{
@@ -123,7 +123,11 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<u8> {
     builders.report(&progress)?;
     check_platforms(&plan, &builders.fleet, &progress)?;
 
-    let targets = targets_for(&plan, &output).await?;
+    let client = registry_client(&plan)?;
+    let bases = RegistryBases {
+        client: client.clone(),
+    };
+    let targets = targets_for(&plan, &output, &client).await?;
     for target in targets.iter().flatten() {
         target
             .check_writable()
@@ -133,7 +137,18 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<u8> {
 
     let jobs = args.jobs.map(Semaphore::new);
     let started = Instant::now();
-    let outcomes = run_images(&plan, &targets, &builders, &progress, jobs.as_ref(), flags).await;
+    let outcomes = run_images(
+        &plan,
+        &targets,
+        Run {
+            builders: &builders,
+            progress: &progress,
+            jobs: jobs.as_ref(),
+            bases: &bases,
+            flags,
+        },
+    )
+    .await;
 
     let mut report = Report {
         images: Vec::new(),
@@ -217,6 +232,17 @@ fn check_platforms(plan: &Plan, fleet: &Fleet, progress: &Progress) -> anyhow::R
     ))
 }
 
+/// What every job of a run shares.
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    builders: &'a Builders,
+    progress: &'a Arc<Progress>,
+    /// `--jobs`: how many builds may run at once in all.
+    jobs: Option<&'a Semaphore>,
+    bases: &'a dyn BaseResolver,
+    flags: Flags,
+}
+
 /// What the command line adds to every image's build settings.
 #[derive(Debug, Clone, Copy)]
 struct Flags {
@@ -230,14 +256,7 @@ struct Flags {
 type Outcome = Result<Vec<ImageReport>, Failures>;
 
 /// Runs every image, each after the images it depends on; returns the outcomes in plan order.
-async fn run_images(
-    plan: &Plan,
-    targets: &[Vec<Target>],
-    builders: &Builders,
-    progress: &Arc<Progress>,
-    jobs: Option<&Semaphore>,
-    flags: Flags,
-) -> Vec<Outcome> {
+async fn run_images(plan: &Plan, targets: &[Vec<Target>], run: Run<'_>) -> Vec<Outcome> {
     let images = plan.images();
     let outcomes: Vec<Mutex<Option<Outcome>>> = images.iter().map(|_| Mutex::new(None)).collect();
     // Each image's run, shared so that the images depending on it can wait for it; it says
@@ -265,16 +284,7 @@ async fn run_images(
                     .iter()
                     .flat_map(|&d| images[d].repositories().iter().map(|r| r.to_string()))
                     .collect();
-                build_image(
-                    image,
-                    image_targets,
-                    builders,
-                    progress,
-                    jobs,
-                    flags,
-                    pull_repositories,
-                )
-                .await
+                build_image(image, image_targets, run, pull_repositories).await
             } else {
                 Err(vec![(
                     None,
@@ -352,29 +362,60 @@ fn summary_table(images: &[ImageReport]) -> String {
 }
 
 /// The targets of each image of the plan: one per repository.
-async fn targets_for(plan: &Plan, output: &Output) -> anyhow::Result<Vec<Vec<Target>>> {
+/// The registry client of a run: the plan's insecure registries and extra CAs.
+fn registry_client(plan: &Plan) -> anyhow::Result<RegistryClient> {
+    let mut extra_ca_certificates = Vec::new();
+    for (host, settings) in plan.registries() {
+        if let Some(path) = settings.ca_cert() {
+            let pem = std::fs::read(path).with_context(|| {
+                format!("reading ca_cert {} of registry {host}", path.display())
+            })?;
+            extra_ca_certificates.push(pem);
+        }
+    }
+    // `..Default::default()`: options the plan does not set keep their defaults.
+    #[allow(clippy::needless_update)]
+    Ok(RegistryClient::new(&RegistryOptions {
+        insecure_registries: plan
+            .registries()
+            .filter(|(_, settings)| settings.insecure())
+            .map(|(host, _)| host.to_string())
+            .collect(),
+        extra_ca_certificates,
+        ..Default::default()
+    }))
+}
+
+/// Base images resolved through the registries of the run: which image a reference names for a
+/// platform, by digest (see [`BaseResolver`]). A registry that cannot be read says nothing, and
+/// the daemon pulls by tag.
+struct RegistryBases {
+    client: RegistryClient,
+}
+
+impl BaseResolver for RegistryBases {
+    fn platform_image<'a>(
+        &'a self,
+        reference: &'a str,
+        platform: &'a Platform,
+    ) -> BoxFuture<'a, Option<String>> {
+        Box::pin(async move {
+            mab_registry::platform_image(&self.client, reference, platform)
+                .await
+                .ok()
+                .flatten()
+        })
+    }
+}
+
+async fn targets_for(
+    plan: &Plan,
+    output: &Output,
+    client: &RegistryClient,
+) -> anyhow::Result<Vec<Vec<Target>>> {
     match output {
         Output::Registries => {
-            let mut extra_ca_certificates = Vec::new();
-            for (host, settings) in plan.registries() {
-                if let Some(path) = settings.ca_cert() {
-                    let pem = std::fs::read(path).with_context(|| {
-                        format!("reading ca_cert {} of registry {host}", path.display())
-                    })?;
-                    extra_ca_certificates.push(pem);
-                }
-            }
-            // `..Default::default()`: options the plan does not set keep their defaults.
-            #[allow(clippy::needless_update)]
-            let client = RegistryClient::new(&RegistryOptions {
-                insecure_registries: plan
-                    .registries()
-                    .filter(|(_, settings)| settings.insecure())
-                    .map(|(host, _)| host.to_string())
-                    .collect(),
-                extra_ca_certificates,
-                ..Default::default()
-            });
+            let client = client.clone();
             Ok(per_repository(plan, |repo| {
                 Target::registry(client.repository(repo.registry(), repo.path()))
             }))
@@ -410,10 +451,7 @@ type Failures = Vec<(Option<Platform>, anyhow::Error)>;
 async fn build_image(
     image: &ImageSpec,
     targets: &[Target],
-    builders: &Builders,
-    progress: &Arc<Progress>,
-    jobs: Option<&Semaphore>,
-    flags: Flags,
+    run: Run<'_>,
     pull_repositories: Vec<String>,
 ) -> Outcome {
     let format = manifest_format(image.format());
@@ -431,10 +469,7 @@ async fn build_image(
             image,
             platform,
             targets,
-            builders,
-            progress,
-            jobs,
-            flags,
+            run,
             &pull_repositories,
             &manifest_options,
         )
@@ -487,7 +522,7 @@ async fn build_image(
                 return Err(vec![(None, error)]);
             }
         }
-        progress.println(&format!(
+        run.progress.println(&format!(
             "[{repository}] published {} as {}",
             index.digest,
             image.tags().join(", ")
@@ -517,7 +552,7 @@ async fn build_image(
     if let [first, rest @ ..] = reports.as_slice()
         && rest.iter().any(|r| r.digest != first.digest)
     {
-        progress.println(&format!(
+        run.progress.println(&format!(
             "warning: {}: the repositories got different index digests ({}); the same image \
              was exported differently for each",
             image.label(),
@@ -556,18 +591,21 @@ enum Attempt {
 
 /// Builds one platform of one image on a builder of the fleet and stores its manifest
 /// (untagged) in every target; when the builder fails under the job, tries the next able one.
-#[allow(clippy::too_many_arguments)]
 async fn build_platform(
     image: &ImageSpec,
     platform: &Platform,
     targets: &[Target],
-    builders: &Builders,
-    progress: &Arc<Progress>,
-    jobs: Option<&Semaphore>,
-    flags: Flags,
+    run: Run<'_>,
     pull_repositories: &[String],
     options: &ManifestOptions,
 ) -> anyhow::Result<BuiltPlatform> {
+    let Run {
+        builders,
+        progress,
+        jobs,
+        bases,
+        flags,
+    } = run;
     let Builders {
         fleet,
         declared: named,
@@ -617,7 +655,11 @@ async fn build_platform(
             (false, fit) => format!(" ({})", fit.describe()),
         };
         let started = Instant::now();
-        match attempt(&lease, job_slot, &request, targets, options, &job, &on).await {
+        match attempt(
+            &lease, job_slot, &request, bases, targets, options, &job, &on,
+        )
+        .await
+        {
             Ok((manifests, reused)) => {
                 let foreign = super::lint::foreign_executables(platform, &manifests[0].elf_files);
                 if flags.strict && !foreign.is_empty() {
@@ -676,10 +718,12 @@ async fn build_platform(
 /// One attempt of a job on the builder of `lease`: build (holding the builder's job slot and,
 /// with `--jobs`, `job_slot`), then export from that builder's daemon and push to every target
 /// (holding neither). Returns the manifests and whether they were reused.
+#[allow(clippy::too_many_arguments)]
 async fn attempt(
     lease: &Lease,
     job_slot: Option<tokio::sync::SemaphorePermit<'_>>,
     request: &BuildRequest,
+    bases: &dyn BaseResolver,
     targets: &[Target],
     options: &ManifestOptions,
     job: &crate::progress::JobProgress,
@@ -688,7 +732,7 @@ async fn attempt(
     let daemon = lease.daemon();
     let platform = &request.platform;
     job.step(&format!("building{on}"));
-    let built = match daemon.build(request, job).await {
+    let built = match daemon.build(request, job, bases).await {
         Ok(built) => built,
         Err(e) if e.is_builder_failure() => return Err(Attempt::Builder(e.into())),
         Err(e) if lease.fit() != Fit::Native && cannot_run_binaries(&e) => {
