@@ -953,9 +953,9 @@ pub fn markdown(r: &Results) -> String {
             w,
             "- Time inside upload requests, from the registry's per-request durations (which \
              include receiving each body): mab {} of its {} push phase ({}); the rest of the \
-             push phase, {}, mab was between requests (reading the export, compressing, \
-             starting the next request). docker push: {} (its layers go up at the same time, \
-             one streamed PATCH each, so this can exceed its wall time).",
+             push phase, {}, no upload request was open (waiting for the export's first byte, \
+             then reading and compressing ahead). docker push: {}. Both send the layers of an \
+             image at the same time, one streamed PATCH each, so this can exceed the wall time.",
             secs(inside),
             secs(push_phase),
             ratio(inside, push_phase).map_or("n/a".into(), |x| format!("{:.0}%", x * 100.0)),
