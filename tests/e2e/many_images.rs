@@ -2,6 +2,7 @@
 //! platform must be built from the base of its own platform, however the builds interleave;
 //! and the daemon's tag of that base is left where it was.
 
+use mab_tests::fault_proxy::FaultProxy;
 use mab_tests::*;
 
 #[test]
@@ -59,21 +60,50 @@ fn three_images_two_platforms_each_get_their_own_base() {
     }
 }
 
-#[test]
-fn the_local_tag_of_a_multi_platform_base_stays_where_it_was() {
+/// Copies the multi-platform test base into a repository of the test's own (no other test pulls
+/// it) and writes a Dockerfile and a plan building `dir`'s repository for amd64 and arm64 from
+/// it, as seen at `base_registry` (the test registry, or a proxy in front of it, then declared
+/// insecure too). Returns the base's `repository path` and its reference as the plan names it.
+fn plan_on_own_base(dir: &PlanDir, base_registry: &str) -> (String, String) {
     let env = TestEnv::get();
-    let dir = PlanDir::new("base-tag");
-    // A base of the test's own (no other test pulls it), tagged locally as the amd64 image.
-    let base = format!("{}/{}-base/busybox:latest", env.registry, dir.repo_path());
+    let base_path = format!("{}-base/busybox", dir.repo_path());
     skopeo([
         "copy",
         "--all",
         "--src-tls-verify=false",
         "--dest-tls-verify=false",
         &format!("docker://{}", env.base_image),
-        &format!("docker://{base}"),
+        &format!("docker://{}/{base_path}:latest", env.registry),
     ])
     .assert_success();
+    let base = format!("{base_registry}/{base_path}:latest");
+    dir.write(
+        "Dockerfile",
+        &dockerfile("RUN uname -m > /arch\nCMD [\"cat\", \"/arch\"]"),
+    );
+    let quoted = |s: &str| serde_json::to_string(s).expect("a string");
+    let mut yaml = plan_yaml(&[Image::new(&dir.repository())])
+        .replace(&quoted(&env.base_image), &quoted(&base));
+    if base_registry != env.registry {
+        yaml = yaml.replacen(
+            "registries:\n",
+            &format!(
+                "registries:\n  {}: {{ insecure: true }}\n",
+                quoted(base_registry)
+            ),
+            1,
+        );
+    }
+    dir.write("plan.yaml", &yaml);
+    (base_path, base)
+}
+
+#[test]
+fn the_local_tag_of_a_multi_platform_base_stays_where_it_was() {
+    let env = TestEnv::get();
+    let dir = PlanDir::new("base-tag");
+    let (_, base) = plan_on_own_base(&dir, &env.registry);
+    // Tagged locally as the amd64 image.
     docker(["pull", "--platform", "linux/amd64", &base]).assert_success();
     let local = || {
         let out = docker(["image", "inspect", "-f", "{{.Id}} {{.Architecture}}", &base]);
@@ -83,16 +113,7 @@ fn the_local_tag_of_a_multi_platform_base_stays_where_it_was() {
     let before = local();
     assert!(before.ends_with(" amd64"), "{before}");
 
-    dir.write(
-        "Dockerfile",
-        &dockerfile("RUN uname -m > /arch\nCMD [\"cat\", \"/arch\"]"),
-    );
-    let quoted = |s: &str| serde_json::to_string(s).expect("a string");
     let repository = dir.repository();
-    dir.write(
-        "plan.yaml",
-        &plan_yaml(&[Image::new(&repository)]).replace(&quoted(&env.base_image), &quoted(&base)),
-    );
     let out = mab().arg("build").arg(dir.plan()).run();
     out.assert_success();
 
@@ -102,5 +123,52 @@ fn the_local_tag_of_a_multi_platform_base_stays_where_it_was() {
     let image = format!("{repository}:latest");
     assert_eq!(docker_run_platform(&image, "linux/arm64").trim(), "aarch64");
     assert_eq!(docker_run_platform(&image, "linux/amd64").trim(), "x86_64");
+    let _ = docker(["rmi", &base]);
+}
+
+#[test]
+fn a_rerun_reads_no_base_manifest_and_a_run_asks_each_base_once() {
+    let env = TestEnv::get();
+    // The base's registry is seen through a proxy that counts requests.
+    let proxy = FaultProxy::start(&env.registry, Vec::new());
+    let dir = PlanDir::new("base-head");
+    let (base_path, base) = plan_on_own_base(&dir, proxy.address());
+    let home = dir.path().join("mab-home");
+    let manifests = format!("/v2/{base_path}/manifests/");
+
+    // The first run: mab reads the index, the daemon pulls both images by digest (through the
+    // proxy too, so its requests are not counted here).
+    let first = mab()
+        .arg("build")
+        .arg(dir.plan())
+        .env("MAB_HOME", &home)
+        .run();
+    first.assert_success();
+
+    // Again, with nothing changed: the daemon has both images, and mab asks the tag once for
+    // both platforms, by HEAD (Docker Hub does not count it as a pull); the index comes from
+    // mab's cache.
+    let (heads, gets) = (
+        proxy.requests("HEAD", &manifests),
+        proxy.requests("GET", &manifests),
+    );
+    let again = mab()
+        .arg("build")
+        .arg(dir.plan())
+        .env("MAB_HOME", &home)
+        .run();
+    again.assert_success();
+    assert_eq!(
+        proxy.requests("HEAD", &manifests) - heads,
+        1,
+        "one HEAD for both platforms: {}",
+        again.all()
+    );
+    assert_eq!(
+        proxy.requests("GET", &manifests) - gets,
+        0,
+        "a manifest of the base was read again: {}",
+        again.all()
+    );
     let _ = docker(["rmi", &base]);
 }

@@ -204,6 +204,13 @@ fn serve(
 ) -> std::io::Result<()> {
     client.set_nonblocking(false)?;
     client.set_read_timeout(Some(Duration::from_secs(120)))?;
+    // A TLS handshake (a docker daemon tries https first even for a registry it may reach over
+    // http): close at once, so it falls back to http now rather than after its TLS timeout.
+    let mut first = [0u8; 1];
+    if client.peek(&mut first)? == 1 && first[0] == 0x16 {
+        let _ = client.shutdown(Shutdown::Both);
+        return Ok(());
+    }
     let (head, rest) = read_head(&mut client)?;
     let head_text = String::from_utf8_lossy(&head).to_string();
     let mut first = head_text.lines().next().unwrap_or("").split_whitespace();

@@ -127,6 +127,27 @@ impl LayerCache {
         }
     }
 
+    fn manifest_path(&self, digest: &str) -> Option<PathBuf> {
+        let hex = digest.strip_prefix("sha256:")?;
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        Some(self.root.join("manifests").join(hex))
+    }
+
+    /// The bytes of a manifest or index, if remembered (and they still hash to `digest`).
+    pub async fn manifest(&self, digest: &str) -> Option<bytes::Bytes> {
+        let bytes = tokio::fs::read(self.manifest_path(digest)?).await.ok()?;
+        (crate::manifest::sha256_digest(&bytes) == digest).then(|| bytes.into())
+    }
+
+    /// Remembers the bytes of a manifest or index under their digest (best effort).
+    pub async fn remember_manifest(&self, digest: &str, bytes: &[u8]) {
+        if let Some(path) = self.manifest_path(digest) {
+            write_atomically(path, bytes.to_vec()).await;
+        }
+    }
+
     /// Remembers the size of an image config (best effort).
     pub async fn remember_config(&self, config_digest: &str, size: u64) {
         if let Some(path) = self.config_path(config_digest) {
@@ -173,6 +194,14 @@ mod tests {
         assert_eq!(cache.layer(GZ, DIFF_ID).await, Some(layer));
         cache.remember_config(DIFF_ID, 1234).await;
         assert_eq!(cache.config_size(DIFF_ID).await, Some(1234));
+        let index = br#"{"schemaVersion":2,"manifests":[]}"#;
+        let digest = crate::manifest::sha256_digest(index);
+        assert_eq!(cache.manifest(&digest).await, None);
+        cache.remember_manifest(&digest, index).await;
+        assert_eq!(cache.manifest(&digest).await.as_deref(), Some(&index[..]));
+        // Bytes that no longer hash to their name are a miss.
+        std::fs::write(cache.manifest_path(&digest).unwrap(), b"{}").unwrap();
+        assert_eq!(cache.manifest(&digest).await, None);
     }
 
     #[tokio::test]

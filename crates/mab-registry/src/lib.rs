@@ -13,6 +13,7 @@
 //! and reports progress through [`PushReporter`].
 
 mod archive;
+mod bases;
 mod cache;
 mod elf;
 mod error;
@@ -26,13 +27,14 @@ mod target;
 mod verify;
 
 pub use archive::{ManifestOptions, PushedManifest, push_docker_archive};
+pub use bases::BaseImages;
 pub use cache::{CachedLayer, LayerCache};
 pub use elf::ElfFiles;
 pub use error::RegistryError;
 pub use layout::OciLayout;
 pub use list::{
     FetchedManifest, ImageReference, ListEntry, ManifestList, PlatformChange, PushedList,
-    ResolvedImage, fetch_manifest, platform_image, push_list, resolve_image,
+    ResolvedImage, fetch_manifest, push_list, resolve_image,
 };
 pub use manifest::{LayerCompression, ManifestFormat, PlatformJson, PublishedIndex, media_types};
 pub use push::{ImageFacts, PushOutcome, PushSettings, push_image};

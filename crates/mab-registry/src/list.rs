@@ -155,6 +155,14 @@ struct ManifestProbe {
     config: Option<serde_json::Value>,
 }
 
+/// An index's bytes, parsed (`reference` names it in the error).
+pub(crate) fn parse_index(raw: &[u8], reference: &str) -> Result<ImageIndex, RegistryError> {
+    serde_json::from_slice(raw).map_err(|e| RegistryError::MalformedManifest {
+        reference: reference.to_string(),
+        message: format!("the index does not parse: {e}"),
+    })
+}
+
 /// The media type of manifest bytes, and whether they are an index.
 pub(crate) fn classify(raw: &[u8], reference: &str) -> Result<(String, bool), RegistryError> {
     let malformed = |message: String| RegistryError::MalformedManifest {
@@ -440,38 +448,6 @@ pub struct FetchedManifest {
     pub is_index: bool,
 }
 
-/// The image of `platform` that `reference` names in its registry, as a digest reference
-/// (`registry/repository@sha256:…`): the matching entry of an index (the first, when several
-/// match), or the image itself when it is a single image. `None` when an index has no image of
-/// that platform.
-pub async fn platform_image(
-    client: &RegistryClient,
-    reference: &str,
-    platform: &Platform,
-) -> Result<Option<String>, RegistryError> {
-    let image = ImageReference::parse(reference)?;
-    let fetched = fetch_manifest(client, &image).await?;
-    let digest = if fetched.is_index {
-        let index: ImageIndex =
-            serde_json::from_slice(&fetched.raw).map_err(|e| RegistryError::MalformedManifest {
-                reference: image.to_string(),
-                message: format!("the index does not parse: {e}"),
-            })?;
-        let found = index.manifests.into_iter().find(|entry| {
-            entry.platform.as_ref().is_some_and(|p| {
-                platform.matches_config(&p.os, &p.architecture, p.variant.as_deref())
-            })
-        });
-        match found {
-            Some(entry) => entry.digest,
-            None => return Ok(None),
-        }
-    } else {
-        fetched.digest
-    };
-    Ok(Some(format!("{}@{digest}", image.name())))
-}
-
 /// Reads a manifest or index exactly as stored (not its children). An image that is not there is
 /// [`RegistryError::ManifestNotFound`] naming it.
 pub async fn fetch_manifest(
@@ -503,11 +479,7 @@ pub async fn resolve_image(
     let (raw, digest) = repository.pull_manifest_raw(image.tag_or_digest()).await?;
     let (media_type, is_index) = classify(&raw, &reference)?;
     let entries = if is_index {
-        let index: ImageIndex =
-            serde_json::from_slice(&raw).map_err(|e| RegistryError::MalformedManifest {
-                reference: reference.clone(),
-                message: format!("the index does not parse: {e}"),
-            })?;
+        let index = parse_index(&raw, &reference)?;
         let wanted: Vec<Descriptor> = index
             .manifests
             .into_iter()

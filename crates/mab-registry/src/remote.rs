@@ -636,6 +636,22 @@ impl RemoteRepository {
 
     /// Reads a manifest or index exactly as stored, by tag or digest. Returns the bytes and their
     /// digest, checked against the digest asked for and the one the registry announced.
+    /// The digest a tag names now, by HEAD (which Docker Hub does not count as a pull).
+    pub(crate) async fn manifest_digest(&self, tag: &str) -> Result<String, RegistryError> {
+        let auth = self.ensure_auth().await?;
+        let reference = self.reference_for(tag);
+        self.retry()
+            .run(|| self.client().fetch_manifest_digest(&reference, &auth))
+            .await
+            .map_err(|e| match e {
+                e if is_not_found(&e) => RegistryError::ManifestNotFound {
+                    reference: self.describe(tag),
+                    registry: self.registry.clone(),
+                },
+                e => self.error(format!("reading the digest of {}", self.describe(tag)), e),
+            })
+    }
+
     pub async fn pull_manifest_raw(
         &self,
         tag_or_digest: &str,

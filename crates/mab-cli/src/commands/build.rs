@@ -24,9 +24,9 @@ use mab_build::{BaseResolver, BuildError, BuildRequest, Fit, Fleet, Lease, error
 use mab_plan::{ImageSpec, ManifestFormat as PlanFormat, Plan, Repository};
 use mab_platform::Platform;
 use mab_registry::{
-    ImageFacts, IndexOptions, LayerCache, LayerCompression, ManifestFormat, ManifestOptions,
-    OciLayout, PushSettings, PushedManifest, RegistryClient, RegistryOptions, RetryPolicy, Target,
-    publish_index, push_image,
+    BaseImages, ImageFacts, IndexOptions, LayerCache, LayerCompression, ManifestFormat,
+    ManifestOptions, OciLayout, PushSettings, PushedManifest, RegistryClient, RegistryOptions,
+    RetryPolicy, Target, publish_index, push_image,
 };
 use serde::Serialize;
 use tokio::io::{AsyncRead, ReadBuf};
@@ -123,10 +123,19 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<u8> {
     builders.report(&progress)?;
     check_platforms(&plan, &builders.fleet, &progress)?;
 
-    let client = registry_client(&plan)?;
-    let bases = RegistryBases {
-        client: client.clone(),
-    };
+    let client = registry_client(&plan, RetryPolicy::default())?;
+    // One try each: a registry that does not answer at once leaves the base to the daemon's
+    // tag pull (an offline laptop with local bases must not wait for retries).
+    let bases = RegistryBases(BaseImages::new(
+        registry_client(
+            &plan,
+            RetryPolicy {
+                attempts: 1,
+                ..RetryPolicy::default()
+            },
+        )?,
+        LayerCache::default_root().map(LayerCache::new),
+    ));
     let targets = targets_for(&plan, &output, &client).await?;
     for target in targets.iter().flatten() {
         target
@@ -362,8 +371,9 @@ fn summary_table(images: &[ImageReport]) -> String {
 }
 
 /// The targets of each image of the plan: one per repository.
-/// The registry client of a run: the plan's insecure registries and extra CAs.
-fn registry_client(plan: &Plan) -> anyhow::Result<RegistryClient> {
+/// A registry client for the plan's registries (insecure ones, extra CAs), retrying as `retry`
+/// says.
+fn registry_client(plan: &Plan, retry: RetryPolicy) -> anyhow::Result<RegistryClient> {
     let mut extra_ca_certificates = Vec::new();
     for (host, settings) in plan.registries() {
         if let Some(path) = settings.ca_cert() {
@@ -373,8 +383,6 @@ fn registry_client(plan: &Plan) -> anyhow::Result<RegistryClient> {
             extra_ca_certificates.push(pem);
         }
     }
-    // `..Default::default()`: options the plan does not set keep their defaults.
-    #[allow(clippy::needless_update)]
     Ok(RegistryClient::new(&RegistryOptions {
         insecure_registries: plan
             .registries()
@@ -382,16 +390,13 @@ fn registry_client(plan: &Plan) -> anyhow::Result<RegistryClient> {
             .map(|(host, _)| host.to_string())
             .collect(),
         extra_ca_certificates,
-        ..Default::default()
+        retry,
     }))
 }
 
-/// Base images resolved through the registries of the run: which image a reference names for a
-/// platform, by digest (see [`BaseResolver`]). A registry that cannot be read says nothing, and
-/// the daemon pulls by tag.
-struct RegistryBases {
-    client: RegistryClient,
-}
+/// Base images resolved through their registries (see [`BaseImages`]): which image a reference
+/// names for a platform, by digest. A registry that cannot say leaves the daemon to pull by tag.
+struct RegistryBases(BaseImages);
 
 impl BaseResolver for RegistryBases {
     fn platform_image<'a>(
@@ -399,12 +404,7 @@ impl BaseResolver for RegistryBases {
         reference: &'a str,
         platform: &'a Platform,
     ) -> BoxFuture<'a, Option<String>> {
-        Box::pin(async move {
-            mab_registry::platform_image(&self.client, reference, platform)
-                .await
-                .ok()
-                .flatten()
-        })
+        Box::pin(self.0.platform_image(reference, platform))
     }
 }
 
