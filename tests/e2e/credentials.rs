@@ -1,9 +1,11 @@
 //! Credentials and transport against a real registry with TLS (a CA made in the test) and
 //! htpasswd authentication: the right password from the docker config pushes; a wrong or missing
 //! one fails naming the registry; an unknown CA fails the TLS check; a private base image is
-//! pulled by the daemon with the same credentials; the password never shows in any output.
+//! pulled by the daemon with the same credentials; an identity token (a registry with token
+//! authentication) is traded for an access token per repository; no secret shows in any output.
 
 use mab_tests::secure_registry::SecureRegistry;
+use mab_tests::token_registry::TokenRegistry;
 use mab_tests::*;
 
 const PASSWORD: &str = "Pa55-w0rd-n3ver-printed";
@@ -189,4 +191,57 @@ fn a_private_base_image_is_pulled_with_docker_config_credentials() {
         docker_run_platform_command(&image, "linux/amd64", &["cat", "/arch"]).trim(),
         "x86_64"
     );
+}
+
+#[test]
+fn an_identity_token_is_traded_for_an_access_token_per_repository() {
+    const IDENTITY_TOKEN: &str = "refresh-t0ken-n3ver-printed";
+    let registry = TokenRegistry::start(IDENTITY_TOKEN);
+    let dir = PlanDir::new("identity-token");
+    dir.write("Dockerfile", &dockerfile("RUN uname -m > /arch"));
+    // Two repositories of the registry: each needs its own access token.
+    let one = format!("{}/{}-one", registry.address, dir.repo_path());
+    let two = format!("{}/{}-two", registry.address, dir.repo_path());
+    dir.write_plan(&[Image::new(&one), Image::new(&two)]);
+    let no_secret = |out: &Output| {
+        assert!(
+            !out.all().contains(IDENTITY_TOKEN),
+            "the identity token appeared in the output:\n{}",
+            out.all()
+        );
+    };
+
+    let wrong = registry.docker_config("not-the-token", &dir.path().join("wrong"));
+    let out = build_with(&dir, &wrong);
+    out.assert_code(1)
+        .assert_error_line()
+        .assert_stderr_contains(&[&registry.address, "authentication failed", "token"]);
+    assert_eq!(registry.tokens_granted(), 0);
+
+    let config = registry.docker_config(IDENTITY_TOKEN, &dir.path().join("docker"));
+    let out = build_with(&dir, &config);
+    out.assert_success();
+    no_secret(&out);
+    assert!(
+        registry.tokens_granted() >= 2,
+        "one access token per repository at least: {}",
+        registry.tokens_granted()
+    );
+
+    // skopeo, with a pull token of each repository minted by the token service, reads both.
+    for repository in [&one, &two] {
+        let path = repository
+            .strip_prefix(&format!("{}/", registry.address))
+            .expect("a repository of the registry");
+        let raw = skopeo([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            "--registry-token",
+            &registry.pull_token(path),
+            &format!("docker://{repository}:latest"),
+        ]);
+        raw.assert_success();
+        assert!(raw.stdout.contains("linux"), "{}", raw.stdout);
+    }
 }

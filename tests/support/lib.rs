@@ -18,6 +18,7 @@
 pub mod dockerd;
 pub mod fault_proxy;
 pub mod secure_registry;
+pub mod token_registry;
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;

@@ -60,39 +60,14 @@ impl SecureRegistry {
             key = dir.path().join("server-key.pem").display(),
             htpasswd = dir.path().join("htpasswd").display(),
         );
-        let config_path = dir.path().join("config.yml");
-        std::fs::write(&config_path, config).expect("config.yml");
-        let log = std::fs::File::create(dir.path().join("registry.log")).expect("log");
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config_path)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("starting docker-registry");
-        let registry = Self {
+        let child = serve(dir.path(), &config, &address);
+        Self {
             child,
             dir,
             address,
             user: user.to_string(),
             password: password.to_string(),
-        };
-        registry.wait_until_ready();
-        registry
-    }
-
-    fn wait_until_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(&self.address).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
         }
-        panic!(
-            "the TLS registry did not start: {}",
-            std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
-        );
     }
 
     /// The CA certificate (PEM) that signed the registry's certificate.
@@ -125,4 +100,31 @@ impl Drop for SecureRegistry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts `docker-registry serve` with `config` (written to `dir/config.yml`, its log to
+/// `dir/registry.log`) and waits until it listens on `address`.
+pub(crate) fn serve(dir: &Path, config: &str, address: &str) -> Child {
+    let config_path = dir.join("config.yml");
+    std::fs::write(&config_path, config).expect("config.yml");
+    let log = std::fs::File::create(dir.join("registry.log")).expect("log");
+    let mut child = Command::new("docker-registry")
+        .arg("serve")
+        .arg(&config_path)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("starting docker-registry");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(address).is_err() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "the registry on {address} did not start: {}",
+                std::fs::read_to_string(dir.join("registry.log")).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
 }

@@ -112,14 +112,35 @@ pub struct RegistryClient {
     inner: Arc<ClientInner>,
 }
 
+/// Credentials for one registry, from the docker config.
+#[derive(Clone)]
+enum Credential {
+    /// Sent as they are: a user and password, or nothing.
+    Plain(RegistryAuth),
+    /// An identity token (`identitytoken`, as `az acr login` stores): an OAuth2 refresh token,
+    /// traded at the registry's token service for an access token per repository, as the docker
+    /// CLI does.
+    Refresh(String),
+}
+
+/// An access token for one repository (`None`: the registry wants none), and until when to
+/// use it.
+#[derive(Clone)]
+struct AccessToken {
+    token: Option<String>,
+    renew_after: std::time::Instant,
+}
+
 struct ClientInner {
     client: Client,
+    /// Access tokens traded for identity tokens, by (registry, repository).
+    access: Mutex<HashMap<(String, String), AccessToken>>,
     /// Plain HTTP for the requests oci-client has no API for (a blob upload streamed in one
     /// request); configured like `client` (same roots, same insecure registries).
     http: reqwest::Client,
     insecure_registries: Vec<String>,
     /// Credentials per registry, looked up once.
-    auth: Mutex<HashMap<String, RegistryAuth>>,
+    auth: Mutex<HashMap<String, Credential>>,
     retry: RetryPolicy,
 }
 
@@ -162,6 +183,7 @@ impl RegistryClient {
         Self {
             inner: Arc::new(ClientInner {
                 client: Client::new(config),
+                access: Mutex::new(HashMap::new()),
                 http,
                 insecure_registries: options.insecure_registries.clone(),
                 auth: Mutex::new(HashMap::new()),
@@ -181,7 +203,7 @@ impl RegistryClient {
 
     /// The credentials for `registry` from the docker config (`auths`, `credHelpers`,
     /// `credsStore`); anonymous where there are none.
-    async fn auth_for(&self, registry: &str) -> Result<RegistryAuth, RegistryError> {
+    async fn credential_for(&self, registry: &str) -> Result<Credential, RegistryError> {
         let mut cache = self.inner.auth.lock().await;
         if let Some(auth) = cache.get(registry) {
             return Ok(auth.clone());
@@ -194,18 +216,18 @@ impl RegistryClient {
                     registry: registry.to_string(),
                     message: e.to_string(),
                 })?;
-        let auth = match lookup {
+        let credential = match lookup {
             Ok(docker_credential::DockerCredential::UsernamePassword(user, password)) => {
-                RegistryAuth::Basic(user, password)
+                Credential::Plain(RegistryAuth::Basic(user, password))
             }
             Ok(docker_credential::DockerCredential::IdentityToken(token)) => {
-                RegistryAuth::Bearer(token)
+                Credential::Refresh(token)
             }
             // No config file, no entry for this registry: anonymous, like the docker CLI.
-            Err(_) => RegistryAuth::Anonymous,
+            Err(_) => Credential::Plain(RegistryAuth::Anonymous),
         };
-        cache.insert(registry.to_string(), auth.clone());
-        Ok(auth)
+        cache.insert(registry.to_string(), credential.clone());
+        Ok(credential)
     }
 }
 
@@ -295,7 +317,7 @@ impl RemoteRepository {
 
     /// Checks that the registry answers and authenticates for pushing to this repository.
     pub async fn authenticate_for_push(&self) -> Result<(), RegistryError> {
-        let auth = self.client.auth_for(&self.registry).await?;
+        let auth = self.auth().await?;
         let reference = self.reference_for_tag("latest");
         self.retry()
             .run(|| {
@@ -401,6 +423,18 @@ impl RemoteRepository {
             .await
     }
 
+    /// `http` for the plan's insecure registries, else `https`.
+    fn scheme(&self) -> &'static str {
+        let reference = self.reference_for_tag("latest");
+        let host = reference.resolve_registry();
+        let insecure = &self.client.inner.insecure_registries;
+        if insecure.iter().any(|r| r == host || r == &self.registry) {
+            "http"
+        } else {
+            "https"
+        }
+    }
+
     fn http(&self) -> &reqwest::Client {
         &self.client.inner.http
     }
@@ -408,20 +442,10 @@ impl RemoteRepository {
     /// `…/v2/<path>/blobs/uploads/` of this repository.
     fn blob_uploads_url(&self) -> Result<reqwest::Url, OciDistributionError> {
         let reference = self.reference_for_tag("latest");
-        let host = reference.resolve_registry();
-        let scheme = if self
-            .client
-            .inner
-            .insecure_registries
-            .iter()
-            .any(|r| r == host || r == &self.registry)
-        {
-            "http"
-        } else {
-            "https"
-        };
         let url = format!(
-            "{scheme}://{host}/v2/{}/blobs/uploads/",
+            "{}://{}/v2/{}/blobs/uploads/",
+            self.scheme(),
+            reference.resolve_registry(),
             reference.repository()
         );
         reqwest::Url::parse(&url).map_err(|e| OciDistributionError::UrlParseError(e.to_string()))
@@ -430,7 +454,7 @@ impl RemoteRepository {
     /// The `Authorization` header for pushing to this repository: the bearer token oci-client
     /// got from the registry's token service, or basic credentials; `None` when anonymous.
     async fn push_authorization(&self) -> Result<Option<http::HeaderValue>, RegistryError> {
-        let auth = self.client.auth_for(&self.registry).await?;
+        let auth = self.auth().await?;
         let reference = self.reference_for_tag("latest");
         let token = self
             .retry()
@@ -510,6 +534,42 @@ impl RemoteRepository {
             })?;
         Ok(())
     }
+}
+
+/// A `WWW-Authenticate: Bearer realm="…",service="…"` challenge.
+struct BearerChallenge {
+    realm: String,
+    service: Option<String>,
+}
+
+fn bearer_challenge(header: &str) -> Option<BearerChallenge> {
+    let (scheme, params) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let mut realm = None;
+    let mut service = None;
+    let mut rest = params.trim();
+    while !rest.is_empty() {
+        let (name, after) = rest.split_once('=')?;
+        let (value, after) = match after.strip_prefix('"') {
+            Some(quoted) => {
+                let end = quoted.find('"')?;
+                (&quoted[..end], &quoted[end + 1..])
+            }
+            None => after.split_once(',').unwrap_or((after, "")),
+        };
+        match name.trim().to_ascii_lowercase().as_str() {
+            "realm" => realm = Some(value.to_string()),
+            "service" => service = Some(value.to_string()),
+            _ => {}
+        }
+        rest = after.trim_start_matches([',', ' ']);
+    }
+    Some(BearerChallenge {
+        realm: realm?,
+        service,
+    })
 }
 
 /// The `Location` of an upload session from a response that must have `expected` status (a
@@ -624,9 +684,9 @@ impl RemoteRepository {
         }
     }
 
-    /// Makes the credentials for this registry known to the client (pulls do not take them).
+    /// Makes the credentials for this repository known to the client (pulls do not take them).
     async fn ensure_auth(&self) -> Result<RegistryAuth, RegistryError> {
-        let auth = self.client.auth_for(&self.registry).await?;
+        let auth = self.auth().await?;
         let reference = self.reference_for_tag("latest");
         self.client()
             .store_auth_if_needed(reference.resolve_registry(), &auth)
@@ -634,8 +694,130 @@ impl RemoteRepository {
         Ok(auth)
     }
 
-    /// Reads a manifest or index exactly as stored, by tag or digest. Returns the bytes and their
-    /// digest, checked against the digest asked for and the one the registry announced.
+    /// The credentials for this repository: the docker config's as they are, or an access token
+    /// for this repository traded for its identity token. oci-client keeps one token per
+    /// repository and operation; an access token is handed to it for both operations each
+    /// time, so it never uses another repository's.
+    async fn auth(&self) -> Result<RegistryAuth, RegistryError> {
+        let refresh = match self.client.credential_for(&self.registry).await? {
+            Credential::Plain(auth) => return Ok(auth),
+            Credential::Refresh(refresh) => refresh,
+        };
+        let key = (self.registry.clone(), self.path.clone());
+        let cached = self.client.inner.access.lock().await.get(&key).cloned();
+        let token = match cached {
+            Some(access) if std::time::Instant::now() < access.renew_after => access.token,
+            _ => {
+                let access = self.trade_identity_token(&refresh).await?;
+                let token = access.token.clone();
+                self.client.inner.access.lock().await.insert(key, access);
+                token
+            }
+        };
+        let Some(token) = token else {
+            return Ok(RegistryAuth::Anonymous);
+        };
+        let auth = RegistryAuth::Bearer(token);
+        let reference = self.reference_for_tag("latest");
+        for operation in [RegistryOperation::Pull, RegistryOperation::Push] {
+            let _ = self.client().auth(&reference, &auth, operation).await;
+        }
+        Ok(auth)
+    }
+
+    /// Trades an identity token for an access token to pull and push this repository: the
+    /// registry's `WWW-Authenticate` challenge names the token service, which is sent an OAuth2
+    /// refresh-token grant (what the docker CLI does with an `identitytoken`).
+    async fn trade_identity_token(&self, refresh: &str) -> Result<AccessToken, RegistryError> {
+        let failed = |message: String| RegistryError::Authentication {
+            registry: self.registry.clone(),
+            action: format!(
+                "trading the identity token of the docker config for access to {}",
+                self.path
+            ),
+            source: OciDistributionError::AuthenticationFailure(message),
+        };
+        let reference = self.reference_for_tag("latest");
+        let probe = format!("{}://{}/v2/", self.scheme(), reference.resolve_registry());
+        let response = self
+            .http()
+            .get(&probe)
+            .send()
+            .await
+            .map_err(|e| self.error(format!("reaching {probe}"), e.into()))?;
+        if response.status().is_success() {
+            // The registry lets anyone in: nothing to trade.
+            return Ok(AccessToken {
+                token: None,
+                renew_after: std::time::Instant::now() + std::time::Duration::from_secs(3600),
+            });
+        }
+        let challenge = response
+            .headers()
+            .get(http::header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(bearer_challenge)
+            .ok_or_else(|| {
+                failed(format!(
+                    "{probe} answered {} without a Bearer challenge naming a token service",
+                    response.status()
+                ))
+            })?;
+        let form = {
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            form.append_pair("grant_type", "refresh_token")
+                .append_pair("client_id", "mab")
+                .append_pair("scope", &format!("repository:{}:pull,push", self.path))
+                .append_pair("refresh_token", refresh);
+            if let Some(service) = &challenge.service {
+                form.append_pair("service", service);
+            }
+            form.finish()
+        };
+        let response = self
+            .http()
+            .post(&challenge.realm)
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(form)
+            .send()
+            .await
+            .map_err(|e| self.error(format!("reaching {}", challenge.realm), e.into()))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(failed(format!(
+                "the token service {} answered {status}",
+                challenge.realm
+            )));
+        }
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            access_token: Option<String>,
+            token: Option<String>,
+            expires_in: Option<u64>,
+        }
+        let answer: Answer = response.json().await.map_err(|e| {
+            failed(format!(
+                "the answer of the token service {} does not parse: {e}",
+                challenge.realm
+            ))
+        })?;
+        let token = answer.access_token.or(answer.token).ok_or_else(|| {
+            failed(format!(
+                "the token service {} sent no access token",
+                challenge.realm
+            ))
+        })?;
+        // Renewed a little before it runs out (the spec's default life is 60 s).
+        let life = answer.expires_in.unwrap_or(60).max(10);
+        Ok(AccessToken {
+            token: Some(token),
+            renew_after: std::time::Instant::now() + std::time::Duration::from_secs(life - 5),
+        })
+    }
+
     /// The digest a tag names now, by HEAD (which Docker Hub does not count as a pull).
     pub(crate) async fn manifest_digest(&self, tag: &str) -> Result<String, RegistryError> {
         let auth = self.ensure_auth().await?;
@@ -652,6 +834,8 @@ impl RemoteRepository {
             })
     }
 
+    /// Reads a manifest or index exactly as stored, by tag or digest. Returns the bytes and their
+    /// digest, checked against the digest asked for and the one the registry announced.
     pub async fn pull_manifest_raw(
         &self,
         tag_or_digest: &str,
@@ -812,5 +996,28 @@ impl RemoteRepository {
             .await
             .map_err(|e| self.error(format!("copying {described} to {}", self.path), e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_challenges_name_the_token_service() {
+        let c = bearer_challenge(
+            r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull""#,
+        )
+        .unwrap();
+        assert_eq!(c.realm, "https://auth.example/token");
+        assert_eq!(c.service.as_deref(), Some("registry.example"));
+        let c = bearer_challenge(r#"bearer service="s", realm="http://127.0.0.1:1/t""#).unwrap();
+        assert_eq!(
+            (c.realm.as_str(), c.service.as_deref()),
+            ("http://127.0.0.1:1/t", Some("s"))
+        );
+        assert!(bearer_challenge(r#"Basic realm="registry""#).is_none());
+        assert!(bearer_challenge(r#"Bearer service="no realm""#).is_none());
+        assert!(bearer_challenge(r#"Bearer realm="unterminated"#).is_none());
     }
 }
