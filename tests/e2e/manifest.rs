@@ -815,3 +815,38 @@ fn concurrent_annotates_lose_nothing() {
         .map(Vec::len);
     assert_eq!(features, Some(2 * rounds), "{local:#}");
 }
+
+/// A registry that refuses cross-repository mounts (the proxy answers them 404): `push` copies
+/// the blobs the list's repository lacks, streamed from the images' repository, and the list is
+/// complete there.
+#[test]
+fn blobs_are_copied_when_the_registry_refuses_mounts() {
+    let f = Fixture::new("manifest-copy");
+    let proxy = mab_tests::fault_proxy::FaultProxy::start(
+        &f.env.registry,
+        vec![mab_tests::fault_proxy::Rule::new(
+            "POST",
+            "mount=",
+            mab_tests::fault_proxy::Fault::Status(404),
+            usize::MAX,
+        )],
+    );
+    let through = |image: &str| image.replacen(&f.env.registry, proxy.address(), 1);
+    let amd = through(&f.src_image("amd64"));
+    let arm = through(&f.src_image("arm64"));
+    let list = format!("{}:v1", f.repo("list"));
+
+    f.mab(&["create", "--insecure", &through(&list), &amd, &arm])
+        .assert_success();
+    let pushed = f.mab(&["push", &through(&list)]);
+    pushed.assert_success();
+    assert!(proxy.injected() >= 1, "a mount was asked and refused");
+    let uploads = proxy.requests("POST", "/blobs/uploads/") - proxy.requests("POST", "mount=");
+    assert!(
+        uploads >= 3,
+        "the blobs were uploaded instead ({uploads} upload sessions)\n{pushed}"
+    );
+    // Read from the real registry, not through the proxy.
+    assert_eq!(registry_digest(&list), pushed.stdout.trim());
+    assert_complete_in_registry(&list);
+}

@@ -354,9 +354,18 @@ impl RemoteRepository {
         &self,
         stream: impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
     ) -> Result<(String, u64), RegistryError> {
+        self.upload_stream(stream, || format!("uploading a layer to {}", self.path))
+            .await
+    }
+
+    /// [`Self::push_blob_stream`], failing as `action` says.
+    async fn upload_stream(
+        &self,
+        stream: impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+        action: impl Fn() -> String,
+    ) -> Result<(String, u64), RegistryError> {
         use futures::TryStreamExt as _;
         use sha2::Digest as _;
-        let action = || format!("uploading a layer to {}", self.path);
         let fail = |e| self.error(action(), e);
         let authorization = self.push_authorization().await?;
         let start = self.blob_uploads_url().map_err(fail)?;
@@ -972,7 +981,6 @@ impl RemoteRepository {
         digest: &str,
         size: u64,
     ) -> Result<(), RegistryError> {
-        use futures::StreamExt;
         source.ensure_auth().await?;
         let described = format!("blob {digest} of {}", source.name());
         let stream = match source
@@ -990,11 +998,18 @@ impl RemoteRepository {
             }
             Err(e) => return Err(source.error(format!("reading {described}"), e)),
         };
-        let body = verify_stream(stream, digest.to_string()).map(|r| r.map_err(Into::into));
-        self.client()
-            .push_blob_stream(&self.reference_for_digest(digest), body, digest, Some(size))
-            .await
-            .map_err(|e| self.error(format!("copying {described} to {}", self.path), e))?;
+        let body = verify_stream(stream, digest.to_string());
+        let (stored, stored_size) = self
+            .upload_stream(body, || format!("copying {described} to {}", self.path))
+            .await?;
+        if stored != digest || stored_size != size {
+            return Err(RegistryError::DigestMismatch {
+                registry: source.registry.clone(),
+                what: described,
+                expected: format!("{digest} ({size} bytes)"),
+                actual: format!("{stored} ({stored_size} bytes)"),
+            });
+        }
         Ok(())
     }
 }
