@@ -15,9 +15,13 @@ use crate::cache::LayerCache;
 use crate::list::{ImageReference, classify, parse_index};
 use crate::{RegistryClient, RegistryError};
 
+/// How long asking a base's registry may take.
+const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Base images resolved through their registries, remembered for the run.
 pub struct BaseImages {
     client: RegistryClient,
+    lookup_timeout: std::time::Duration,
     cache: Option<LayerCache>,
     /// By reference: what its registry said, `None` when it could not say.
     known: Mutex<HashMap<String, Option<Arc<Resolved>>>>,
@@ -42,6 +46,7 @@ impl BaseImages {
     pub fn new(client: RegistryClient, cache: Option<LayerCache>) -> Self {
         Self {
             client,
+            lookup_timeout: LOOKUP_TIMEOUT,
             cache,
             known: Mutex::new(HashMap::new()),
         }
@@ -56,7 +61,15 @@ impl BaseImages {
             match known.get(reference) {
                 Some(resolved) => resolved.clone(),
                 None => {
-                    let resolved = self.resolve(reference).await.ok().map(Arc::new);
+                    // A registry that does not answer in time says nothing: the daemon pulls
+                    // by tag (a laptop behind a firewall that drops packets must not wait for
+                    // TCP to give up, once per base).
+                    let resolved =
+                        tokio::time::timeout(self.lookup_timeout, self.resolve(reference))
+                            .await
+                            .ok()
+                            .and_then(Result::ok)
+                            .map(Arc::new);
                     known.insert(reference.to_string(), resolved.clone());
                     resolved
                 }
@@ -117,5 +130,38 @@ impl BaseImages {
             name: image.name(),
             images,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RegistryOptions;
+
+    #[tokio::test]
+    async fn a_registry_that_never_answers_says_nothing_in_time() {
+        // Accepts connections, never answers.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let client = RegistryClient::new(&RegistryOptions {
+            insecure_registries: vec![address.clone()],
+            ..RegistryOptions::default()
+        });
+        let mut bases = BaseImages::new(client, None);
+        bases.lookup_timeout = std::time::Duration::from_millis(300);
+        let platform: Platform = "linux/arm64".parse().unwrap();
+        let reference = format!("{address}/base/busybox:latest");
+        // Without the lookup's own timeout this would wait as long as TCP does: far beyond the
+        // minute that turns a hang into a failure here.
+        let asked = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+            (
+                bases.platform_image(&reference, &platform).await,
+                bases.platform_image(&reference, &platform).await,
+            )
+        })
+        .await
+        .expect("the lookup gives up on its own");
+        assert_eq!(asked, (None, None));
+        drop(listener);
     }
 }
