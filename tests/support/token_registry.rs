@@ -85,15 +85,14 @@ impl TokenRegistry {
             bundle = dir.path().join("token-ca.pem").display(),
         );
         let child = crate::secure_registry::serve(dir.path(), &config, &address);
-        let registry = Self {
+        Self {
             child,
             _dir: dir,
             stop,
             granted,
             signer,
             address,
-        };
-        registry
+        }
     }
 
     /// A token to pull `repository` (its path in the registry), minted directly: for an
