@@ -168,9 +168,7 @@ impl Fleet {
     /// and why it cannot.
     pub fn check(&self, platform: &Platform) -> Result<Fit, BuildError> {
         let loads = self.loads.lock().expect("fleet lock").clone();
-        (0..self.members.len())
-            .filter_map(|index| self.fit(index, platform, &loads))
-            .min()
+        self.best_fit(platform, &[], &loads)
             .ok_or_else(|| self.no_builder(platform, &[], &loads))
     }
 

@@ -15,6 +15,7 @@ use futures::{FutureExt as _, StreamExt};
 use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
+use tokio_util::either::Either;
 
 use crate::RegistryError;
 use crate::elf::{ElfFiles, ElfScanner};
@@ -173,9 +174,7 @@ where
         json_entries,
         mut layers,
     } = read;
-    for (path, (blob, elf)) in uploaded {
-        layers.insert(path, (blob, elf));
-    }
+    layers.extend(uploaded);
 
     let save_manifest =
         json_entries
@@ -331,14 +330,10 @@ where
             })?,
         };
         let reader = std::io::Cursor::new(head).chain(&mut entry);
-        let permit = Arc::clone(&uploads_at_once)
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
-        if known.is_empty() || encoding != LayerEncoding::Tar {
-            let (writer, upload) = upload_layer(target, path, media_type, reporter, permit);
-            start_upload.send(upload).map_err(|_| upload_gone())?;
-            produce_layer(reader, encoding, options.compression, writer).await?;
+        // When some layers may be known, an uncompressed one is spooled first to learn its
+        // diff id, and skipped when the target has it.
+        let source = if known.is_empty() || encoding != LayerEncoding::Tar {
+            Either::Left(reader)
         } else {
             let (diff_id, spooled) = spool(reader).await?;
             if let Some((blob, elf)) = known.get(&diff_id) {
@@ -346,10 +341,15 @@ where
                 layers.insert(path, (blob.clone(), elf.clone()));
                 continue;
             }
-            let (writer, upload) = upload_layer(target, path, media_type, reporter, permit);
-            start_upload.send(upload).map_err(|_| upload_gone())?;
-            produce_layer(spooled, encoding, options.compression, writer).await?;
-        }
+            Either::Right(spooled)
+        };
+        let permit = Arc::clone(&uploads_at_once)
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        let (writer, upload) = upload_layer(target, path, media_type, reporter, permit);
+        start_upload.send(upload).map_err(|_| upload_gone())?;
+        produce_layer(source, encoding, options.compression, writer).await?;
     }
     Ok(Read {
         json_entries,

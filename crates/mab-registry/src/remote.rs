@@ -432,16 +432,18 @@ impl RemoteRepository {
             .await
     }
 
-    /// `http` for the plan's insecure registries, else `https`.
-    fn scheme(&self) -> &'static str {
+    /// `scheme://host` of the registry: `http` for the plan's insecure registries, else
+    /// `https`; the host as requests go to it (`registry-1.docker.io` for Docker Hub).
+    fn registry_url(&self) -> String {
         let reference = self.reference_for_tag("latest");
         let host = reference.resolve_registry();
         let insecure = &self.client.inner.insecure_registries;
-        if insecure.iter().any(|r| r == host || r == &self.registry) {
+        let scheme = if insecure.iter().any(|r| r == host || r == &self.registry) {
             "http"
         } else {
             "https"
-        }
+        };
+        format!("{scheme}://{host}")
     }
 
     fn http(&self) -> &reqwest::Client {
@@ -450,12 +452,10 @@ impl RemoteRepository {
 
     /// `…/v2/<path>/blobs/uploads/` of this repository.
     fn blob_uploads_url(&self) -> Result<reqwest::Url, OciDistributionError> {
-        let reference = self.reference_for_tag("latest");
         let url = format!(
-            "{}://{}/v2/{}/blobs/uploads/",
-            self.scheme(),
-            reference.resolve_registry(),
-            reference.repository()
+            "{}/v2/{}/blobs/uploads/",
+            self.registry_url(),
+            self.reference_for_tag("latest").repository()
         );
         reqwest::Url::parse(&url).map_err(|e| OciDistributionError::UrlParseError(e.to_string()))
     }
@@ -746,8 +746,7 @@ impl RemoteRepository {
             ),
             source: OciDistributionError::AuthenticationFailure(message),
         };
-        let reference = self.reference_for_tag("latest");
-        let probe = format!("{}://{}/v2/", self.scheme(), reference.resolve_registry());
+        let probe = format!("{}/v2/", self.registry_url());
         let response = self
             .http()
             .get(&probe)

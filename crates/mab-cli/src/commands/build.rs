@@ -123,17 +123,18 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<u8> {
     builders.report(&progress)?;
     check_platforms(&plan, &builders.fleet, &progress)?;
 
-    let client = registry_client(&plan, RetryPolicy::default())?;
+    let options = registry_options(&plan)?;
+    let client = RegistryClient::new(&options);
     // One try each: a registry that does not answer at once leaves the base to the daemon's
     // tag pull (an offline laptop with local bases must not wait for retries).
     let bases = RegistryBases(BaseImages::new(
-        registry_client(
-            &plan,
-            RetryPolicy {
+        RegistryClient::new(&RegistryOptions {
+            retry: RetryPolicy {
                 attempts: 1,
                 ..RetryPolicy::default()
             },
-        )?,
+            ..options
+        }),
         LayerCache::default_root().map(LayerCache::new),
     ));
     let targets = targets_for(&plan, &output, &client).await?;
@@ -371,9 +372,8 @@ fn summary_table(images: &[ImageReport]) -> String {
 }
 
 /// The targets of each image of the plan: one per repository.
-/// A registry client for the plan's registries (insecure ones, extra CAs), retrying as `retry`
-/// says.
-fn registry_client(plan: &Plan, retry: RetryPolicy) -> anyhow::Result<RegistryClient> {
+/// How to reach the plan's registries: the insecure ones, and the extra CAs (read once).
+fn registry_options(plan: &Plan) -> anyhow::Result<RegistryOptions> {
     let mut extra_ca_certificates = Vec::new();
     for (host, settings) in plan.registries() {
         if let Some(path) = settings.ca_cert() {
@@ -383,15 +383,15 @@ fn registry_client(plan: &Plan, retry: RetryPolicy) -> anyhow::Result<RegistryCl
             extra_ca_certificates.push(pem);
         }
     }
-    Ok(RegistryClient::new(&RegistryOptions {
+    Ok(RegistryOptions {
         insecure_registries: plan
             .registries()
             .filter(|(_, settings)| settings.insecure())
             .map(|(host, _)| host.to_string())
             .collect(),
         extra_ca_certificates,
-        retry,
-    }))
+        retry: RetryPolicy::default(),
+    })
 }
 
 /// Base images resolved through their registries (see [`BaseImages`]): which image a reference
