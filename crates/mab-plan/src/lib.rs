@@ -28,6 +28,8 @@
 //! their position), `raw` (the tree into the plan as written, checking keys and types) and
 //! `validate` (meaning: variables, platforms, tags, repositories, paths).
 
+#![warn(missing_docs)]
+
 mod diagnostic;
 mod endpoint;
 mod expand;
