@@ -29,6 +29,14 @@ pub enum BuildError {
         message: String,
     },
 
+    /// The Dockerfile uses features the chosen builder of the engine does not have (one
+    /// problem a line: `PATH:LINE: FEATURE needs ...`).
+    #[error("{}", problems.join("; "))]
+    DockerfileUnsupported {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
+
     /// The Dockerfile cannot be understood well enough to find its base images.
     #[error("{path}:{line}: {message}")]
     DockerfileSyntax {

@@ -29,7 +29,10 @@ pub use daemon::{
     BaseResolver, BuildReporter, BuildRequest, BuiltImage, Daemon, DaemonInfo, NoBaseResolver,
     host_emulated_platforms,
 };
-pub use dockerfile::{BaseImage, Dockerfile};
+pub use dockerfile::{
+    BaseImage, BuilderKind, Dockerfile, EngineVersion, Feature, FeatureUse, IdMount, MountType,
+    MountedId, Syntax, Unsupported,
+};
 pub use endpoint::{DEFAULT_ENDPOINT, DaemonEndpoint, TlsFiles};
 pub use error::BuildError;
 pub use fleet::{BuilderConfig, BuilderStatus, Fit, Fleet, Lease, error_chain};

@@ -4,6 +4,8 @@
 //!
 //! It must not know instructions or continuations: it sees one line at a time.
 
+use super::syntax::Syntax;
+
 /// The parser directives Docker knows; any other `# key=value` line ends the directives.
 const KNOWN_DIRECTIVES: [&str; 3] = ["syntax", "escape", "check"];
 
@@ -12,6 +14,8 @@ pub(super) struct Directives {
     done: bool,
     seen: Vec<String>,
     escape: char,
+    syntax: Option<Syntax>,
+    check: Option<String>,
 }
 
 impl Directives {
@@ -20,6 +24,8 @@ impl Directives {
             done: false,
             seen: Vec::new(),
             escape: '\\',
+            syntax: None,
+            check: None,
         }
     }
 
@@ -33,9 +39,19 @@ impl Directives {
         self.escape
     }
 
-    /// Reads `line` (trimmed at its start) as a directive if directives are still being read;
-    /// an error is a lower-case message for that line.
-    pub(super) fn read(&mut self, line: &str) -> Result<(), String> {
+    /// The `# syntax=` directive, if any.
+    pub(super) fn syntax(&self) -> Option<&Syntax> {
+        self.syntax.as_ref()
+    }
+
+    /// The value of the `# check=` directive (BuildKit's build checks), if any.
+    pub(super) fn check(&self) -> Option<&str> {
+        self.check.as_deref()
+    }
+
+    /// Reads `line` (trimmed at its start, the 1-based line `number`) as a directive if
+    /// directives are still being read; an error is a lower-case message for that line.
+    pub(super) fn read(&mut self, line: &str, number: usize) -> Result<(), String> {
         if self.done {
             return Ok(());
         }
@@ -49,6 +65,11 @@ impl Directives {
         }
         if self.seen.contains(&key) {
             return Err(format!("only one {key} parser directive can be used"));
+        }
+        match key.as_str() {
+            "syntax" => self.syntax = Some(Syntax::new(value, number)),
+            "check" => self.check = Some(value.to_string()),
+            _ => {}
         }
         if key == "escape" {
             self.escape = match value {

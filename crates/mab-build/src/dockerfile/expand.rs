@@ -24,6 +24,25 @@ pub(super) fn expand_word(
     lexer.until(None)
 }
 
+/// The names of the variables a word refers to (`$NAME`, `${NAME...}`, also inside the word
+/// of a modifier), roughly: quotes and escapes are not considered.
+pub(super) fn referenced_names(word: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = word;
+    while let Some(dollar) = rest.find('$') {
+        rest = &rest[dollar + 1..];
+        let after_brace = rest.strip_prefix('{').unwrap_or(rest);
+        let end = after_brace
+            .find(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
+            .unwrap_or(after_brace.len());
+        if end > 0 {
+            names.push(after_brace[..end].to_string());
+        }
+        rest = after_brace;
+    }
+    names
+}
+
 /// The state of [`expand_word`].
 struct WordLexer<'a> {
     chars: Vec<char>,

@@ -7,7 +7,15 @@
 //! names, heredocs of `RUN`/`COPY`/`ADD` skipped over, and the global `ARG`s before the first
 //! `FROM` substituted into `FROM` lines with the shell-like rules of Docker (`$VAR`, `${VAR}`,
 //! `${VAR:-default}`, `${VAR:+alt}`, `${VAR-default}`, `${VAR+alt}`, `${VAR:?message}`, quotes
-//! and escapes). Everything after the first `FROM` other than further `FROM` lines is left alone.
+//! and escapes).
+//!
+//! It also says what the Dockerfile needs of a builder, so that a caller can refuse, naming the
+//! feature and its line, a Dockerfile the chosen builder cannot build right, and check the
+//! secrets and ssh agents it mounts before building: the `# syntax=` frontend, every use of a
+//! BuildKit-era feature ([`Feature`]: heredocs, `COPY --link`, `RUN --mount`, `FROM
+//! --platform=$BUILDPLATFORM`, ...), the secret and ssh mounts, and which of those an engine
+//! version's builder lacks. Other instructions are only read that far: nothing else of them is
+//! interpreted.
 //!
 //! One idea per file:
 //! - `lines.rs`: physical lines, continuations joined into logical lines, and where each byte
@@ -17,27 +25,42 @@
 //! - `words.rs`: splitting an instruction's arguments into flags and words;
 //! - `expand.rs`: Docker's shell-word substitution (`$VAR`, `${VAR:-x}`, quotes, escapes);
 //! - `parse.rs`: instruction by instruction: global `ARG`s and `FROM` stages;
+//! - `syntax.rs`: the `# syntax=` directive and whether the built-in frontend may stand in;
+//! - `features.rs`: the features each instruction uses, from its flags and arguments;
+//! - `mounts.rs`: `RUN --mount=` values, secret and ssh mounts and their ids;
+//! - `reach.rs`: which stages a target needs, and the secret and ssh ids they mount;
+//! - `engine.rs`: which engine version's builder has which feature;
 //! - `pin.rs`: the text with each `FROM` line's image word replaced.
 //!
 //! It must not know daemons, registries or how a base image is resolved: the caller gives the
 //! build args and the image ids to pin.
 
 mod directives;
+mod engine;
 mod expand;
+mod features;
 mod heredoc;
 mod lines;
+mod mounts;
 mod parse;
 mod pin;
+mod reach;
+mod syntax;
 mod words;
 
 #[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::BuildError;
 use lines::SourceSpan;
+
+pub use engine::{BuilderKind, EngineVersion, Unsupported};
+pub use features::{Feature, FeatureUse};
+pub use mounts::{IdMount, MountType, MountedId};
+pub use syntax::Syntax;
 
 /// An external image named by a `FROM` line (not `scratch`, not an earlier stage).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -72,14 +95,22 @@ pub struct Stage {
     pub base: StageBase,
 }
 
-/// A parsed Dockerfile: its text and the stages found in it.
+/// A parsed Dockerfile: its text, the stages found in it and what it uses.
 #[derive(Debug, Clone)]
 pub struct Dockerfile {
+    path: PathBuf,
     text: String,
     escape: char,
+    syntax: Option<Syntax>,
+    check: Option<String>,
     stages: Vec<Stage>,
     /// Where the image word of each stage's `FROM` line is in `text`, one per stage.
     image_words: Vec<SourceSpan>,
+    features: Vec<FeatureUse>,
+    secret_mounts: Vec<IdMount>,
+    ssh_mounts: Vec<IdMount>,
+    /// The names in `COPY --from=` and `RUN --mount=from=`, with the stage using each.
+    references: Vec<features::StageReference>,
 }
 
 impl Dockerfile {
@@ -118,5 +149,41 @@ impl Dockerfile {
     /// The text the Dockerfile was parsed from.
     pub fn text(&self) -> &str {
         &self.text
+    }
+
+    /// The path the Dockerfile was read from (as given to [`Dockerfile::parse`]).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The `# syntax=` directive: the frontend image BuildKit would pull to read the file.
+    pub fn syntax(&self) -> Option<&Syntax> {
+        self.syntax.as_ref()
+    }
+
+    /// The escape character (`\`, or `` ` `` from `# escape=`).
+    pub fn escape(&self) -> char {
+        self.escape
+    }
+
+    /// The value of the `# check=` directive (BuildKit's build checks), if any.
+    pub fn check(&self) -> Option<&str> {
+        self.check.as_deref()
+    }
+
+    /// Every use of a [`Feature`], in order of lines (a heredoc counts once per instruction,
+    /// a mount once per `--mount`). Heredoc bodies are never read as instructions.
+    pub fn features(&self) -> &[FeatureUse] {
+        &self.features
+    }
+
+    /// Every `RUN --mount=type=secret`, in order. See [`Dockerfile::secret_ids`].
+    pub fn secret_mounts(&self) -> &[IdMount] {
+        &self.secret_mounts
+    }
+
+    /// Every `RUN --mount=type=ssh`, in order. See [`Dockerfile::ssh_ids`].
+    pub fn ssh_mounts(&self) -> &[IdMount] {
+        &self.ssh_mounts
     }
 }

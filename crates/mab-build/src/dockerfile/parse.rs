@@ -5,21 +5,22 @@
 //!
 //! It must not know how bases are resolved or pinned, nor daemons.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use super::directives::Directives;
-use super::expand::expand_word;
+use super::expand::{expand_word, referenced_names};
+use super::features::{At, Feature, Uses};
 use super::heredoc::{heredocs, skip_body};
 use super::lines::{LogicalLine, PhysicalLine, SourceSpan, logical_line, physical_lines};
 use super::words::{builder_flags, is_word_separator, separated_words, shell_words};
-use super::{BaseImage, Dockerfile, Stage, StageBase};
+use super::{BaseImage, Dockerfile, FeatureUse, Stage, StageBase};
 use crate::BuildError;
 
 /// The build args Docker (BuildKit) defines by itself: they are visible in `FROM` lines even
 /// without a global `ARG` declaring them (the caller passes their values in the build args).
-const AUTOMATIC_PLATFORM_ARGS: [&str; 8] = [
+pub(super) const AUTOMATIC_PLATFORM_ARGS: [&str; 8] = [
     "BUILDPLATFORM",
     "BUILDOS",
     "BUILDARCH",
@@ -29,6 +30,12 @@ const AUTOMATIC_PLATFORM_ARGS: [&str; 8] = [
     "TARGETARCH",
     "TARGETVARIANT",
 ];
+
+/// The automatic args that name the platform the builder runs on.
+const BUILD_PLATFORM_ARGS: [&str; 4] = ["BUILDPLATFORM", "BUILDOS", "BUILDARCH", "BUILDVARIANT"];
+
+/// The instructions whose arguments may start heredocs.
+const HEREDOC_INSTRUCTIONS: [&str; 3] = ["run", "copy", "add"];
 
 /// The image name that means "no base image".
 const SCRATCH: &str = "scratch";
@@ -41,8 +48,11 @@ pub(super) struct Parser<'a> {
     escape: char,
     /// The values of the global ARGs (and automatic platform args) visible in `FROM` lines.
     global_args: HashMap<String, String>,
+    /// The names the global ARGs declare (with or without a value).
+    declared_globals: HashSet<String>,
     stages: Vec<Stage>,
     image_words: Vec<SourceSpan>,
+    uses: Uses,
 }
 
 impl<'a> Parser<'a> {
@@ -65,8 +75,10 @@ impl<'a> Parser<'a> {
             build_args,
             escape: '\\',
             global_args,
+            declared_globals: HashSet::new(),
             stages: Vec::new(),
             image_words: Vec::new(),
+            uses: Uses::default(),
         }
     }
 
@@ -88,7 +100,7 @@ impl<'a> Parser<'a> {
             let content = line.content.trim_start();
             if !directives.done() {
                 directives
-                    .read(content)
+                    .read(content, line.number)
                     .map_err(|message| self.error(line.number, message))?;
                 self.escape = directives.escape();
             }
@@ -107,10 +119,17 @@ impl<'a> Parser<'a> {
             ));
         }
         Ok(Dockerfile {
+            path: self.path.to_path_buf(),
             text: self.text.to_string(),
             escape: self.escape,
+            syntax: directives.syntax().cloned(),
+            check: directives.check().map(str::to_string),
             stages: self.stages,
             image_words: self.image_words,
+            features: self.uses.features,
+            secret_mounts: self.uses.secrets,
+            ssh_mounts: self.uses.ssh,
+            references: self.uses.references,
         })
     }
 
@@ -151,15 +170,38 @@ impl<'a> Parser<'a> {
             _ => {}
         }
 
-        if matches!(keyword.as_str(), "run" | "copy" | "add") {
-            for heredoc in heredocs(rest) {
-                next = skip_body(&heredoc, lines, next).ok_or_else(|| {
-                    self.error(
-                        logical.first_line,
-                        format!("unterminated heredoc {}", heredoc.terminator),
-                    )
-                })?;
-            }
+        // `ONBUILD RUN <<EOF` has a heredoc too (its body belongs to the ONBUILD).
+        let heredoc_keyword = match keyword.as_str() {
+            "onbuild" => rest
+                .split(is_word_separator)
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase(),
+            _ => keyword.clone(),
+        };
+        let heredocs = if HEREDOC_INSTRUCTIONS.contains(&heredoc_keyword.as_str()) {
+            heredocs(rest)
+        } else {
+            Vec::new()
+        };
+        if let Some(stage) = self.stages.len().checked_sub(1)
+            && keyword != "from"
+        {
+            let at = At {
+                line: logical.first_line,
+                stage,
+            };
+            self.uses
+                .instruction(&keyword, rest, heredocs.len(), at)
+                .map_err(|message| self.error(logical.first_line, message))?;
+        }
+        for heredoc in heredocs {
+            next = skip_body(&heredoc, lines, next).ok_or_else(|| {
+                self.error(
+                    logical.first_line,
+                    format!("unterminated heredoc {}", heredoc.terminator),
+                )
+            })?;
         }
         Ok(next)
     }
@@ -178,6 +220,7 @@ impl<'a> Parser<'a> {
             if name.is_empty() {
                 return Err(self.error(line, "ARG names can not be blank"));
             }
+            self.declared_globals.insert(name.to_string());
             let value = match (self.build_args.get(name), default) {
                 (Some(value), _) => Some(value.clone()),
                 (None, Some(default)) => Some(
@@ -234,6 +277,10 @@ impl<'a> Parser<'a> {
             let flag = flag.strip_prefix("--").unwrap_or(flag);
             match flag.split_once('=') {
                 Some(("platform", value)) => {
+                    let feature = self.platform_feature(value);
+                    self.uses
+                        .features
+                        .push(FeatureUse::new(feature, line, self.stages.len()));
                     let value = expand_word(value, &self.global_args, self.escape)
                         .map_err(|message| self.error(line, message))?;
                     platform = Some(value).filter(|value| !value.is_empty());
@@ -285,6 +332,25 @@ impl<'a> Parser<'a> {
         self.stages.push(Stage { line, name, base });
         self.image_words.push(logical.source_span(image_range));
         Ok(())
+    }
+}
+
+impl Parser<'_> {
+    /// What a `FROM --platform=` value (as written) uses: an automatic build-platform arg, an
+    /// automatic target arg no global `ARG` declares, or neither.
+    fn platform_feature(&self, value: &str) -> Feature {
+        let names = referenced_names(value);
+        let uses = |args: &[&str]| names.iter().any(|name| args.contains(&name.as_str()));
+        if uses(&BUILD_PLATFORM_ARGS) {
+            Feature::FromBuildPlatform
+        } else if names.iter().any(|name| {
+            AUTOMATIC_PLATFORM_ARGS.contains(&name.as_str())
+                && !self.declared_globals.contains(name)
+        }) {
+            Feature::FromTargetPlatform
+        } else {
+            Feature::FromPlatform
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Tests of the Dockerfile reader on whole Dockerfiles: `parse.rs` (stages, args, lines,
 //! directives, heredocs, errors) and `pin.rs` (the rewritten text).
 
+mod features;
 mod parse;
 mod pin;
 

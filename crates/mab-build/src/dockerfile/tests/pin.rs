@@ -80,6 +80,23 @@ const PINNED: &[(&str, &str, BuildArgs, &[Pin], &str)] = &[
         "# escape=`\nFROM `\nsha256:x\nRUN dir\n",
     ),
     (
+        "heredoc bodies are never touched, even lines starting with FROM",
+        "FROM alpine AS a\nRUN <<EOF\nFROM alpine\nEOF\nCOPY <<-\"X\" <<Y /f\n\tFROM alpine\n\tX\nfrom alpine AS b\nY\nONBUILD RUN <<EOF\nFROM alpine\nEOF\nFROM alpine\n",
+        &[],
+        &[("alpine", None, "sha256:x")],
+        "FROM sha256:x AS a\nRUN <<EOF\nFROM alpine\nEOF\nCOPY <<-\"X\" <<Y /f\n\tFROM alpine\n\tX\nfrom alpine AS b\nY\nONBUILD RUN <<EOF\nFROM alpine\nEOF\nFROM sha256:x\n",
+    ),
+    (
+        "the cross-compilation pattern keeps $BUILDPLATFORM for BuildKit",
+        "FROM --platform=$BUILDPLATFORM golang AS build\nRUN <<EOF\nFROM golang\nEOF\nFROM alpine\nCOPY --from=build /out /\n",
+        &[("BUILDPLATFORM", "linux/amd64")],
+        &[
+            ("golang", Some("linux/amd64"), "sha256:go"),
+            ("alpine", None, "sha256:al"),
+        ],
+        "FROM --platform=$BUILDPLATFORM sha256:go AS build\nRUN <<EOF\nFROM golang\nEOF\nFROM sha256:al\nCOPY --from=build /out /\n",
+    ),
+    (
         "stages and scratch stay",
         "ARG V=3\nFROM alpine:$V AS a\nFROM --platform=linux/arm64 debian AS b\nFROM a\nFROM scratch\n",
         &[],
