@@ -15,7 +15,7 @@ pub(crate) fn registry_of(reference: &str) -> &str {
 }
 
 /// The key of a registry in the docker config.
-fn config_key(registry: &str) -> String {
+pub(crate) fn config_key(registry: &str) -> String {
     match registry {
         "docker.io" | "index.docker.io" | "registry-1.docker.io" => {
             "https://index.docker.io/v1/".to_string()

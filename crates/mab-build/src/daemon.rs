@@ -12,6 +12,7 @@ use tokio::io::AsyncRead;
 use tokio::sync::Mutex;
 
 use crate::BuildError;
+use crate::backend::buildkit::BuildKitBackend;
 use crate::backend::{Backend, BuilderKind, ImageExport, classic::ClassicBackend};
 use crate::dockerfile::BaseImage;
 use crate::endpoint::DaemonEndpoint;
@@ -79,6 +80,10 @@ pub struct BuildRequest {
     pub pull: bool,
     /// The builder asked for (see [`Daemon::build`]).
     pub builder: BuilderKind,
+    /// Secrets `RUN --mount=type=secret` may mount (BuildKit only).
+    pub secrets: Vec<crate::BuildSecret>,
+    /// Ssh agents `RUN --mount=type=ssh` may reach (BuildKit only).
+    pub ssh: Vec<crate::SshForward>,
     /// Repositories (`registry/path`, no tag) whose images are always pulled when a `FROM`
     /// names them, even when the daemon has one: images this build depends on, published
     /// moments ago, which a local image of an earlier run must not stand in for.
@@ -116,6 +121,8 @@ struct DaemonInner {
     /// Pulls and tag look-ups of base images happen one at a time, so a tag cannot move between
     /// the pull for one platform and the look-up of its id.
     base_lock: Mutex<()>,
+    /// Raw connections to the daemon (BuildKit sessions).
+    dialer: crate::dial::Dialer,
     /// For `ssh://` daemons: the tunnel `docker` goes through.
     _tunnel: Option<Arc<crate::ssh::SshTunnel>>,
 }
@@ -123,13 +130,16 @@ struct DaemonInner {
 impl Daemon {
     /// Connects to the daemon at `endpoint` and checks that it answers.
     pub async fn connect(endpoint: &DaemonEndpoint) -> Result<Self, BuildError> {
-        let (docker, tunnel) =
-            endpoint
-                .client()
-                .map_err(|source| BuildError::DaemonUnreachable {
-                    endpoint: endpoint.url().to_string(),
-                    source: Box::new(source),
-                })?;
+        let crate::endpoint::Connection {
+            docker,
+            dialer,
+            tunnel,
+        } = endpoint
+            .client()
+            .map_err(|source| BuildError::DaemonUnreachable {
+                endpoint: endpoint.url().to_string(),
+                source: Box::new(source),
+            })?;
         let unreachable = |source| {
             // Through ssh, what ssh said explains more than the closed connection.
             let source = match tunnel.as_ref().and_then(|t| t.last_error()) {
@@ -157,9 +167,15 @@ impl Daemon {
                 engine_version: version.version.clone().unwrap_or_default(),
                 is_local: endpoint.is_local(),
                 base_lock: Mutex::new(()),
+                dialer,
                 _tunnel: tunnel,
             }),
         })
+    }
+
+    /// How to open raw connections to the daemon.
+    pub(crate) fn dialer(&self) -> &crate::dial::Dialer {
+        &self.inner.dialer
     }
 
     /// The endpoint this daemon was reached at.
@@ -216,7 +232,10 @@ impl Daemon {
     /// The backend that builds with `kind` on this daemon.
     pub fn backend(&self, kind: BuilderKind) -> Box<dyn Backend> {
         match kind {
-            BuilderKind::Classic | BuilderKind::BuildKit => Box::new(ClassicBackend {
+            BuilderKind::Classic => Box::new(ClassicBackend {
+                daemon: self.clone(),
+            }),
+            BuilderKind::BuildKit => Box::new(BuildKitBackend {
                 daemon: self.clone(),
             }),
         }
@@ -445,6 +464,32 @@ pub fn host_emulated_platforms() -> Vec<Platform> {
         })
         .filter_map(|(_, platform)| platform.parse().ok())
         .collect()
+}
+
+/// The build args BuildKit defines by itself for a build of `target` on a daemon of `native`
+/// (`TARGETPLATFORM`, `TARGETARCH`, `BUILDPLATFORM`, …).
+pub(crate) fn automatic_platform_args(
+    target: &Platform,
+    native: Option<&Platform>,
+) -> BTreeMap<String, String> {
+    let mut args = BTreeMap::new();
+    args.insert("TARGETPLATFORM".to_string(), target.to_string());
+    args.insert("TARGETOS".to_string(), target.os().to_string());
+    args.insert("TARGETARCH".to_string(), target.architecture().to_string());
+    args.insert(
+        "TARGETVARIANT".to_string(),
+        target.variant().unwrap_or_default().to_string(),
+    );
+    if let Some(native) = native {
+        args.insert("BUILDPLATFORM".to_string(), native.to_string());
+        args.insert("BUILDOS".to_string(), native.os().to_string());
+        args.insert("BUILDARCH".to_string(), native.architecture().to_string());
+        args.insert(
+            "BUILDVARIANT".to_string(),
+            native.variant().unwrap_or_default().to_string(),
+        );
+    }
+    args
 }
 
 /// The platform fields of an image config.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use bollard::Docker;
 
 use crate::BuildError;
+use crate::dial::Dialer;
 use crate::ssh::SshTunnel;
 
 /// Where the local daemon listens when neither the plan nor `DOCKER_HOST` say otherwise.
@@ -103,31 +104,74 @@ impl DaemonEndpoint {
         self.url.starts_with("unix://")
     }
 
-    /// A bollard client for this endpoint (no request is made yet), and for `ssh://` the
-    /// tunnel it goes through, which must live as long as the client (call inside the tokio
-    /// runtime).
-    pub(crate) fn client(
-        &self,
-    ) -> Result<(Docker, Option<Arc<SshTunnel>>), bollard::errors::Error> {
+    /// A bollard client for this endpoint (no request is made yet), how to open raw
+    /// connections to it (for BuildKit sessions), and for `ssh://` the tunnel both go through,
+    /// which must live as long as the client (call inside the tokio runtime).
+    pub(crate) fn client(&self) -> Result<Connection, bollard::errors::Error> {
         let version = bollard::API_DEFAULT_VERSION;
         if let Some(path) = self.url.strip_prefix("unix://") {
-            return Ok((
-                Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, version)?,
-                None,
-            ));
+            return Ok(Connection {
+                docker: Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, version)?,
+                dialer: Dialer::Unix(PathBuf::from(path)),
+                tunnel: None,
+            });
         }
         if self.url.starts_with("ssh://") {
             let tunnel = SshTunnel::start(&self.url)?;
-            let socket = tunnel.socket().to_string_lossy().into_owned();
-            let docker = Docker::connect_with_unix(&socket, REQUEST_TIMEOUT_SECS, version)?;
-            return Ok((docker, Some(Arc::new(tunnel))));
+            let socket = tunnel.socket().to_path_buf();
+            let docker = Docker::connect_with_unix(
+                &socket.to_string_lossy(),
+                REQUEST_TIMEOUT_SECS,
+                version,
+            )?;
+            return Ok(Connection {
+                docker,
+                dialer: Dialer::Unix(socket),
+                tunnel: Some(Arc::new(tunnel)),
+            });
         }
+        let address = crate::dial::tcp_address(&self.url);
         match &self.tls {
-            Some(tls) => crate::tls::connect(&self.url, tls, REQUEST_TIMEOUT_SECS, version),
-            None => Docker::connect_with_http(&self.url, REQUEST_TIMEOUT_SECS, version),
+            Some(tls) => {
+                let config = Arc::new(crate::tls::client_config(tls)?);
+                let host = address
+                    .rsplit_once(':')
+                    .map_or(address.as_str(), |(h, _)| h);
+                let server_name = rustls::pki_types::ServerName::try_from(
+                    host.trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .to_string(),
+                )
+                .map_err(|e| bollard::errors::Error::IOError {
+                    err: std::io::Error::other(format!("daemon host {host:?}: {e}")),
+                })?;
+                Ok(Connection {
+                    docker: crate::tls::connect(&self.url, tls, REQUEST_TIMEOUT_SECS, version)?,
+                    dialer: Dialer::Tls {
+                        address,
+                        server_name,
+                        config,
+                    },
+                    tunnel: None,
+                })
+            }
+            None => Ok(Connection {
+                docker: Docker::connect_with_http(&self.url, REQUEST_TIMEOUT_SECS, version)?,
+                dialer: Dialer::Tcp(address),
+                tunnel: None,
+            }),
         }
-        .map(|docker| (docker, None))
     }
+}
+
+/// How mab talks to one daemon.
+pub(crate) struct Connection {
+    /// The bollard client.
+    pub docker: Docker,
+    /// Raw connections, for the requests bollard cannot make.
+    pub dialer: Dialer,
+    /// For `ssh://` daemons: the tunnel both go through.
+    pub tunnel: Option<Arc<SshTunnel>>,
 }
 
 impl fmt::Display for DaemonEndpoint {

@@ -142,6 +142,22 @@ pub enum BuildError {
     /// builder, one line each.
     #[error("no builder can build {platform}:\n  {tried}")]
     NoBuilder { platform: String, tried: String },
+
+    /// An ssh agent a build forwards cannot be offered.
+    #[error("the ssh agent `{id}` for the {platform} build cannot be forwarded: {reason}")]
+    SshAgent {
+        id: String,
+        platform: String,
+        reason: String,
+    },
+
+    /// A BuildKit session with the daemon could not be opened.
+    #[error("cannot open a buildkit session with the docker daemon at {endpoint}")]
+    Session {
+        endpoint: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl BuildError {
@@ -152,6 +168,7 @@ impl BuildError {
     pub fn is_builder_failure(&self) -> bool {
         match self {
             BuildError::DaemonUnreachable { .. }
+            | BuildError::Session { .. }
             | BuildError::ContextStreamClosed { .. }
             | BuildError::NoImageProduced { .. } => true,
             BuildError::Daemon { source, .. } => match source.as_ref() {

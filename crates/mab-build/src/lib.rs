@@ -16,10 +16,12 @@ mod backend;
 mod context;
 mod credentials;
 mod daemon;
+mod dial;
 mod dockerfile;
 mod endpoint;
 mod error;
 mod fleet;
+mod secret;
 mod ssh;
 mod tls;
 
@@ -30,9 +32,10 @@ pub use daemon::{
     host_emulated_platforms,
 };
 pub use dockerfile::{
-    BaseImage, BuilderKind, Dockerfile, EngineVersion, Feature, FeatureUse, IdMount, MountType,
-    MountedId, Syntax, Unsupported,
+    BaseImage, Dockerfile, EngineVersion, Feature, FeatureUse, IdMount, MountType, MountedId,
+    Syntax, Unsupported,
 };
 pub use endpoint::{DEFAULT_ENDPOINT, DaemonEndpoint, TlsFiles};
 pub use error::BuildError;
 pub use fleet::{BuilderConfig, BuilderStatus, Fit, Fleet, Lease, error_chain};
+pub use secret::{BuildSecret, SecretValue, SshForward, SshSource};

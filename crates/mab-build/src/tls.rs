@@ -30,20 +30,7 @@ pub(crate) fn connect(
     timeout_secs: u64,
     version: &ClientVersion,
 ) -> Result<Docker, Error> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    for ca in certificates(&tls.ca)? {
-        roots.add(ca).map_err(|e| invalid(&tls.ca, e))?;
-    }
-    let key = PrivateKeyDer::from_pem_file(&tls.key).map_err(|e| invalid(&tls.key, e))?;
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::IOError {
-            err: std::io::Error::other(e),
-        })?
-        .with_root_certificates(roots)
-        .with_client_auth_cert(certificates(&tls.cert)?, key)
-        .map_err(|e| invalid(&tls.cert, e))?;
+    let config = client_config(tls)?;
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
@@ -72,6 +59,25 @@ pub(crate) fn connect(
         timeout_secs,
         version,
     )
+}
+
+/// The TLS configuration for a daemon with `--tlsverify`: trust exactly the builder's CA,
+/// present its client certificate.
+pub(crate) fn client_config(tls: &TlsFiles) -> Result<rustls::ClientConfig, Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in certificates(&tls.ca)? {
+        roots.add(ca).map_err(|e| invalid(&tls.ca, e))?;
+    }
+    let key = PrivateKeyDer::from_pem_file(&tls.key).map_err(|e| invalid(&tls.key, e))?;
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::IOError {
+            err: std::io::Error::other(e),
+        })?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(certificates(&tls.cert)?, key)
+        .map_err(|e| invalid(&tls.cert, e))
 }
 
 /// The certificates of a PEM file (at least one).

@@ -69,6 +69,8 @@ where
             no_cache: settings.no_cache() || options.no_cache,
             pull: settings.pull() || options.pull,
             builder: BuilderKind::Classic,
+            secrets: Vec::new(),
+            ssh: Vec::new(),
             pull_repositories: pull_repositories.to_vec(),
         },
         destinations,

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use mab_build::{
-    BaseResolver, BuildError, BuildReporter, BuildRequest, BuiltImage, BuilderKind, Fit,
+    BaseResolver, BuildError, BuildReporter, BuildRequest, BuilderKind, BuiltImage, Fit,
     ImageExport, NoBaseResolver,
 };
 use mab_pipeline::{
@@ -27,9 +27,20 @@ use mab_registry::{
 /// What happened, in order, across the fakes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Happened {
-    Built { builder: String, image: String, platform: String },
-    Stored { destination: String, image: String, platform: String },
-    Published { destination: String, platforms: Vec<String> },
+    Built {
+        builder: String,
+        image: String,
+        platform: String,
+    },
+    Stored {
+        destination: String,
+        image: String,
+        platform: String,
+    },
+    Published {
+        destination: String,
+        platforms: Vec<String>,
+    },
 }
 
 #[derive(Default)]
@@ -369,7 +380,10 @@ fn world(builders: Vec<FakeBuilder>, refuse: &[&str]) -> World {
 fn both(name: &'static str) -> FakeBuilder {
     FakeBuilder {
         name,
-        platforms: vec!["linux/amd64".parse().unwrap(), "linux/arm64".parse().unwrap()],
+        platforms: vec![
+            "linux/amd64".parse().unwrap(),
+            "linux/arm64".parse().unwrap(),
+        ],
         script: Vec::new(),
     }
 }
@@ -400,7 +414,9 @@ async fn every_platform_stored_then_one_index_per_repository() {
     for (destination, _) in &published {
         let published_at = world
             .log
-            .position(|h| matches!(h, Happened::Published { destination: d, .. } if d == destination))
+            .position(
+                |h| matches!(h, Happened::Published { destination: d, .. } if d == destination),
+            )
             .unwrap();
         let last_store = world
             .log
@@ -408,7 +424,11 @@ async fn every_platform_stored_then_one_index_per_repository() {
             .iter()
             .rposition(|h| matches!(h, Happened::Stored { destination: d, .. } if d == destination))
             .unwrap();
-        assert!(last_store < published_at, "{destination}: {:?}", world.log.all());
+        assert!(
+            last_store < published_at,
+            "{destination}: {:?}",
+            world.log.all()
+        );
     }
 }
 
@@ -425,7 +445,10 @@ async fn no_index_moves_unless_every_platform_is_stored() {
     assert!(world.log.published().is_empty(), "{:?}", world.log.all());
     let base = outcome.images[0].result.as_ref().unwrap_err();
     assert_eq!(base.len(), 1);
-    assert_eq!(base[0].platform.as_ref().unwrap().to_string(), "linux/arm64/v8");
+    assert_eq!(
+        base[0].platform.as_ref().unwrap().to_string(),
+        "linux/arm64/v8"
+    );
     assert!(matches!(base[0].error, PipelineError::Build(_)));
     let app = outcome.images[1].result.as_ref().unwrap_err();
     assert!(
@@ -513,9 +536,11 @@ async fn a_dockerfile_failure_is_not_tried_on_another_builder() {
 #[tokio::test]
 async fn when_every_builder_fails_the_error_names_the_last_failure() {
     let mut a = both("a");
-    a.script.push(("base", "linux/amd64", Behaviour::BuilderFails));
+    a.script
+        .push(("base", "linux/amd64", Behaviour::BuilderFails));
     let mut b = both("b");
-    b.script.push(("base", "linux/amd64", Behaviour::BuilderFails));
+    b.script
+        .push(("base", "linux/amd64", Behaviour::BuilderFails));
     let world = world(vec![a, b], &[]);
     let outcome = run(&world).await;
     let failures = outcome.images[0].result.as_ref().unwrap_err();

@@ -16,7 +16,8 @@ use super::{Backend, BuilderKind, ImageExport, read_dockerfile, short_hash};
 use crate::BuildError;
 use crate::context::{ContextSpec, context_stream};
 use crate::daemon::{
-    BaseResolver, BuildReporter, BuildRequest, BuiltImage, Daemon, LOG_TAIL_LINES, same_repository,
+    BaseResolver, BuildReporter, BuildRequest, BuiltImage, Daemon, LOG_TAIL_LINES,
+    automatic_platform_args, same_repository,
 };
 use crate::dockerfile::Dockerfile;
 
@@ -48,24 +49,7 @@ impl ClassicBackend {
     /// The build args the daemon gets: the user's, plus BuildKit's automatic platform args
     /// (the classic builder does not define them), which the user's values override.
     fn effective_build_args(&self, request: &BuildRequest) -> BTreeMap<String, String> {
-        let target = &request.platform;
-        let mut args = BTreeMap::new();
-        args.insert("TARGETPLATFORM".to_string(), target.to_string());
-        args.insert("TARGETOS".to_string(), target.os().to_string());
-        args.insert("TARGETARCH".to_string(), target.architecture().to_string());
-        args.insert(
-            "TARGETVARIANT".to_string(),
-            target.variant().unwrap_or_default().to_string(),
-        );
-        if let Some(native) = self.daemon.native_platform() {
-            args.insert("BUILDPLATFORM".to_string(), native.to_string());
-            args.insert("BUILDOS".to_string(), native.os().to_string());
-            args.insert("BUILDARCH".to_string(), native.architecture().to_string());
-            args.insert(
-                "BUILDVARIANT".to_string(),
-                native.variant().unwrap_or_default().to_string(),
-            );
-        }
+        let mut args = automatic_platform_args(&request.platform, self.daemon.native_platform());
         args.extend(request.build_args.clone());
         args
     }
@@ -152,7 +136,10 @@ impl ClassicBackend {
                             }
                         }
                     }
-                    if let Some(id) = info.aux.and_then(|aux| aux.id) {
+                    if let Some(bollard::models::BuildInfoAux::Default(
+                        bollard::models::ImageId { id: Some(id) },
+                    )) = info.aux
+                    {
                         image_id = Some(id);
                     }
                     if let Some(detail) = info.error_detail {

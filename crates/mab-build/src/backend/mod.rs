@@ -8,6 +8,7 @@
 //!
 //! It must not know about plans, registries or printing.
 
+pub(crate) mod buildkit;
 pub(crate) mod classic;
 
 use std::path::Path;
@@ -26,6 +27,15 @@ pub enum BuilderKind {
     Classic,
     /// The daemon's own BuildKit.
     BuildKit,
+}
+
+impl std::fmt::Display for BuilderKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BuilderKind::Classic => "the classic builder",
+            BuilderKind::BuildKit => "BuildKit",
+        })
+    }
 }
 
 impl BuilderKind {

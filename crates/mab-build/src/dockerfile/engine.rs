@@ -33,25 +33,7 @@ use std::path::Path;
 use super::Dockerfile;
 use super::features::{Feature, FeatureUse};
 use crate::BuildError;
-
-/// Which of a Docker engine's builders builds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum BuilderKind {
-    /// The classic (legacy) builder: `POST /build` without BuildKit.
-    Classic,
-    /// The engine's own BuildKit (`POST /build?version=2`), with the Dockerfile frontend built
-    /// into the engine.
-    BuildKit,
-}
-
-impl fmt::Display for BuilderKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            BuilderKind::Classic => "the classic builder",
-            BuilderKind::BuildKit => "BuildKit",
-        })
-    }
-}
+use crate::backend::BuilderKind;
 
 /// A Docker engine version, `MAJOR.MINOR.PATCH` as the daemon reports it (`20.10.24+dfsg1`,
 /// `26.1.5`, `29.0.0-rc.1`): what follows the numbers is not compared.

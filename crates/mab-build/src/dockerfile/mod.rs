@@ -57,7 +57,7 @@ use std::path::{Path, PathBuf};
 use crate::BuildError;
 use lines::SourceSpan;
 
-pub use engine::{BuilderKind, EngineVersion, Unsupported};
+pub use engine::{EngineVersion, Unsupported};
 pub use features::{Feature, FeatureUse};
 pub use mounts::{IdMount, MountType, MountedId};
 pub use syntax::Syntax;

@@ -2,6 +2,7 @@
 //! line, the secret and ssh ids, which stages a target needs, and what each engine lacks.
 
 use super::*;
+use crate::BuilderKind;
 
 /// Docker's cross-compilation example (docs.docker.com, "Multi-platform builds" with Go).
 const GO_CROSS: &str = r#"# syntax=docker/dockerfile:1

@@ -1,0 +1,281 @@
+//! The daemon's own BuildKit (`POST /build?version=2` with a session of ours): what
+//! `DOCKER_BUILDKIT=1 docker build` runs. It understands what the classic builder does not:
+//! `FROM --platform=$BUILDPLATFORM` stages that run natively while the final stage is of the
+//! target platform, `RUN --mount=type=cache|bind|tmpfs|secret|ssh`, heredocs and `COPY --link`
+//! (on engines whose BuildKit has them), and it sets the automatic platform args itself.
+//!
+//! Base images are pinned by digest: each external `FROM` is rewritten to the image the
+//! registry names for its platform now (`repo@sha256:…`, what the pipeline's `BaseResolver`
+//! says), so every platform builds from the right base and no local tag moves; a base the
+//! registry cannot say is left as written for BuildKit to resolve. The build's secrets, ssh
+//! agents and registry credentials are served over the session (`session.rs`); its progress
+//! arrives as BuildKit status updates, printed as plain lines (`progress.rs`).
+
+mod auth;
+mod health;
+mod progress;
+mod secrets;
+mod session;
+mod ssh;
+
+use std::collections::{BTreeMap, HashMap};
+
+use bollard::models::{BuildInfoAux, ImageId};
+use bollard::query_parameters::{BuildImageOptionsBuilder, BuilderVersion};
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use mab_platform::Platform;
+
+use super::{Backend, BuilderKind, ImageExport, read_dockerfile, short_hash};
+use crate::BuildError;
+use crate::context::{ContextSpec, context_stream};
+use crate::daemon::{
+    BaseResolver, BuildReporter, BuildRequest, BuiltImage, Daemon, LOG_TAIL_LINES,
+};
+use crate::dockerfile::Dockerfile;
+use progress::PlainProgress;
+use session::{Session, SessionServices};
+
+/// The BuildKit of one daemon.
+pub(crate) struct BuildKitBackend {
+    pub(crate) daemon: Daemon,
+}
+
+impl Backend for BuildKitBackend {
+    fn kind(&self) -> BuilderKind {
+        BuilderKind::BuildKit
+    }
+
+    fn build<'a>(
+        &'a self,
+        request: &'a BuildRequest,
+        reporter: &'a dyn BuildReporter,
+        bases: &'a dyn BaseResolver,
+    ) -> BoxFuture<'a, Result<BuiltImage, BuildError>> {
+        Box::pin(self.build_checked(request, reporter, bases))
+    }
+
+    fn export(&self, image: &BuiltImage) -> ImageExport {
+        Box::new(self.daemon.export(&image.id))
+    }
+}
+
+impl BuildKitBackend {
+    async fn build_checked(
+        &self,
+        request: &BuildRequest,
+        reporter: &dyn BuildReporter,
+        bases: &dyn BaseResolver,
+    ) -> Result<BuiltImage, BuildError> {
+        let daemon = &self.daemon;
+        let platform = request.platform.to_string();
+        let text = read_dockerfile(&request.dockerfile).await?;
+        let dockerfile =
+            Dockerfile::parse(&request.dockerfile, &text, &self.args_for_parsing(request))?;
+
+        // Each external base, by digest for the platform it is pulled for.
+        let mut pinned = BTreeMap::new();
+        for base in dockerfile.base_images() {
+            let wanted = match &base.platform {
+                Some(text) => text
+                    .parse::<Platform>()
+                    .unwrap_or_else(|_| request.platform.clone()),
+                None => request.platform.clone(),
+            };
+            if let Some(by_digest) = bases.platform_image(&base.reference, &wanted).await {
+                reporter.base_resolved(&base.reference, &by_digest);
+                pinned.insert(base, by_digest);
+            }
+        }
+        let pinned_text = dockerfile.pinned(&pinned);
+        let dockerfile_name = format!(".mab-dockerfile-{}", short_hash(&pinned_text));
+
+        let ssh =
+            ssh::SessionSsh::prepare(&request.ssh)
+                .await
+                .map_err(|e| BuildError::SshAgent {
+                    id: e.id,
+                    platform: platform.clone(),
+                    reason: e.reason,
+                })?;
+        let session = Session::open(
+            daemon.dialer(),
+            SessionServices {
+                secrets: secrets::SessionSecrets::new(&request.secrets),
+                ssh,
+            },
+        )
+        .await
+        .map_err(|e| BuildError::Session {
+            endpoint: daemon.endpoint().to_string(),
+            source: Box::new(e),
+        })?;
+
+        let context = context_stream(ContextSpec {
+            context_dir: request.context_dir.clone(),
+            dockerfile_name: dockerfile_name.clone(),
+            dockerfile_text: pinned_text,
+        });
+        let mut options = BuildImageOptionsBuilder::default()
+            .dockerfile(&dockerfile_name)
+            .platform(&platform)
+            .buildargs(
+                &request
+                    .build_args
+                    .clone()
+                    .into_iter()
+                    .collect::<HashMap<_, _>>(),
+            )
+            .labels(
+                &request
+                    .labels
+                    .clone()
+                    .into_iter()
+                    .collect::<HashMap<_, _>>(),
+            )
+            .nocache(request.no_cache)
+            .session(session.id())
+            // Sent as the classic builder's version and turned into BuildKit's by the request
+            // modifier below: bollard would otherwise open a session of its own under the same
+            // id, without secrets or ssh, and the daemon keeps only the last one.
+            .version(BuilderVersion::BuilderV1);
+        if request.pull {
+            options = options.pull("1");
+        }
+        if let Some(target) = &request.target {
+            options = options.target(target);
+        }
+        let docker = daemon
+            .docker()
+            .clone()
+            .with_request_modifier(as_buildkit_build);
+        let mut stream = docker.build_image(
+            options.build(),
+            None,
+            Some(bollard::body_try_stream(context.body)),
+        );
+
+        let mut progress = PlainProgress::default();
+        let mut image_id = None;
+        let mut tail: Vec<String> = Vec::new();
+        let mut failure = None;
+        let show = |line: String, tail: &mut Vec<String>| {
+            reporter.line(&line);
+            tail.push(line);
+            if tail.len() > LOG_TAIL_LINES {
+                tail.remove(0);
+            }
+        };
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    match info.aux {
+                        Some(BuildInfoAux::BuildKit(status)) => {
+                            for line in progress.lines(&status) {
+                                show(line, &mut tail);
+                            }
+                        }
+                        Some(BuildInfoAux::Default(ImageId { id: Some(id) })) => {
+                            image_id = Some(id)
+                        }
+                        _ => {}
+                    }
+                    if let Some(text) = info.stream.as_deref().or(info.status.as_deref()) {
+                        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                            show(line.to_string(), &mut tail);
+                        }
+                    }
+                    if let Some(detail) = info.error_detail {
+                        failure = detail.message;
+                    }
+                }
+                Err(bollard::errors::Error::DockerStreamError { error }) => {
+                    failure = Some(error);
+                    break;
+                }
+                Err(source) => {
+                    match context.producer.await {
+                        Ok(Err(BuildError::ContextStreamClosed { .. })) => {}
+                        Ok(Err(e)) => return Err(e),
+                        _ => {}
+                    }
+                    return Err(daemon.daemon_error(format!("building for {platform}"), source));
+                }
+            }
+        }
+        drop(stream);
+        drop(session);
+        match context.producer.await {
+            Ok(Ok(())) => {}
+            Ok(Err(BuildError::ContextStreamClosed { .. })) if failure.is_some() => {}
+            Ok(Err(e)) => return Err(e),
+            Err(join) => {
+                return Err(BuildError::ContextRead {
+                    path: request.context_dir.clone(),
+                    source: std::io::Error::other(join),
+                });
+            }
+        }
+        if let Some(message) = failure {
+            let mut message = message.trim().to_string();
+            if !tail.is_empty() {
+                message.push_str("\n  last lines of the build output:\n    ");
+                message.push_str(&tail.join("\n    "));
+            }
+            return Err(BuildError::BuildFailed {
+                platform,
+                endpoint: daemon.endpoint().to_string(),
+                message,
+            });
+        }
+        let id = image_id.ok_or_else(|| BuildError::NoImageProduced {
+            platform: platform.clone(),
+            endpoint: daemon.endpoint().to_string(),
+        })?;
+        daemon
+            .checked_image(id, &request.platform, BuilderKind::BuildKit)
+            .await
+    }
+
+    /// The args `FROM` lines see, to find the base images: the user's, plus the automatic
+    /// platform args BuildKit defines (the daemon's own platform is `BUILDPLATFORM`).
+    fn args_for_parsing(&self, request: &BuildRequest) -> BTreeMap<String, String> {
+        let mut args = crate::daemon::automatic_platform_args(
+            &request.platform,
+            self.daemon.native_platform(),
+        );
+        args.extend(request.build_args.clone());
+        args
+    }
+}
+
+/// Turns bollard's classic `POST /build` into BuildKit's (`version=2`), keeping the session id
+/// it carries.
+fn as_buildkit_build(mut request: bollard::BollardRequest) -> bollard::BollardRequest {
+    let uri = request.uri();
+    if !uri.path().ends_with("/build") {
+        return request;
+    }
+    let Some(query) = uri.query() else {
+        return request;
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| {
+            if pair == "version=1" {
+                "version=2".to_string()
+            } else {
+                pair.to_string()
+            }
+        })
+        .collect();
+    let rewritten = format!("{}?{}", uri.path(), query.join("&"));
+    let mut parts = uri.clone().into_parts();
+    if let Ok(path_and_query) = rewritten.parse() {
+        parts.path_and_query = Some(path_and_query);
+        if let Ok(uri) = http::Uri::from_parts(parts) {
+            *request.uri_mut() = uri;
+        }
+    }
+    request
+}
