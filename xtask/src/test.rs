@@ -64,7 +64,7 @@ pub fn run(paths: &Paths, args: Args) -> Result<bool> {
     let built = matches!(build.outcome, Outcome::Ok);
     steps.push(build);
     if built {
-        let mut cmd = cargo(&["test"]);
+        let mut cmd = cargo(&["test", "--no-fail-fast"]);
         let names_package = args
             .cargo_test_args
             .iter()

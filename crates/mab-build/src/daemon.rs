@@ -1,19 +1,19 @@
 //! One Docker daemon: connect, build an image for one platform, export it.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use bollard::Docker;
-use bollard::query_parameters::{BuildImageOptionsBuilder, CreateImageOptionsBuilder};
-use futures::{StreamExt, TryStreamExt};
+use bollard::query_parameters::CreateImageOptionsBuilder;
+use futures::TryStreamExt;
 use mab_platform::Platform;
 use tokio::io::AsyncRead;
 use tokio::sync::Mutex;
 
 use crate::BuildError;
-use crate::context::{ContextSpec, context_stream};
-use crate::dockerfile::{BaseImage, Dockerfile};
+use crate::backend::{Backend, BuilderKind, ImageExport, classic::ClassicBackend};
+use crate::dockerfile::BaseImage;
 use crate::endpoint::DaemonEndpoint;
 
 /// How many times a base image is pulled for a platform before its tag is believed to have no
@@ -21,7 +21,7 @@ use crate::endpoint::DaemonEndpoint;
 const BASE_PULL_ATTEMPTS: u32 = 4;
 
 /// How many lines of build output an error quotes.
-const LOG_TAIL_LINES: usize = 12;
+pub(crate) const LOG_TAIL_LINES: usize = 12;
 
 /// Receives a build's progress. Implementations must not block.
 pub trait BuildReporter: Send + Sync {
@@ -77,6 +77,8 @@ pub struct BuildRequest {
     /// pull happens while bases are resolved to image ids (the daemon itself is not asked to
     /// pull: the Dockerfile it gets names image ids, which cannot be pulled).
     pub pull: bool,
+    /// The builder asked for (see [`Daemon::build`]).
+    pub builder: BuilderKind,
     /// Repositories (`registry/path`, no tag) whose images are always pulled when a `FROM`
     /// names them, even when the daemon has one: images this build depends on, published
     /// moments ago, which a local image of an earlier run must not stand in for.
@@ -92,6 +94,8 @@ pub struct BuiltImage {
     pub platform: String,
     /// The uncompressed digests of its layers (`rootfs.diff_ids`), in order.
     pub diff_ids: Vec<String>,
+    /// The builder that built it (and exports it).
+    pub builder: BuilderKind,
 }
 
 /// A Docker daemon; cheap to clone.
@@ -193,11 +197,11 @@ impl Daemon {
         self.inner.native_platform.as_ref()
     }
 
-    fn docker(&self) -> &Docker {
+    pub(crate) fn docker(&self) -> &Docker {
         &self.inner.docker
     }
 
-    fn daemon_error(
+    pub(crate) fn daemon_error(
         &self,
         action: impl Into<String>,
         source: bollard::errors::Error,
@@ -209,172 +213,40 @@ impl Daemon {
         }
     }
 
-    /// The build args the daemon gets: the user's, plus BuildKit's automatic platform args
-    /// (the classic builder does not define them), which the user's values override.
-    fn effective_build_args(&self, request: &BuildRequest) -> BTreeMap<String, String> {
-        let target = &request.platform;
-        let mut args = BTreeMap::new();
-        args.insert("TARGETPLATFORM".to_string(), target.to_string());
-        args.insert("TARGETOS".to_string(), target.os().to_string());
-        args.insert("TARGETARCH".to_string(), target.architecture().to_string());
-        args.insert(
-            "TARGETVARIANT".to_string(),
-            target.variant().unwrap_or_default().to_string(),
-        );
-        if let Some(native) = self.native_platform() {
-            args.insert("BUILDPLATFORM".to_string(), native.to_string());
-            args.insert("BUILDOS".to_string(), native.os().to_string());
-            args.insert("BUILDARCH".to_string(), native.architecture().to_string());
-            args.insert(
-                "BUILDVARIANT".to_string(),
-                native.variant().unwrap_or_default().to_string(),
-            );
+    /// The backend that builds with `kind` on this daemon.
+    pub fn backend(&self, kind: BuilderKind) -> Box<dyn Backend> {
+        match kind {
+            BuilderKind::Classic | BuilderKind::BuildKit => Box::new(ClassicBackend {
+                daemon: self.clone(),
+            }),
         }
-        args.extend(request.build_args.clone());
-        args
     }
 
-    /// Builds `request` and returns the image, checked to be of the requested platform.
+    /// Builds `request` with the backend it asks for and returns the image, checked to be of the
+    /// requested platform.
     pub async fn build(
         &self,
         request: &BuildRequest,
         reporter: &dyn BuildReporter,
         bases: &dyn BaseResolver,
     ) -> Result<BuiltImage, BuildError> {
-        let platform = request.platform.to_string();
-        let text = read_dockerfile(&request.dockerfile).await?;
-        let build_args = self.effective_build_args(request);
-        let dockerfile = Dockerfile::parse(&request.dockerfile, &text, &build_args)?;
-        // The daemon only gets the automatic args the Dockerfile declares, so the classic builder
-        // does not warn about args it never consumed.
-        let declared = declared_args(&text);
-        let build_args: BTreeMap<String, String> = build_args
-            .into_iter()
-            .filter(|(name, _)| {
-                request.build_args.contains_key(name) || declared.contains(name.as_str())
-            })
-            .collect();
+        self.backend(request.builder)
+            .build(request, reporter, bases)
+            .await
+    }
 
-        let mut pinned = BTreeMap::new();
-        for base in dockerfile.base_images() {
-            let pull = request.pull
-                || request
-                    .pull_repositories
-                    .iter()
-                    .any(|repository| same_repository(&base.reference, repository));
-            let id = self
-                .resolve_base(&base, &request.platform, pull, bases)
-                .await?;
-            reporter.base_resolved(&base.reference, &id);
-            pinned.insert(base, id);
-        }
-        let pinned_text = dockerfile.pinned(&pinned);
-        let dockerfile_name = format!(".mab-dockerfile-{}", short_hash(&pinned_text));
-
-        let context = context_stream(ContextSpec {
-            context_dir: request.context_dir.clone(),
-            dockerfile_name: dockerfile_name.clone(),
-            dockerfile_text: pinned_text,
-        });
-        let mut options = BuildImageOptionsBuilder::default()
-            .dockerfile(&dockerfile_name)
-            .platform(&platform)
-            .buildargs(&build_args.into_iter().collect::<HashMap<_, _>>())
-            .labels(
-                &request
-                    .labels
-                    .clone()
-                    .into_iter()
-                    .collect::<HashMap<_, _>>(),
-            )
-            .nocache(request.no_cache)
-            .rm(true)
-            .forcerm(true);
-        if let Some(target) = &request.target {
-            options = options.target(target);
-        }
-        let options = options.build();
-        let mut stream =
-            self.docker()
-                .build_image(options, None, Some(bollard::body_try_stream(context.body)));
-
-        let mut image_id = None;
-        let mut tail: Vec<String> = Vec::new();
-        let mut failure = None;
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(info) => {
-                    if let Some(text) = info.stream.as_deref().or(info.status.as_deref()) {
-                        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                            reporter.line(line);
-                            tail.push(line.to_string());
-                            if tail.len() > LOG_TAIL_LINES {
-                                tail.remove(0);
-                            }
-                        }
-                    }
-                    if let Some(id) = info.aux.and_then(|aux| aux.id) {
-                        image_id = Some(id);
-                    }
-                    if let Some(detail) = info.error_detail {
-                        failure = detail.message;
-                    }
-                }
-                Err(bollard::errors::Error::DockerStreamError { error }) => {
-                    failure = Some(error);
-                    break;
-                }
-                Err(source) => {
-                    // The context producer's error (a file it could not read) explains more,
-                    // unless it only says that the daemon stopped reading (the connection
-                    // broke: `source` says how).
-                    match context.producer.await {
-                        Ok(Err(BuildError::ContextStreamClosed { .. })) => {}
-                        Ok(Err(e)) => return Err(e),
-                        _ => {}
-                    }
-                    return Err(self.daemon_error(format!("building for {platform}"), source));
-                }
-            }
-        }
-        drop(stream);
-        match context.producer.await {
-            Ok(Ok(())) => {}
-            // The daemon stopped reading the context because the build failed: report that.
-            Ok(Err(BuildError::ContextStreamClosed { .. })) if failure.is_some() => {}
-            Ok(Err(e)) => return Err(e),
-            Err(join) => {
-                return Err(BuildError::ContextRead {
-                    path: request.context_dir.clone(),
-                    source: std::io::Error::other(join),
-                });
-            }
-        }
-        if let Some(message) = failure {
-            let mut message = message.trim().to_string();
-            if !tail.is_empty() {
-                message.push_str("\n  last lines of the build output:\n    ");
-                message.push_str(&tail.join("\n    "));
-            }
-            return Err(BuildError::BuildFailed {
-                platform,
-                endpoint: self.endpoint().to_string(),
-                message,
-            });
-        }
-        let id = image_id.ok_or_else(|| BuildError::NoImageProduced {
-            platform: platform.clone(),
-            endpoint: self.endpoint().to_string(),
-        })?;
+    /// The image `id` the daemon just built for `platform`, checked to be of that platform.
+    pub(crate) async fn checked_image(
+        &self,
+        id: String,
+        platform: &Platform,
+        builder: BuilderKind,
+    ) -> Result<BuiltImage, BuildError> {
         let (actual, diff_ids) = self.image_platform(&id).await?;
-        if !request.platform.matches_config(
-            &actual.os,
-            &actual.architecture,
-            actual.variant.as_deref(),
-        ) {
+        if !platform.matches_config(&actual.os, &actual.architecture, actual.variant.as_deref()) {
             return Err(BuildError::PlatformMismatch {
                 endpoint: self.endpoint().to_string(),
-                wanted: platform,
+                wanted: platform.to_string(),
                 actual: actual.to_string(),
             });
         }
@@ -382,6 +254,7 @@ impl Daemon {
             id,
             platform: actual.to_string(),
             diff_ids,
+            builder,
         })
     }
 
@@ -410,7 +283,7 @@ impl Daemon {
     /// The local image id of `base` for `target` (or the platform its `FROM --platform=` names),
     /// pulling it for that platform when the daemon has none of the right platform, or always
     /// when `pull` is set.
-    async fn resolve_base(
+    pub(crate) async fn resolve_base(
         &self,
         base: &BaseImage,
         target: &Platform,
@@ -502,6 +375,12 @@ impl Daemon {
             .flatten()
     }
 
+    /// A fresh `docker save` stream of an image this daemon built, from the backend that built
+    /// it.
+    pub fn export_built(&self, image: &BuiltImage) -> ImageExport {
+        self.backend(image.builder).export(image)
+    }
+
     /// Streams `docker save` of one image (by id), as an `AsyncRead`.
     pub fn export(&self, image_id: &str) -> impl AsyncRead + Send + Unpin + 'static {
         let endpoint = self.endpoint().to_string();
@@ -585,33 +464,9 @@ impl std::fmt::Display for ConfigPlatform {
     }
 }
 
-async fn read_dockerfile(path: &Path) -> Result<String, BuildError> {
-    match tokio::fs::read_to_string(path).await {
-        Ok(text) => Ok(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BuildError::DockerfileMissing {
-            path: path.to_path_buf(),
-        }),
-        Err(source) => Err(BuildError::DockerfileRead {
-            path: path.to_path_buf(),
-            source,
-        }),
-    }
-}
-
-/// The names every `ARG` instruction of a Dockerfile declares (a rough scan: it only decides
-/// which automatic args are worth sending).
-fn declared_args(text: &str) -> std::collections::HashSet<&str> {
-    text.lines()
-        .map(str::trim_start)
-        .filter(|line| line.len() > 4 && line[..4].eq_ignore_ascii_case("arg "))
-        .flat_map(|line| line[4..].split_whitespace())
-        .map(|word| word.split('=').next().unwrap_or(word))
-        .collect()
-}
-
 /// Whether image `reference` (`name[:tag][@digest]`) is in `repository` (`registry/path`),
 /// with Docker Hub's short names normalised (`alpine` is `docker.io/library/alpine`).
-fn same_repository(reference: &str, repository: &str) -> bool {
+pub(crate) fn same_repository(reference: &str, repository: &str) -> bool {
     fn normal(name: &str) -> String {
         let name = name.split('@').next().unwrap_or(name);
         // A `:` after the last `/` starts a tag; before it, it is a registry port.
@@ -638,16 +493,6 @@ fn same_repository(reference: &str, repository: &str) -> bool {
         }
     }
     normal(reference) == normal(repository)
-}
-
-/// A short, stable hash of some text (FNV-1a), for private file names.
-fn short_hash(text: &str) -> String {
-    let mut hash: u64 = 0xcbf29ce484222325;
-    for byte in text.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x100000001b3);
-    }
-    format!("{hash:016x}")
 }
 
 #[cfg(test)]

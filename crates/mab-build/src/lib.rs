@@ -12,6 +12,7 @@
 //! It must not know about plans, registries, manifests or how anything is printed: the CLI wires it
 //! to `mab-registry`, and progress goes through the [`BuildReporter`] trait.
 
+mod backend;
 mod context;
 mod credentials;
 mod daemon;
@@ -22,6 +23,7 @@ mod fleet;
 mod ssh;
 mod tls;
 
+pub use backend::{Backend, BuilderKind, ImageExport};
 pub use context::{ContextSpec, ContextStream, context_stream};
 pub use daemon::{
     BaseResolver, BuildReporter, BuildRequest, BuiltImage, Daemon, DaemonInfo, NoBaseResolver,

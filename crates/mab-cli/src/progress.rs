@@ -1,22 +1,26 @@
 //! Progress on stderr: indicatif bars on a terminal, one plain line per step otherwise (CI logs).
 
 use std::io::IsTerminal;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressStyle};
+use mab_build::{Fit, error_chain};
+use mab_pipeline::{Events, JobEvent, JobEvents, JobFailure, Notice, Placement};
+use mab_plan::ImageSpec;
+use mab_platform::Platform;
 
-/// Where progress goes.
+/// Where progress goes; cheap to clone.
+#[derive(Clone)]
 pub struct Progress {
     bars: Option<MultiProgress>,
 }
 
 impl Progress {
     /// Bars when stderr is a terminal, plain lines otherwise.
-    pub fn for_stderr() -> Arc<Self> {
+    pub fn for_stderr() -> Self {
         let bars = std::io::stderr().is_terminal().then(MultiProgress::new);
-        Arc::new(Self { bars })
+        Self { bars }
     }
 
     /// A line that stays (above the bars, if any).
@@ -30,7 +34,7 @@ impl Progress {
     }
 
     /// Progress of one (image, platform) job.
-    pub fn job(self: &Arc<Self>, label: String) -> JobProgress {
+    pub fn job(&self, label: String) -> JobProgress {
         let bar = self.bars.as_ref().map(|bars| {
             let bar = bars.add(ProgressBar::new_spinner());
             bar.set_style(
@@ -42,7 +46,7 @@ impl Progress {
             bar
         });
         JobProgress {
-            progress: Arc::clone(self),
+            progress: self.clone(),
             label,
             bar,
             bytes_sent: AtomicU64::new(0),
@@ -53,7 +57,7 @@ impl Progress {
 
 /// Progress of one (image, platform) job; implements the libraries' reporter traits.
 pub struct JobProgress {
-    progress: Arc<Progress>,
+    progress: Progress,
     label: String,
     bar: Option<ProgressBar>,
     bytes_sent: AtomicU64,
@@ -127,5 +131,100 @@ impl mab_registry::PushReporter for JobProgress {
         if self.bar.is_none() {
             self.step(&line);
         }
+    }
+}
+
+/// The run's progress, as the pipeline reports it.
+impl Events for Progress {
+    type Job = JobProgress;
+
+    fn job(&self, image: &ImageSpec, platform: &Platform) -> JobProgress {
+        Progress::job(self, format!("{} {platform}", image.repository()))
+    }
+
+    fn notice(&self, notice: Notice<'_>) {
+        let line = match notice {
+            Notice::BuilderFailed {
+                image,
+                platform,
+                builder,
+                endpoint,
+                lost,
+                error,
+            } => format!(
+                "warning: [{} {platform}] builder {builder} ({endpoint}) failed under the job{}: \
+                 {}; trying another builder",
+                image.repository(),
+                if lost { " and is no longer used" } else { "" },
+                error_chain(error)
+            ),
+            Notice::ForeignExecutables {
+                image,
+                platform,
+                findings,
+            } => findings
+                .iter()
+                .map(|line| format!("warning: [{} {platform}] {line}", image.repository()))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            Notice::Published {
+                repository,
+                digest,
+                tags,
+            } => format!("[{repository}] published {digest} as {}", tags.join(", ")),
+            Notice::DigestsDiffer { image, digests } => format!(
+                "warning: {}: the repositories got different index digests ({}); the same \
+                 image was exported differently for each",
+                image.label(),
+                digests
+                    .iter()
+                    .map(|(repository, digest)| format!("{repository} {digest}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        self.println(&line);
+    }
+}
+
+impl JobEvents for JobProgress {
+    fn event(&self, event: JobEvent<'_>) {
+        match event {
+            JobEvent::Building(placement) => {
+                self.step(&format!("building{}", describe_placement(placement)))
+            }
+            JobEvent::Built { image_id } => self.step(&format!("built {image_id}; pushing")),
+            JobEvent::Stored {
+                digest,
+                reused,
+                seconds,
+                placement,
+            } => self.finish(&format!(
+                "{} {digest} ({} sent) in {seconds:.1}s{}",
+                if reused {
+                    "unchanged, reused"
+                } else {
+                    "pushed"
+                },
+                HumanBytes(self.bytes_sent()),
+                describe_placement(placement)
+            )),
+            JobEvent::Failed(failure) => self.finish(match failure {
+                JobFailure::NoBuilderLeft => "no builder left for this platform",
+                JobFailure::BuildFailed => "build failed",
+                JobFailure::PushFailed => "push failed",
+                JobFailure::ForeignExecutables => "foreign executables (--strict)",
+            }),
+        }
+    }
+}
+
+/// ` on NAME`, ` on NAME (emulated)`, ` (emulated)` or nothing.
+fn describe_placement(placement: Placement<'_>) -> String {
+    match (placement.builder, placement.fit) {
+        (Some(name), Fit::Native) => format!(" on {name}"),
+        (Some(name), fit) => format!(" on {name} ({})", fit.describe()),
+        (None, Fit::Native) => String::new(),
+        (None, fit) => format!(" ({})", fit.describe()),
     }
 }

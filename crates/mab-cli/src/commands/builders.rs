@@ -2,10 +2,10 @@
 //! plan's `builders:`, or one builder from `DOCKER_HOST` (else the local socket).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use mab_build::{BuilderConfig, BuilderStatus, DaemonEndpoint, Fleet, TlsFiles};
+use mab_pipeline::FleetBuilders as Builders;
 use mab_plan::Plan;
 use serde::Serialize;
 
@@ -31,13 +31,6 @@ pub enum BuildersCommand {
         #[arg(long)]
         json: bool,
     },
-}
-
-/// The builders of a run: the plan's, or the default one.
-pub(crate) struct Builders {
-    pub fleet: Arc<Fleet>,
-    /// Whether the plan declared them (messages then name each builder).
-    pub declared: bool,
 }
 
 /// The builder used when a plan declares none.
@@ -83,62 +76,60 @@ pub(crate) async fn connect(plan: Option<&Plan>) -> anyhow::Result<Builders> {
     })
 }
 
-impl Builders {
-    /// Says on stderr which builders there are. The default builder being unreachable is the
-    /// run's error (as it always was); a declared one being unreachable is a warning (whether
-    /// others can take its platforms is checked per platform).
-    pub(crate) fn report(&self, progress: &Progress) -> anyhow::Result<()> {
-        let statuses: Vec<&BuilderStatus> = self.fleet.statuses().collect();
-        if !self.declared {
-            let status = statuses[0];
-            if !status.reachable() {
-                let error = self
-                    .fleet
-                    .take_connect_error(0)
-                    .map(anyhow::Error::new)
-                    .unwrap_or_else(|| {
-                        anyhow::anyhow!(
-                            "cannot reach the docker daemon at {} ({}); set DOCKER_HOST to a \
+/// Says on stderr which builders there are. The default builder being unreachable is the run's
+/// error (as it always was); a declared one being unreachable is a warning (whether others can
+/// take its platforms is checked per platform).
+pub(crate) fn report(builders: &Builders, progress: &Progress) -> anyhow::Result<()> {
+    let statuses: Vec<&BuilderStatus> = builders.fleet.statuses().collect();
+    if !builders.declared {
+        let status = statuses[0];
+        if !status.reachable() {
+            let error = builders
+                .fleet
+                .take_connect_error(0)
+                .map(anyhow::Error::new)
+                .unwrap_or_else(|| {
+                    anyhow::anyhow!(
+                        "cannot reach the docker daemon at {} ({}); set DOCKER_HOST to a \
                              daemon that answers",
-                            status.endpoint,
-                            status.info.as_ref().err().map(String::as_str).unwrap_or("")
-                        )
-                    });
-                return Err(error);
-            }
-            progress.println(&format!(
-                "daemon: {}{}",
-                status.endpoint,
-                status
-                    .native
-                    .first()
-                    .map(|p| format!(" ({p})"))
-                    .unwrap_or_default()
-            ));
-            return Ok(());
+                        status.endpoint,
+                        status.info.as_ref().err().map(String::as_str).unwrap_or("")
+                    )
+                });
+            return Err(error);
         }
-        for status in statuses {
-            match &status.info {
-                Ok(info) => progress.println(&format!(
-                    "builder {}: {}, engine {}, native {}, emulates {}, up to {} jobs",
-                    status.name,
-                    status.endpoint,
-                    info.engine_version,
-                    list_or(&status.native, "unknown"),
-                    match &status.emulated {
-                        Some(list) => list_or(list, "nothing"),
-                        None => "unknown (remote)".to_string(),
-                    },
-                    status.max_jobs
-                )),
-                Err(reason) => progress.println(&format!(
-                    "warning: builder {} ({}) is unreachable and is skipped: {reason}",
-                    status.name, status.endpoint
-                )),
-            }
-        }
-        Ok(())
+        progress.println(&format!(
+            "daemon: {}{}",
+            status.endpoint,
+            status
+                .native
+                .first()
+                .map(|p| format!(" ({p})"))
+                .unwrap_or_default()
+        ));
+        return Ok(());
     }
+    for status in statuses {
+        match &status.info {
+            Ok(info) => progress.println(&format!(
+                "builder {}: {}, engine {}, native {}, emulates {}, up to {} jobs",
+                status.name,
+                status.endpoint,
+                info.engine_version,
+                list_or(&status.native, "unknown"),
+                match &status.emulated {
+                    Some(list) => list_or(list, "nothing"),
+                    None => "unknown (remote)".to_string(),
+                },
+                status.max_jobs
+            )),
+            Err(reason) => progress.println(&format!(
+                "warning: builder {} ({}) is unreachable and is skipped: {reason}",
+                status.name, status.endpoint
+            )),
+        }
+    }
+    Ok(())
 }
 
 fn list_or(platforms: &[mab_platform::Platform], none: &str) -> String {

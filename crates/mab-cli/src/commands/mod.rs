@@ -2,7 +2,6 @@
 
 mod build;
 pub(crate) mod builders;
-mod lint;
 pub(crate) mod manifest;
 mod plan;
 pub(crate) mod verify;

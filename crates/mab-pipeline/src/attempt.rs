@@ -1,0 +1,142 @@
+//! One attempt of a job on one builder: build there (holding the builder's job slot and the
+//! run's, if any), then export from that builder and store in every destination (holding
+//! neither).
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+
+use futures::future::join_all;
+use mab_build::{BuildError, Fit, ImageExport};
+use mab_registry::{ImageFacts, PushSettings};
+use tokio::io::{AsyncRead, ReadBuf};
+use tokio::sync::SemaphorePermit;
+
+use crate::job::PlatformJob;
+use crate::schedule::Run;
+use crate::{
+    BuilderLease, BuilderPool, Destination, Events, JobEvent, JobEvents, JobFailure, PipelineError,
+    Placement,
+};
+
+/// How one attempt of a job failed.
+pub(crate) enum Attempt {
+    /// The builder failed (daemon gone, connection lost, export broken, cannot emulate): the
+    /// job may succeed on another builder.
+    Builder(PipelineError),
+    /// The job failed (a Dockerfile step, a missing file, the registry): it would fail anywhere.
+    Job(PipelineError),
+}
+
+/// Builds `job` on `lease`'s builder and stores it in every destination; returns what each
+/// destination stored and whether all of them already had it.
+pub(crate) async fn attempt<B, D, E>(
+    job: &PlatformJob<'_, D, E::Job>,
+    lease: &B::Lease,
+    job_slot: Option<SemaphorePermit<'_>>,
+    run: Run<'_, B, E>,
+    placement: Placement<'_>,
+) -> Result<(Vec<D::Stored>, bool), Attempt>
+where
+    B: BuilderPool,
+    D: Destination,
+    E: Events,
+{
+    let platform = job.platform;
+    let events = &job.events;
+    events.event(JobEvent::Building(placement));
+    let built = match lease.build(&job.request, events, run.bases).await {
+        Ok(built) => built,
+        Err(e) if e.is_builder_failure() => return Err(Attempt::Builder(e.into())),
+        Err(e) if lease.fit() != Fit::Native && cannot_run_binaries(&e) => {
+            return Err(Attempt::Builder(PipelineError::CannotEmulate {
+                endpoint: lease.endpoint().to_string(),
+                platform: platform.to_string(),
+                source: Box::new(e),
+            }));
+        }
+        Err(e) => {
+            events.event(JobEvent::Failed(JobFailure::BuildFailed));
+            return Err(Attempt::Job(e.into()));
+        }
+    };
+    // Built: the build slots are free for the next job while this one exports and pushes.
+    drop(job_slot);
+    lease.release_slot();
+    events.event(JobEvent::Built {
+        image_id: &built.id,
+    });
+    // One export per destination: `docker save` and the layer compression are deterministic,
+    // so every repository gets the same blobs and manifest digests. A destination that already
+    // has every blob of this image (a rerun with nothing changed) gets its manifest without
+    // any export.
+    let settings = PushSettings {
+        manifest: job.manifest,
+        cache: run.options.layer_cache.as_ref(),
+        retry: run.options.retry,
+    };
+    let facts = ImageFacts {
+        config_digest: &built.id,
+        diff_ids: &built.diff_ids,
+    };
+    // Set when reading an export from the builder failed: then a failed push is the builder's.
+    let export_broke = Arc::new(AtomicBool::new(false));
+    let export = || -> ImageExport {
+        Box::new(WatchedExport {
+            inner: lease.export(&built),
+            broke: Arc::clone(&export_broke),
+        })
+    };
+    let pushes = join_all(job.destinations.iter().map(|destination| {
+        let export = &export;
+        async move {
+            destination
+                .push(export, facts, settings, events)
+                .await
+                .map_err(|source| PipelineError::Push {
+                    platform: platform.to_string(),
+                    destination: destination.describe(),
+                    source: Box::new(source),
+                })
+        }
+    }))
+    .await;
+    let reused = pushes
+        .iter()
+        .all(|p| p.as_ref().is_ok_and(|pushed| pushed.reused));
+    match pushes.into_iter().collect::<Result<Vec<_>, _>>() {
+        Ok(pushed) => Ok((pushed.into_iter().map(|p| p.stored).collect(), reused)),
+        Err(e) if export_broke.load(Ordering::Relaxed) => Err(Attempt::Builder(e)),
+        Err(e) => {
+            events.event(JobEvent::Failed(JobFailure::PushFailed));
+            Err(Attempt::Job(e))
+        }
+    }
+}
+
+/// Whether a failed build says that the daemon could not run the platform's programs at all
+/// (no QEMU handler for it there): a builder that only *may* emulate did not.
+fn cannot_run_binaries(error: &BuildError) -> bool {
+    matches!(error, BuildError::BuildFailed { message, .. } if message.contains("exec format error"))
+}
+
+/// A `docker save` stream that remembers whether reading it failed.
+struct WatchedExport {
+    inner: ImageExport,
+    broke: Arc<AtomicBool>,
+}
+
+impl AsyncRead for WatchedExport {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Err(_)) = &polled {
+            self.broke.store(true, Ordering::Relaxed);
+        }
+        polled
+    }
+}

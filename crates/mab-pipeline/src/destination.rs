@@ -1,0 +1,120 @@
+//! Where each image goes, as the pipeline sees it: store one platform's image, publish the
+//! index of all of them under the tags, read a tag back. The real destination is
+//! `mab-registry`'s [`Target`] (a registry repository or an OCI image layout); tests use fakes.
+
+use std::future::Future;
+
+use mab_platform::Platform;
+use mab_registry::{
+    ElfFiles, ImageFacts, IndexOptions, PublishedIndex, PushReporter, PushSettings, PushedManifest,
+    RegistryError, Target, VerifyReport, publish_index, push_image,
+};
+
+use mab_build::ImageExport;
+
+/// One platform's image, stored in a destination (by digest, untagged).
+pub trait StoredImage: Clone + Send + Sync {
+    /// Its manifest digest.
+    fn digest(&self) -> &str;
+    /// Its layers (compressed) and config, in bytes.
+    fn size(&self) -> u64;
+    /// The ELF files found in its layers (for the platform lint).
+    fn elf_files(&self) -> &ElfFiles;
+}
+
+/// A platform's image as stored, and whether it was already there.
+#[derive(Debug, Clone)]
+pub struct Pushed<S> {
+    /// What was stored.
+    pub stored: S,
+    /// Every blob was already stored: nothing was exported or uploaded.
+    pub reused: bool,
+}
+
+/// Where one image goes.
+pub trait Destination: Send + Sync {
+    /// One platform's image, stored.
+    type Stored: StoredImage;
+
+    /// The destination, for messages (`registry/path`, or `oci:DIR (name)`).
+    fn describe(&self) -> String;
+
+    /// Stores one platform's image; `export` opens a fresh `docker save` stream of it (called
+    /// again for each try, not at all when everything is already stored).
+    fn push<'a>(
+        &'a self,
+        export: &'a (dyn Fn() -> ImageExport + Send + Sync),
+        facts: ImageFacts<'a>,
+        settings: PushSettings<'a>,
+        reporter: &'a dyn PushReporter,
+    ) -> impl Future<Output = Result<Pushed<Self::Stored>, RegistryError>> + Send + 'a;
+
+    /// Publishes the index of `manifests` under every tag, after storing it by digest.
+    fn publish<'a>(
+        &'a self,
+        manifests: &'a [(Platform, Self::Stored)],
+        tags: &'a [String],
+        options: &'a IndexOptions,
+    ) -> impl Future<Output = Result<PublishedIndex, RegistryError>> + Send + 'a;
+
+    /// Reads `tag` back and checks the whole image it points at; `None` when the destination
+    /// is not read back (an OCI layout).
+    fn verify_tag<'a>(
+        &'a self,
+        tag: &'a str,
+        expected_digest: &'a str,
+    ) -> impl Future<Output = Result<Option<VerifyReport>, RegistryError>> + Send + 'a;
+}
+
+impl StoredImage for PushedManifest {
+    fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    fn size(&self) -> u64 {
+        self.layers_size + self.config_size
+    }
+
+    fn elf_files(&self) -> &ElfFiles {
+        &self.elf_files
+    }
+}
+
+impl Destination for Target {
+    type Stored = PushedManifest;
+
+    fn describe(&self) -> String {
+        Target::describe(self)
+    }
+
+    async fn push<'a>(
+        &'a self,
+        export: &'a (dyn Fn() -> ImageExport + Send + Sync),
+        facts: ImageFacts<'a>,
+        settings: PushSettings<'a>,
+        reporter: &'a dyn PushReporter,
+    ) -> Result<Pushed<PushedManifest>, RegistryError> {
+        let outcome = push_image(export, facts, self, settings, reporter).await?;
+        Ok(Pushed {
+            stored: outcome.manifest,
+            reused: outcome.reused,
+        })
+    }
+
+    fn publish<'a>(
+        &'a self,
+        manifests: &'a [(Platform, PushedManifest)],
+        tags: &'a [String],
+        options: &'a IndexOptions,
+    ) -> impl Future<Output = Result<PublishedIndex, RegistryError>> + Send + 'a {
+        publish_index(self, manifests, tags, options)
+    }
+
+    fn verify_tag<'a>(
+        &'a self,
+        tag: &'a str,
+        expected_digest: &'a str,
+    ) -> impl Future<Output = Result<Option<VerifyReport>, RegistryError>> + Send + 'a {
+        Target::verify_tag(self, tag, expected_digest)
+    }
+}

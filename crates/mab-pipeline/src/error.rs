@@ -1,0 +1,140 @@
+//! The one error type of the pipeline.
+
+use mab_build::BuildError;
+use mab_registry::RegistryError;
+
+/// Why a job, an image or the preparation of a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// An image was not built because an image it depends on failed.
+    #[error("{image} was not built: it depends on {dependencies}, which failed")]
+    DependencyFailed {
+        /// The image, as the plan names it.
+        image: String,
+        /// The images that failed, comma-separated.
+        dependencies: String,
+    },
+
+    /// A build failed for a reason that would fail it on any builder (a Dockerfile step, a
+    /// missing file, a base image the registry lacks), or no builder could take it.
+    #[error(transparent)]
+    Build(Box<BuildError>),
+
+    /// Every builder able to build a platform failed under the job.
+    #[error(
+        "the {platform} build of {image} failed on every builder that can build it; the last failure: {last}"
+    )]
+    BuildersExhausted {
+        /// The platform.
+        platform: String,
+        /// The image, as the plan names it.
+        image: String,
+        /// The last builder failure, with its causes.
+        last: String,
+        /// Why no builder is left.
+        #[source]
+        source: Box<BuildError>,
+    },
+
+    /// A builder that may emulate a platform could not run its programs.
+    #[error("{endpoint} cannot run {platform} programs (no emulation there)")]
+    CannotEmulate {
+        /// The builder's daemon endpoint.
+        endpoint: String,
+        /// The platform.
+        platform: String,
+        /// What the build said.
+        #[source]
+        source: Box<BuildError>,
+    },
+
+    /// Storing a platform's image in a destination failed.
+    #[error("pushing the {platform} image of {destination}")]
+    Push {
+        /// The platform.
+        platform: String,
+        /// The destination (`registry/path`, or an OCI layout).
+        destination: String,
+        /// Why.
+        #[source]
+        source: Box<RegistryError>,
+    },
+
+    /// A platform's image holds executables for another machine, and the run is strict.
+    #[error(
+        "the {platform} image of {image} holds executables for another machine (--strict):\n  {findings}"
+    )]
+    ForeignExecutables {
+        /// The platform.
+        platform: String,
+        /// The image, as the plan names it.
+        image: String,
+        /// One line per foreign machine, joined.
+        findings: String,
+    },
+
+    /// Publishing an image's index failed (no tag moved, or some did: the error says which).
+    #[error("publishing the index of {destination}")]
+    Publish {
+        /// The destination.
+        destination: String,
+        /// Why.
+        #[source]
+        source: Box<RegistryError>,
+    },
+
+    /// A tag could not be read back after publishing.
+    #[error("reading back {destination}:{tag}")]
+    ReadBack {
+        /// The destination.
+        destination: String,
+        /// The tag.
+        tag: String,
+        /// Why.
+        #[source]
+        source: Box<RegistryError>,
+    },
+
+    /// A tag read back after publishing did not check out.
+    #[error("{destination}:{tag} failed verification after the push:\n  {problems}")]
+    Verification {
+        /// The destination.
+        destination: String,
+        /// The tag.
+        tag: String,
+        /// Every problem found, one per line.
+        problems: String,
+    },
+
+    /// A registry's CA certificate named by the plan could not be read.
+    #[error("reading ca_cert {path} of registry {registry}")]
+    CaCertificate {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The registry (`host[:port]`).
+        registry: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The OCI image layout of the run could not be opened.
+    #[error(transparent)]
+    Layout(Box<RegistryError>),
+
+    /// A destination cannot be written to (unreachable, credentials refused).
+    #[error("cannot push to {destination}")]
+    NotWritable {
+        /// The destination.
+        destination: String,
+        /// Why.
+        #[source]
+        source: Box<RegistryError>,
+    },
+}
+
+impl From<BuildError> for PipelineError {
+    fn from(error: BuildError) -> Self {
+        Self::Build(Box::new(error))
+    }
+}

@@ -1,0 +1,138 @@
+//! One image: every platform built and stored in every destination, then — only if all of
+//! them made it — the index published in each destination.
+
+use futures::future::join_all;
+use mab_plan::{ImageSpec, LayerCompression as PlanCompression, ManifestFormat as PlanFormat};
+use mab_platform::Platform;
+use mab_registry::{IndexOptions, LayerCompression, ManifestFormat, ManifestOptions};
+
+use crate::job::{BuiltPlatform, build_platform};
+use crate::publish::publish_image;
+use crate::schedule::Run;
+use crate::{
+    BuilderPool, Destination, Events, Failure, Notice, PublishedImage, PublishedPlatform,
+    StoredImage,
+};
+
+/// Builds every platform of `image`, stores each in every destination, then publishes the
+/// image's index in each destination. Any failure leaves every tag of the image where it was.
+pub(crate) async fn build_image<B, D, E>(
+    image: &ImageSpec,
+    destinations: &[D],
+    run: Run<'_, B, E>,
+    pull_repositories: Vec<String>,
+) -> Result<Vec<PublishedImage>, Vec<Failure>>
+where
+    B: BuilderPool,
+    D: Destination,
+    E: Events,
+{
+    let format = manifest_format(image.format());
+    let manifest_options = ManifestOptions {
+        format,
+        annotations: image.annotations().manifest().clone(),
+        compression: layer_compression(image.compression()),
+    };
+    let results = join_all(image.platforms().iter().map(|platform| {
+        build_platform(
+            image,
+            platform,
+            destinations,
+            run,
+            &pull_repositories,
+            &manifest_options,
+        )
+    }))
+    .await;
+    // Per destination, each platform's manifest; per platform, how it was built.
+    let mut manifests: Vec<Vec<(Platform, D::Stored)>> =
+        destinations.iter().map(|_| Vec::new()).collect();
+    let mut built: Vec<BuiltPlatform<D::Stored>> = Vec::new();
+    let mut failures = Vec::new();
+    for (platform, result) in image.platforms().iter().zip(results) {
+        match result {
+            Ok(platform_built) => {
+                for (list, stored) in manifests.iter_mut().zip(&platform_built.stored) {
+                    list.push((platform.clone(), stored.clone()));
+                }
+                built.push(platform_built);
+            }
+            Err(error) => failures.push(Failure {
+                platform: Some(platform.clone()),
+                error,
+            }),
+        }
+    }
+    if !failures.is_empty() {
+        return Err(failures);
+    }
+    let index_options = IndexOptions {
+        format,
+        annotations: image.annotations().index().clone(),
+    };
+    let mut published = Vec::new();
+    for ((destination, repository), manifests) in
+        destinations.iter().zip(image.repositories()).zip(manifests)
+    {
+        let index = publish_image(destination, &manifests, image.tags(), &index_options)
+            .await
+            .map_err(|error| {
+                vec![Failure {
+                    platform: None,
+                    error,
+                }]
+            })?;
+        run.events.notice(Notice::Published {
+            repository,
+            digest: &index.digest,
+            tags: image.tags(),
+        });
+        published.push(PublishedImage {
+            repository: repository.to_string(),
+            tags: image.tags().to_vec(),
+            digest: index.digest,
+            media_type: index.media_type,
+            platforms: manifests
+                .iter()
+                .zip(&built)
+                .map(|((platform, stored), how)| PublishedPlatform {
+                    platform: platform.clone(),
+                    digest: stored.digest().to_string(),
+                    size: stored.size(),
+                    builder: how.builder.clone(),
+                    emulated: how.emulated,
+                    seconds: how.seconds,
+                    reused: how.reused,
+                })
+                .collect(),
+        });
+    }
+    if let [first, rest @ ..] = published.as_slice()
+        && rest.iter().any(|p| p.digest != first.digest)
+    {
+        let digests: Vec<(String, String)> = published
+            .iter()
+            .map(|p| (p.repository.clone(), p.digest.clone()))
+            .collect();
+        run.events.notice(Notice::DigestsDiffer {
+            image,
+            digests: &digests,
+        });
+    }
+    Ok(published)
+}
+
+fn manifest_format(format: PlanFormat) -> ManifestFormat {
+    match format {
+        PlanFormat::Oci => ManifestFormat::Oci,
+        PlanFormat::Docker => ManifestFormat::Docker,
+    }
+}
+
+fn layer_compression(compression: PlanCompression) -> LayerCompression {
+    match compression {
+        PlanCompression::Gzip => LayerCompression::Gzip,
+        PlanCompression::Zstd => LayerCompression::Zstd,
+        PlanCompression::None => LayerCompression::None,
+    }
+}

@@ -1,0 +1,164 @@
+//! One job: one platform of one image, built on a builder of the pool and stored in every
+//! destination of the image; when the builder fails under the job, the next able builder tries.
+
+use std::time::Instant;
+
+use mab_build::{BuildRequest, BuilderKind, Fit, error_chain};
+use mab_plan::ImageSpec;
+use mab_platform::Platform;
+use mab_registry::ManifestOptions;
+
+use crate::attempt::{Attempt, attempt};
+use crate::lint::foreign_executables;
+use crate::schedule::Run;
+use crate::{
+    BuilderLease, BuilderPool, Destination, Events, JobEvent, JobEvents, JobFailure, Notice,
+    PipelineError, Placement, StoredImage,
+};
+
+/// One platform of one image, built and stored in every destination.
+pub(crate) struct BuiltPlatform<S> {
+    /// What each destination stored, in order.
+    pub stored: Vec<S>,
+    /// The builder's name, when builders are named.
+    pub builder: Option<String>,
+    /// Whether the builder emulated the platform.
+    pub emulated: bool,
+    /// Seconds the job took (its last attempt).
+    pub seconds: f64,
+    /// Whether every destination already had its blobs.
+    pub reused: bool,
+}
+
+/// What one job is about: shared by its attempts.
+pub(crate) struct PlatformJob<'a, D, J> {
+    pub platform: &'a Platform,
+    pub request: BuildRequest,
+    pub destinations: &'a [D],
+    pub manifest: &'a ManifestOptions,
+    /// The job's progress.
+    pub events: J,
+}
+
+/// Builds one platform of `image` on a builder of the pool and stores its manifest (untagged)
+/// in every destination; when the builder fails under the job, tries the next able one.
+pub(crate) async fn build_platform<B, D, E>(
+    image: &ImageSpec,
+    platform: &Platform,
+    destinations: &[D],
+    run: Run<'_, B, E>,
+    pull_repositories: &[String],
+    manifest: &ManifestOptions,
+) -> Result<BuiltPlatform<D::Stored>, PipelineError>
+where
+    B: BuilderPool,
+    D: Destination,
+    E: Events,
+{
+    let settings = image.build_for(platform);
+    let options = run.options;
+    let job = PlatformJob {
+        platform,
+        request: BuildRequest {
+            context_dir: settings.context_dir().to_path_buf(),
+            dockerfile: settings.dockerfile().to_path_buf(),
+            platform: platform.clone(),
+            build_args: settings.build_args().clone(),
+            target: settings.target().map(str::to_string),
+            labels: settings.labels().clone(),
+            no_cache: settings.no_cache() || options.no_cache,
+            pull: settings.pull() || options.pull,
+            builder: BuilderKind::Classic,
+            pull_repositories: pull_repositories.to_vec(),
+        },
+        destinations,
+        manifest,
+        events: run.events.job(image, platform),
+    };
+    // Builders that failed under this job, and how the last one failed.
+    let mut excluded = Vec::new();
+    let mut last_failure: Option<PipelineError> = None;
+    loop {
+        let lease = match run.builders.acquire(platform, &excluded).await {
+            Ok(lease) => lease,
+            Err(error) => {
+                job.events
+                    .event(JobEvent::Failed(JobFailure::NoBuilderLeft));
+                return Err(match last_failure {
+                    Some(last) => PipelineError::BuildersExhausted {
+                        platform: platform.to_string(),
+                        image: image.label(),
+                        last: error_chain(&last),
+                        source: Box::new(error),
+                    },
+                    None => error.into(),
+                });
+            }
+        };
+        let job_slot = match run.jobs {
+            Some(jobs) => Some(
+                jobs.acquire()
+                    .await
+                    .expect("the run's job semaphore is never closed"),
+            ),
+            None => None,
+        };
+        let placement = Placement {
+            builder: run.builders.names_builders().then(|| lease.name()),
+            fit: lease.fit(),
+        };
+        let started = Instant::now();
+        match attempt(&job, &lease, job_slot, run, placement).await {
+            Ok((stored, reused)) => {
+                let findings = stored
+                    .first()
+                    .map(|first| foreign_executables(platform, first.elf_files()))
+                    .unwrap_or_default();
+                if options.strict && !findings.is_empty() {
+                    job.events
+                        .event(JobEvent::Failed(JobFailure::ForeignExecutables));
+                    return Err(PipelineError::ForeignExecutables {
+                        platform: platform.to_string(),
+                        image: image.label(),
+                        findings: findings.join("\n  "),
+                    });
+                }
+                if !findings.is_empty() {
+                    run.events.notice(Notice::ForeignExecutables {
+                        image,
+                        platform,
+                        findings: &findings,
+                    });
+                }
+                let seconds = started.elapsed().as_secs_f64();
+                job.events.event(JobEvent::Stored {
+                    digest: stored.first().map(StoredImage::digest).unwrap_or_default(),
+                    reused,
+                    seconds,
+                    placement,
+                });
+                return Ok(BuiltPlatform {
+                    stored,
+                    builder: placement.builder.map(str::to_string),
+                    emulated: lease.fit() != Fit::Native,
+                    seconds,
+                    reused,
+                });
+            }
+            Err(Attempt::Job(error)) => return Err(error),
+            Err(Attempt::Builder(error)) => {
+                let lost = run.builders.probe_after_failure(&lease).await;
+                run.events.notice(Notice::BuilderFailed {
+                    image,
+                    platform,
+                    builder: lease.name(),
+                    endpoint: lease.endpoint(),
+                    lost: lost.is_some(),
+                    error: &error,
+                });
+                excluded.push(lease.index());
+                last_failure = Some(error);
+            }
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! The mab build pipeline, as a library: given a validated [`mab_plan::Plan`], the builders to
+//! build on and the destinations of every image, it runs every (image, platform) job, pushes each
+//! result by digest, and publishes each image's index under its tags — only when every platform
+//! of that image made it — then reads every tag back and verifies it.
+//!
+//! - Images run at the same time, except that an image waits for the images it `depends_on` to
+//!   be published, and is not built if one of them failed ([`run`]).
+//! - Each job takes a builder of the pool ([`BuilderPool`], implemented for `mab-build`'s fleet
+//!   by [`FleetBuilders`]): when the builder fails under the job (daemon gone, connection lost,
+//!   its export broken), the job runs again on another able builder; a failing Dockerfile does
+//!   not.
+//! - Each platform's image is exported from the builder that built it and pushed to every
+//!   [`Destination`] of its image (implemented for `mab-registry`'s [`mab_registry::Target`]);
+//!   builders need no registry credentials.
+//! - No tag moves unless every platform of the image is stored; after the tags move, each is
+//!   read back and the whole image checked.
+//!
+//! Progress goes to an [`Events`] implementation; the outcome ([`RunOutcome`]) says, per image,
+//! what was published or why it failed. This crate prints nothing, parses no command line and
+//! renders nothing: the CLI does. It knows `mab-build` and `mab-registry` (which do not know each
+//! other) and wires them; it must not know about terminals, JSON or exit codes.
+
+mod attempt;
+mod bases;
+mod builders;
+mod check;
+mod destination;
+mod error;
+mod events;
+mod image;
+mod job;
+mod lint;
+mod options;
+mod outcome;
+mod output;
+mod publish;
+mod schedule;
+
+pub use bases::RegistryBases;
+pub use builders::{BuilderLease, BuilderPool, FleetBuilders};
+pub use check::unbuildable_platforms;
+pub use destination::{Destination, Pushed, StoredImage};
+pub use error::PipelineError;
+pub use events::{Events, JobEvent, JobEvents, JobFailure, Notice, Placement};
+pub use lint::foreign_executables;
+pub use options::RunOptions;
+pub use outcome::{Failure, ImageOutcome, PublishedImage, PublishedPlatform, RunOutcome};
+pub use output::{Output, check_writable, destinations, registry_options};
+pub use schedule::run;

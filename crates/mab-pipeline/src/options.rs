@@ -1,0 +1,21 @@
+//! What the caller adds to every job of a run.
+
+use mab_registry::{LayerCache, RetryPolicy};
+
+/// Settings of one run that are not in the plan (the command line's, for `mab build`).
+#[derive(Clone, Default)]
+pub struct RunOptions {
+    /// Build every image without the daemon's build cache (as `no_cache: true` in the plan).
+    pub no_cache: bool,
+    /// Pull every base image for its platform even when the daemon has it (as `pull: true`).
+    pub pull: bool,
+    /// Fail an image whose platform image holds executables built for another machine, rather
+    /// than warn about them.
+    pub strict: bool,
+    /// How many builds may run at once in all; `None`: only each builder's own limit.
+    pub jobs: Option<usize>,
+    /// Where compressed layers are remembered between runs; `None`: nothing is reused.
+    pub layer_cache: Option<LayerCache>,
+    /// How often a whole image push is tried again after a passing registry failure.
+    pub retry: RetryPolicy,
+}

@@ -1,0 +1,42 @@
+//! Publishing one image in one destination: the index stored by digest, then each tag moved to
+//! it, then every tag read back and the whole image checked.
+
+use mab_platform::Platform;
+use mab_registry::{IndexOptions, PublishedIndex};
+
+use crate::{Destination, PipelineError};
+
+/// Publishes the index of `manifests` in `destination` under `tags`, and verifies each tag.
+pub(crate) async fn publish_image<D: Destination>(
+    destination: &D,
+    manifests: &[(Platform, D::Stored)],
+    tags: &[String],
+    options: &IndexOptions,
+) -> Result<PublishedIndex, PipelineError> {
+    let index = destination
+        .publish(manifests, tags, options)
+        .await
+        .map_err(|source| PipelineError::Publish {
+            destination: destination.describe(),
+            source: Box::new(source),
+        })?;
+    // Read every tag back: it must point at this index, and the whole image must check out.
+    for tag in tags {
+        let report = destination
+            .verify_tag(tag, &index.digest)
+            .await
+            .map_err(|source| PipelineError::ReadBack {
+                destination: destination.describe(),
+                tag: tag.clone(),
+                source: Box::new(source),
+            })?;
+        if let Some(report) = report.filter(|r| !r.is_sound()) {
+            return Err(PipelineError::Verification {
+                destination: destination.describe(),
+                tag: tag.clone(),
+                problems: report.problems.join("\n  "),
+            });
+        }
+    }
+    Ok(index)
+}

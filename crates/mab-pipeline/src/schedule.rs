@@ -1,0 +1,116 @@
+//! The run: every image at once, each after the images it `depends_on` are published (and not
+//! at all if one of them failed).
+
+use std::sync::Mutex;
+
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared, join_all};
+use mab_build::BaseResolver;
+use mab_plan::Plan;
+use tokio::sync::Semaphore;
+
+use crate::image::build_image;
+use crate::{
+    BuilderPool, Destination, Events, Failure, ImageOutcome, PipelineError, RunOptions, RunOutcome,
+};
+
+/// What every job of a run shares.
+pub(crate) struct Run<'a, B, E> {
+    pub builders: &'a B,
+    pub events: &'a E,
+    /// `jobs`: how many builds may run at once in all.
+    pub jobs: Option<&'a Semaphore>,
+    pub bases: &'a dyn BaseResolver,
+    pub options: &'a RunOptions,
+}
+
+impl<B, E> Clone for Run<'_, B, E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<B, E> Copy for Run<'_, B, E> {}
+
+/// Runs every image of `plan`: builds each platform on `builders`, stores it in each of the
+/// image's `destinations` (one list per image, in plan order), and publishes the image's index
+/// there once every platform is stored. Returns the outcome of every image, in plan order.
+pub async fn run<B, D, E>(
+    plan: &Plan,
+    destinations: &[Vec<D>],
+    builders: &B,
+    bases: &dyn BaseResolver,
+    options: &RunOptions,
+    events: &E,
+) -> RunOutcome
+where
+    B: BuilderPool,
+    D: Destination,
+    E: Events,
+{
+    let jobs = options.jobs.map(Semaphore::new);
+    let run = Run {
+        builders,
+        events,
+        jobs: jobs.as_ref(),
+        bases,
+        options,
+    };
+    let images = plan.images();
+    let outcomes: Vec<Mutex<Option<ImageOutcome>>> =
+        images.iter().map(|_| Mutex::new(None)).collect();
+    // Each image's run, shared so that the images depending on it can wait for it; it says
+    // whether the image was published.
+    let mut runs: Vec<Option<Shared<BoxFuture<'_, bool>>>> = images.iter().map(|_| None).collect();
+    for (index, image) in plan.images_in_order() {
+        let dependencies: Vec<(usize, Shared<BoxFuture<'_, bool>>)> = image
+            .depends_on()
+            .iter()
+            .map(|&d| (d, runs[d].clone().expect("dependencies run first")))
+            .collect();
+        let slot = &outcomes[index];
+        let image_destinations = &destinations[index];
+        let image_run = async move {
+            let mut failed = Vec::new();
+            for (dependency, published) in dependencies {
+                if !published.await {
+                    failed.push(images[dependency].label());
+                }
+            }
+            let result = if failed.is_empty() {
+                // Bases from the images this one depends on are pulled afresh.
+                let pull_repositories = image
+                    .depends_on()
+                    .iter()
+                    .flat_map(|&d| images[d].repositories().iter().map(|r| r.to_string()))
+                    .collect();
+                build_image(image, image_destinations, run, pull_repositories).await
+            } else {
+                Err(vec![Failure {
+                    platform: None,
+                    error: PipelineError::DependencyFailed {
+                        image: image.label(),
+                        dependencies: failed.join(", "),
+                    },
+                }])
+            };
+            let published = result.is_ok();
+            *slot.lock().expect("outcome lock") = Some(ImageOutcome { index, result });
+            published
+        }
+        .boxed()
+        .shared();
+        runs[index] = Some(image_run);
+    }
+    join_all(runs.into_iter().flatten()).await;
+    RunOutcome {
+        images: outcomes
+            .into_iter()
+            .map(|slot| {
+                slot.into_inner()
+                    .expect("outcome lock")
+                    .expect("every image ran")
+            })
+            .collect(),
+    }
+}

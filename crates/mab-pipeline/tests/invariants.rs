@@ -1,0 +1,544 @@
+//! The pipeline's invariants, without a daemon or a registry: fake builders and destinations
+//! record what the pipeline asks of them.
+//!
+//! - No tag moves (no index is published) unless every platform of the image is stored.
+//! - A builder failure moves the job to another builder; a Dockerfile failure does not.
+//! - An image starts only after the images it depends on are published, and is not built when
+//!   one of them failed.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use mab_build::{
+    BaseResolver, BuildError, BuildReporter, BuildRequest, BuiltImage, BuilderKind, Fit,
+    ImageExport, NoBaseResolver,
+};
+use mab_pipeline::{
+    BuilderLease, BuilderPool, Destination, Events, JobEvent, JobEvents, Notice, PipelineError,
+    Pushed, RunOptions, StoredImage,
+};
+use mab_plan::{ImageSpec, PlanEnv, Platform, parse_plan};
+use mab_registry::{
+    ElfFiles, ImageFacts, IndexOptions, PublishedIndex, PushReporter, PushSettings, RegistryError,
+    VerifyReport,
+};
+
+/// What happened, in order, across the fakes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Happened {
+    Built { builder: String, image: String, platform: String },
+    Stored { destination: String, image: String, platform: String },
+    Published { destination: String, platforms: Vec<String> },
+}
+
+#[derive(Default)]
+struct Log(Mutex<Vec<Happened>>);
+
+impl Log {
+    fn push(&self, happened: Happened) {
+        self.0.lock().unwrap().push(happened);
+    }
+    fn all(&self) -> Vec<Happened> {
+        self.0.lock().unwrap().clone()
+    }
+    fn published(&self) -> Vec<(String, Vec<String>)> {
+        self.all()
+            .into_iter()
+            .filter_map(|h| match h {
+                Happened::Published {
+                    destination,
+                    platforms,
+                } => Some((destination, platforms)),
+                _ => None,
+            })
+            .collect()
+    }
+    fn position(&self, wanted: impl Fn(&Happened) -> bool) -> Option<usize> {
+        self.all().iter().position(wanted)
+    }
+}
+
+/// How a fake builder treats a job: by image (the Dockerfile's folder name) and platform.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Behaviour {
+    Builds,
+    /// The daemon goes away under the job.
+    BuilderFails,
+    /// A `RUN` step fails.
+    DockerfileFails,
+}
+
+struct FakeBuilder {
+    name: &'static str,
+    platforms: Vec<Platform>,
+    /// (image, platform) → behaviour; default: builds.
+    script: Vec<(&'static str, &'static str, Behaviour)>,
+}
+
+struct FakePool(Arc<PoolState>);
+
+struct PoolState {
+    builders: Vec<FakeBuilder>,
+    log: Arc<Log>,
+    probes: AtomicU64,
+}
+
+/// The image a request is for: the name of its context folder.
+fn image_of(request: &BuildRequest) -> String {
+    request
+        .context_dir
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+impl BuilderPool for FakePool {
+    type Lease = OwnedLease;
+
+    fn names_builders(&self) -> bool {
+        true
+    }
+
+    fn check(&self, platform: &Platform) -> Result<Fit, BuildError> {
+        self.0
+            .builders
+            .iter()
+            .any(|b| b.platforms.contains(platform))
+            .then_some(Fit::Native)
+            .ok_or_else(|| no_builder(platform))
+    }
+
+    async fn acquire<'a>(
+        &'a self,
+        platform: &'a Platform,
+        excluded: &'a [usize],
+    ) -> Result<OwnedLease, BuildError> {
+        let builders = &self.0.builders;
+        let index = (0..builders.len())
+            .find(|i| !excluded.contains(i) && builders[*i].platforms.contains(platform))
+            .ok_or_else(|| no_builder(platform))?;
+        Ok(OwnedLease {
+            pool: Arc::clone(&self.0),
+            index,
+        })
+    }
+
+    async fn probe_after_failure<'a>(&'a self, _lease: &'a OwnedLease) -> Option<String> {
+        self.0.probes.fetch_add(1, Ordering::Relaxed);
+        Some("gone".to_string())
+    }
+}
+
+/// One fake builder, leased.
+struct OwnedLease {
+    pool: Arc<PoolState>,
+    index: usize,
+}
+
+impl BuilderLease for OwnedLease {
+    fn name(&self) -> &str {
+        self.pool.builders[self.index].name
+    }
+    fn endpoint(&self) -> &str {
+        "fake://"
+    }
+    fn index(&self) -> usize {
+        self.index
+    }
+    fn fit(&self) -> Fit {
+        Fit::Native
+    }
+    async fn build<'a>(
+        &'a self,
+        request: &'a BuildRequest,
+        _reporter: &'a dyn BuildReporter,
+        _bases: &'a dyn BaseResolver,
+    ) -> Result<BuiltImage, BuildError> {
+        tokio::task::yield_now().await;
+        let builder = &self.pool.builders[self.index];
+        let image = image_of(request);
+        let platform = request.platform.to_string();
+        let behaviour = builder
+            .script
+            .iter()
+            .find(|(i, p, _)| *i == image && *p == platform)
+            .map_or(Behaviour::Builds, |(_, _, b)| *b);
+        match behaviour {
+            Behaviour::Builds => {
+                self.pool.log.push(Happened::Built {
+                    builder: builder.name.to_string(),
+                    image: image.clone(),
+                    platform: platform.clone(),
+                });
+                Ok(BuiltImage {
+                    id: format!("{image}|{platform}"),
+                    platform,
+                    diff_ids: Vec::new(),
+                    builder: BuilderKind::Classic,
+                })
+            }
+            Behaviour::BuilderFails => Err(BuildError::NoImageProduced {
+                platform,
+                endpoint: builder.name.to_string(),
+            }),
+            Behaviour::DockerfileFails => Err(BuildError::BuildFailed {
+                platform,
+                endpoint: builder.name.to_string(),
+                message: "the command '/bin/sh -c false' returned a non-zero code: 1".to_string(),
+            }),
+        }
+    }
+    fn export(&self, _image: &BuiltImage) -> ImageExport {
+        Box::new(tokio::io::empty())
+    }
+    fn release_slot(&self) {}
+}
+
+fn no_builder(platform: &Platform) -> BuildError {
+    BuildError::NoBuilder {
+        platform: platform.to_string(),
+        tried: "every fake builder".to_string(),
+    }
+}
+
+#[derive(Clone)]
+struct FakeStored {
+    digest: String,
+    elf: ElfFiles,
+}
+
+impl StoredImage for FakeStored {
+    fn digest(&self) -> &str {
+        &self.digest
+    }
+    fn size(&self) -> u64 {
+        1
+    }
+    fn elf_files(&self) -> &ElfFiles {
+        &self.elf
+    }
+}
+
+struct FakeDestination {
+    name: String,
+    log: Arc<Log>,
+    /// Platforms whose push fails.
+    refuse: Vec<String>,
+}
+
+impl Destination for FakeDestination {
+    type Stored = FakeStored;
+
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+
+    async fn push<'a>(
+        &'a self,
+        _export: &'a (dyn Fn() -> ImageExport + Send + Sync),
+        facts: ImageFacts<'a>,
+        _settings: PushSettings<'a>,
+        _reporter: &'a dyn PushReporter,
+    ) -> Result<Pushed<FakeStored>, RegistryError> {
+        tokio::task::yield_now().await;
+        let (image, platform) = facts.config_digest.split_once('|').unwrap();
+        if self.refuse.iter().any(|p| p == platform) {
+            return Err(RegistryError::EmptyIndex);
+        }
+        self.log.push(Happened::Stored {
+            destination: self.name.clone(),
+            image: image.to_string(),
+            platform: platform.to_string(),
+        });
+        Ok(Pushed {
+            stored: FakeStored {
+                digest: format!("sha256:{image}-{platform}"),
+                elf: ElfFiles::default(),
+            },
+            reused: false,
+        })
+    }
+
+    async fn publish<'a>(
+        &'a self,
+        manifests: &'a [(Platform, FakeStored)],
+        _tags: &'a [String],
+        _options: &'a IndexOptions,
+    ) -> Result<PublishedIndex, RegistryError> {
+        self.log.push(Happened::Published {
+            destination: self.name.clone(),
+            platforms: manifests.iter().map(|(p, _)| p.to_string()).collect(),
+        });
+        Ok(PublishedIndex {
+            digest: format!("sha256:index-of-{}", self.name),
+            media_type: "application/vnd.oci.image.index.v1+json".to_string(),
+            size: 1,
+        })
+    }
+
+    async fn verify_tag<'a>(
+        &'a self,
+        _tag: &'a str,
+        _expected_digest: &'a str,
+    ) -> Result<Option<VerifyReport>, RegistryError> {
+        Ok(None)
+    }
+}
+
+struct Quiet;
+struct QuietJob;
+impl BuildReporter for QuietJob {}
+impl PushReporter for QuietJob {}
+impl JobEvents for QuietJob {
+    fn event(&self, _event: JobEvent<'_>) {}
+}
+impl Events for Quiet {
+    type Job = QuietJob;
+    fn job(&self, _image: &ImageSpec, _platform: &Platform) -> QuietJob {
+        QuietJob
+    }
+    fn notice(&self, _notice: Notice<'_>) {}
+}
+
+struct AllExists;
+impl PlanEnv for AllExists {
+    fn var(&self, _name: &str) -> Option<String> {
+        None
+    }
+    fn is_dir(&self, _path: &Path) -> bool {
+        true
+    }
+    fn is_file(&self, _path: &Path) -> bool {
+        true
+    }
+}
+
+/// Two images, `app` depending on `base`, both for amd64 and arm64; each in two repositories.
+const PLAN: &str = r#"version: 1
+images:
+  - repositories: [r.example/team/base, mirror.example/team/base]
+    context: base
+    platforms: [linux/amd64, linux/arm64]
+  - repositories: [r.example/team/app, mirror.example/team/app]
+    context: app
+    platforms: [linux/amd64, linux/arm64]
+    depends_on: [r.example/team/base]
+"#;
+
+fn plan() -> mab_plan::Plan {
+    parse_plan(Path::new("plan.yaml"), PLAN, &AllExists).unwrap()
+}
+
+struct World {
+    log: Arc<Log>,
+    pool: FakePool,
+    destinations: Vec<Vec<FakeDestination>>,
+}
+
+fn world(builders: Vec<FakeBuilder>, refuse: &[&str]) -> World {
+    let log = Arc::new(Log::default());
+    let plan = plan();
+    let destinations = plan
+        .images()
+        .iter()
+        .map(|image| {
+            image
+                .repositories()
+                .iter()
+                .map(|repository| FakeDestination {
+                    name: repository.to_string(),
+                    log: Arc::clone(&log),
+                    refuse: refuse.iter().map(|p| p.to_string()).collect(),
+                })
+                .collect()
+        })
+        .collect();
+    World {
+        pool: FakePool(Arc::new(PoolState {
+            builders,
+            log: Arc::clone(&log),
+            probes: AtomicU64::new(0),
+        })),
+        log,
+        destinations,
+    }
+}
+
+fn both(name: &'static str) -> FakeBuilder {
+    FakeBuilder {
+        name,
+        platforms: vec!["linux/amd64".parse().unwrap(), "linux/arm64".parse().unwrap()],
+        script: Vec::new(),
+    }
+}
+
+async fn run(world: &World) -> mab_pipeline::RunOutcome {
+    mab_pipeline::run(
+        &plan(),
+        &world.destinations,
+        &world.pool,
+        &NoBaseResolver,
+        &RunOptions::default(),
+        &Quiet,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn every_platform_stored_then_one_index_per_repository() {
+    let world = world(vec![both("one")], &[]);
+    let outcome = run(&world).await;
+    assert!(outcome.all_published(), "{outcome:?}");
+    let published = world.log.published();
+    assert_eq!(published.len(), 4, "two images x two repositories");
+    for (_, platforms) in &published {
+        assert_eq!(platforms, &["linux/amd64", "linux/arm64/v8"]);
+    }
+    // Every index comes after every store of its image in that destination.
+    for (destination, _) in &published {
+        let published_at = world
+            .log
+            .position(|h| matches!(h, Happened::Published { destination: d, .. } if d == destination))
+            .unwrap();
+        let last_store = world
+            .log
+            .all()
+            .iter()
+            .rposition(|h| matches!(h, Happened::Stored { destination: d, .. } if d == destination))
+            .unwrap();
+        assert!(last_store < published_at, "{destination}: {:?}", world.log.all());
+    }
+}
+
+#[tokio::test]
+async fn no_index_moves_unless_every_platform_is_stored() {
+    // The arm64 build of `base` fails: neither repository of `base` gets an index, and `app`,
+    // which depends on it, is not built at all.
+    let mut builder = both("one");
+    builder
+        .script
+        .push(("base", "linux/arm64/v8", Behaviour::DockerfileFails));
+    let world = world(vec![builder], &[]);
+    let outcome = run(&world).await;
+    assert!(world.log.published().is_empty(), "{:?}", world.log.all());
+    let base = outcome.images[0].result.as_ref().unwrap_err();
+    assert_eq!(base.len(), 1);
+    assert_eq!(base[0].platform.as_ref().unwrap().to_string(), "linux/arm64/v8");
+    assert!(matches!(base[0].error, PipelineError::Build(_)));
+    let app = outcome.images[1].result.as_ref().unwrap_err();
+    assert!(
+        matches!(&app[0].error, PipelineError::DependencyFailed { dependencies, .. } if dependencies.contains("base")),
+        "{app:?}"
+    );
+    assert!(
+        !world
+            .log
+            .all()
+            .iter()
+            .any(|h| matches!(h, Happened::Built { image, .. } if image == "app")),
+        "app must not be built when base failed"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_push_of_one_platform_publishes_nothing() {
+    let world = world(vec![both("one")], &["linux/arm64/v8"]);
+    let outcome = run(&world).await;
+    assert!(world.log.published().is_empty(), "{:?}", world.log.all());
+    let failures = outcome.images[0].result.as_ref().unwrap_err();
+    assert!(
+        failures
+            .iter()
+            .all(|f| matches!(f.error, PipelineError::Push { .. })),
+        "{failures:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_builder_failure_moves_the_job_to_another_builder() {
+    let mut flaky = both("flaky");
+    flaky
+        .script
+        .push(("base", "linux/amd64", Behaviour::BuilderFails));
+    let world = world(vec![flaky, both("steady")], &[]);
+    let outcome = run(&world).await;
+    assert!(outcome.all_published(), "{outcome:?}");
+    let built_on: Vec<String> = world
+        .log
+        .all()
+        .into_iter()
+        .filter_map(|h| match h {
+            Happened::Built {
+                builder,
+                image,
+                platform,
+            } if image == "base" && platform == "linux/amd64" => Some(builder),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(built_on, ["steady"]);
+    assert_eq!(world.pool.0.probes.load(Ordering::Relaxed), 1);
+    let base = &outcome.images[0].result.as_ref().unwrap()[0];
+    let amd64 = base
+        .platforms
+        .iter()
+        .find(|p| p.platform.to_string() == "linux/amd64")
+        .unwrap();
+    assert_eq!(amd64.builder.as_deref(), Some("steady"));
+}
+
+#[tokio::test]
+async fn a_dockerfile_failure_is_not_tried_on_another_builder() {
+    let mut first = both("first");
+    first
+        .script
+        .push(("base", "linux/amd64", Behaviour::DockerfileFails));
+    let world = world(vec![first, both("second")], &[]);
+    let outcome = run(&world).await;
+    assert!(
+        !world.log.all().iter().any(|h| matches!(
+            h,
+            Happened::Built { builder, image, platform }
+                if builder == "second" && image == "base" && platform == "linux/amd64"
+        )),
+        "{:?}",
+        world.log.all()
+    );
+    assert_eq!(world.pool.0.probes.load(Ordering::Relaxed), 0);
+    assert!(outcome.images[0].result.is_err());
+}
+
+#[tokio::test]
+async fn when_every_builder_fails_the_error_names_the_last_failure() {
+    let mut a = both("a");
+    a.script.push(("base", "linux/amd64", Behaviour::BuilderFails));
+    let mut b = both("b");
+    b.script.push(("base", "linux/amd64", Behaviour::BuilderFails));
+    let world = world(vec![a, b], &[]);
+    let outcome = run(&world).await;
+    let failures = outcome.images[0].result.as_ref().unwrap_err();
+    assert!(
+        matches!(&failures[0].error, PipelineError::BuildersExhausted { last, .. } if last.contains("ended without producing an image")),
+        "{failures:?}"
+    );
+    assert!(world.log.published().is_empty());
+}
+
+#[tokio::test]
+async fn an_image_starts_after_the_images_it_depends_on_are_published() {
+    let world = world(vec![both("one")], &[]);
+    let outcome = run(&world).await;
+    assert!(outcome.all_published());
+    let log = world.log.all();
+    let first_app_build = log
+        .iter()
+        .position(|h| matches!(h, Happened::Built { image, .. } if image == "app"))
+        .unwrap();
+    let last_base_publish = log
+        .iter()
+        .rposition(|h| matches!(h, Happened::Published { destination, .. } if destination.ends_with("/base")))
+        .unwrap();
+    assert!(last_base_publish < first_app_build, "{log:?}");
+}
