@@ -61,6 +61,15 @@ pub fn check(text: &str) {
                 for (platform, build) in image.builds() {
                     assert!(image.platforms().contains(platform));
                     assert!(!build.dockerfile().as_os_str().is_empty());
+                    assert_eq!(build.backend(), image.backend());
+                    let ids = |ids: Vec<&str>| ids.windows(2).all(|pair| pair[0] < pair[1]);
+                    let secrets = build.secrets().iter().map(|s| s.id()).collect();
+                    assert!(ids(secrets), "secret ids sorted and unique: {build:?}");
+                    let ssh = build.ssh().iter().map(|s| s.id()).collect();
+                    assert!(ids(ssh), "ssh ids sorted and unique: {build:?}");
+                    if build.backend() == crate::BuildBackend::Classic {
+                        assert!(build.secrets().is_empty() && build.ssh().is_empty());
+                    }
                 }
             }
             let mut names: Vec<&str> = plan.builders().iter().map(|b| b.name()).collect();

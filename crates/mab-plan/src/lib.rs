@@ -35,6 +35,7 @@ mod endpoint;
 mod expand;
 #[doc(hidden)]
 pub mod fuzzing;
+mod mounts;
 mod plan;
 mod raw;
 mod reference;
@@ -48,9 +49,10 @@ use std::path::Path;
 
 pub use diagnostic::{Diagnostic, PlanError};
 pub use mab_platform::Platform;
+pub use mounts::{BuildSecret, SecretSource, SshForward, SshSource};
 pub use plan::{
-    Annotations, BuildSettings, Builder, BuilderTls, ImageSpec, LayerCompression, ManifestFormat,
-    Plan, PlatformBuild, RegistrySettings,
+    Annotations, BuildBackend, BuildSettings, Builder, BuilderTls, ImageSpec, LayerCompression,
+    ManifestFormat, Plan, PlatformBuild, RegistrySettings,
 };
 pub use reference::Repository;
 pub use schema::json_schema;
@@ -73,6 +75,12 @@ pub trait PlanEnv {
     fn is_dir(&self, path: &Path) -> bool;
     /// Whether `path` is an existing file.
     fn is_file(&self, path: &Path) -> bool;
+    /// Whether anything is at `path`: a file, a folder, or a socket (an ssh agent's, under
+    /// `ssh`). The default asks [`PlanEnv::is_file`] and [`PlanEnv::is_dir`], which answer no
+    /// for a socket: implement it to accept ssh agent sockets.
+    fn exists(&self, path: &Path) -> bool {
+        self.is_file(path) || self.is_dir(path)
+    }
     /// `${GIT_SHA}` or `${GIT_TAG}` when no environment variable of that name is set: the
     /// value, or why there is none (not a git repository, no tag at `HEAD`). Asked only when a
     /// plan uses the variable.

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use mab_platform::Platform;
 
 use crate::Repository;
+use crate::mounts::{BuildSecret, SshForward};
 
 /// A validated build plan: which images to build for which platforms, and where to push them.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -269,6 +270,12 @@ impl ImageSpec {
         self.compression
     }
 
+    /// Which of the daemon's builders builds the image (the plan's `builder:`, default
+    /// BuildKit); every platform's [`BuildSettings::backend`] is this one.
+    pub fn backend(&self) -> BuildBackend {
+        self.build.backend
+    }
+
     /// The annotations to put on the index and on each platform's manifest (OCI format only).
     pub fn annotations(&self) -> &Annotations {
         &self.annotations
@@ -316,6 +323,12 @@ pub struct BuildSettings {
     pub(crate) no_cache: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub(crate) pull: bool,
+    #[serde(rename = "builder", skip_serializing_if = "BuildBackend::is_buildkit")]
+    pub(crate) backend: BuildBackend,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) secrets: Vec<BuildSecret>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) ssh: Vec<SshForward>,
 }
 
 impl BuildSettings {
@@ -353,6 +366,52 @@ impl BuildSettings {
     /// Pull base images even when the daemon has them (`--pull`).
     pub fn pull(&self) -> bool {
         self.pull
+    }
+
+    /// Which of the daemon's builders builds it (the plan's `builder:`, the same for every
+    /// platform of an image).
+    pub fn backend(&self) -> BuildBackend {
+        self.backend
+    }
+
+    /// The secrets the build may mount (`--secret`), sorted by id, ids unique: the defaults',
+    /// the image's and the platform's merged id by id (the later level wins). Sources only,
+    /// never values.
+    pub fn secrets(&self) -> &[BuildSecret] {
+        &self.secrets
+    }
+
+    /// The ssh agents and keys the build may use (`--ssh`), sorted by id, ids unique: merged
+    /// like [`BuildSettings::secrets`].
+    pub fn ssh(&self) -> &[SshForward] {
+        &self.ssh
+    }
+}
+
+/// Which builder of the Docker daemon builds an image (the plan's `builder:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BuildBackend {
+    /// BuildKit (the default): the daemon's BuildKit, with `RUN --mount`, secrets, ssh and
+    /// `FROM --platform=$BUILDPLATFORM`.
+    #[default]
+    BuildKit,
+    /// The classic builder, which Docker has deprecated: no `RUN --mount`, so no secrets and no
+    /// ssh.
+    Classic,
+}
+
+impl BuildBackend {
+    /// The spelling used in plans: `buildkit` or `classic`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BuildKit => "buildkit",
+            Self::Classic => "classic",
+        }
+    }
+
+    fn is_buildkit(&self) -> bool {
+        *self == Self::BuildKit
     }
 }
 

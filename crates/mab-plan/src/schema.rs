@@ -119,35 +119,15 @@ struct TlsFile {
     key: Expanded,
 }
 
-/// Settings for every image.
+/// Settings for every image: an image's own replace them (`build_args`, `labels`,
+/// `annotations`, `secrets` and `ssh` are merged instead, the image's winning).
 #[derive(JsonSchema)]
 #[schemars(rename = "Defaults", deny_unknown_fields)]
 struct DefaultsFile {
-    /// Registries (with an optional namespace, e.g. `ghcr.io/team`) an image given by `name` is
-    /// pushed to: each gets `REGISTRY/NAME`.
-    #[schemars(length(min = 1))]
-    registries: Option<Vec<Expanded>>,
-    /// Target platforms, `os/arch[/variant]`, e.g. `linux/amd64`, `linux/arm64`, `linux/arm/v7`.
-    #[schemars(length(min = 1))]
-    platforms: Option<Vec<String>>,
-    /// Tags to publish the index under (default `[latest]`).
-    #[schemars(length(min = 1))]
-    tags: Option<Vec<Tag>>,
-    /// `--build-arg` values.
-    build_args: Option<BTreeMap<String, Expanded>>,
-    /// Labels of the image config (`--label`).
-    labels: Option<BTreeMap<String, Expanded>>,
-    /// Annotations of the index and of each platform's manifest (OCI format only).
-    annotations: Option<AnnotationsFile>,
-    /// Build without the daemon's build cache (default false).
-    no_cache: Option<bool>,
-    /// Pull base images even when the daemon has them (default false).
-    pull: Option<bool>,
-    /// `oci` (default): OCI index and manifests; `docker`: Docker manifest list and schema 2.
-    format: Option<Format>,
-    /// How layers are stored: `gzip` (default, every client reads it), `zstd` or `none`
-    /// (`zstd` and `none` need `format: oci`).
-    compression: Option<Compression>,
+    #[serde(flatten)]
+    image: ImageSettingsFile,
+    #[serde(flatten)]
+    platform: PlatformSettingsFile,
 }
 
 /// One image, built for each of its platforms and published as one index under each tag.
@@ -162,35 +142,12 @@ struct ImageFile {
     repositories: Option<Vec<Expanded>>,
     /// The repository path under each of `registries` (instead of `repository`).
     name: Option<Expanded>,
-    /// Registries (with an optional namespace) to push `name` to; default: `defaults`'.
-    #[schemars(length(min = 1))]
-    registries: Option<Vec<Expanded>>,
-    /// The build context, relative to the plan's folder (default `.`).
-    context: Option<Expanded>,
-    /// The Dockerfile, relative to the context (default `Dockerfile`).
-    dockerfile: Option<Expanded>,
-    /// The stage of a multi-stage Dockerfile to build (default: the last).
-    target: Option<Expanded>,
-    /// Target platforms, `os/arch[/variant]` (required unless `defaults` has them).
-    #[schemars(length(min = 1))]
-    platforms: Option<Vec<String>>,
-    /// Tags to publish the index under (default: `defaults`', else `[latest]`).
-    #[schemars(length(min = 1))]
-    tags: Option<Vec<Tag>>,
-    /// `--build-arg` values, merged over `defaults`'.
-    build_args: Option<BTreeMap<String, Expanded>>,
-    /// Labels of the image config, merged over `defaults`'.
-    labels: Option<BTreeMap<String, Expanded>>,
-    /// Annotations (OCI format only), merged over `defaults`'.
-    annotations: Option<AnnotationsFile>,
-    /// Build without the daemon's build cache.
-    no_cache: Option<bool>,
-    /// Pull base images even when the daemon has them.
-    pull: Option<bool>,
-    /// `oci` (default) or `docker`.
-    format: Option<Format>,
-    /// `gzip` (default), `zstd` or `none`; the last two need `format: oci`.
-    compression: Option<Compression>,
+    #[serde(flatten)]
+    sources: SourcesFile,
+    #[serde(flatten)]
+    image: ImageSettingsFile,
+    #[serde(flatten)]
+    platform: PlatformSettingsFile,
     /// Images of this plan (by one of their repositories or their `name`) that this one is
     /// built after, e.g. because its Dockerfile starts `FROM` one of them.
     #[schemars(length(min = 1))]
@@ -198,6 +155,133 @@ struct ImageFile {
     /// Settings for single platforms, keyed by platform, e.g.
     /// `linux/arm64: { dockerfile: Dockerfile.arm64 }`.
     overrides: Option<BTreeMap<String, Option<OverrideFile>>>,
+}
+
+/// One platform's build settings, over the image's.
+#[derive(JsonSchema)]
+#[schemars(rename = "Override", deny_unknown_fields)]
+struct OverrideFile {
+    #[serde(flatten)]
+    sources: SourcesFile,
+    #[serde(flatten)]
+    platform: PlatformSettingsFile,
+}
+
+/// What an image (or one of its platforms) is built from.
+#[derive(JsonSchema)]
+struct SourcesFile {
+    /// The build context, relative to the plan's folder (default `.`).
+    context: Option<Expanded>,
+    /// The Dockerfile, relative to the context (default `Dockerfile`).
+    dockerfile: Option<Expanded>,
+    /// The stage of a multi-stage Dockerfile to build (default: the last).
+    target: Option<Expanded>,
+}
+
+/// The settings of a whole image, that `defaults` may give every image.
+#[derive(JsonSchema)]
+struct ImageSettingsFile {
+    /// Registries (with an optional namespace, e.g. `ghcr.io/team`) an image given by `name` is
+    /// pushed to: each gets `REGISTRY/NAME`.
+    #[schemars(length(min = 1))]
+    registries: Option<Vec<Expanded>>,
+    /// Target platforms, `os/arch[/variant]`, e.g. `linux/amd64`, `linux/arm64`, `linux/arm/v7`
+    /// (required in the image or in `defaults`).
+    #[schemars(length(min = 1))]
+    platforms: Option<Vec<String>>,
+    /// Tags to publish the index under (default `[latest]`).
+    #[schemars(length(min = 1))]
+    tags: Option<Vec<Tag>>,
+    /// Labels of the image config (`--label`); merged name by name.
+    labels: Option<BTreeMap<String, Expanded>>,
+    /// Annotations of the index and of each platform's manifest (OCI format only); merged name
+    /// by name.
+    annotations: Option<AnnotationsFile>,
+    /// Build without the daemon's build cache (default false).
+    no_cache: Option<bool>,
+    /// Pull base images even when the daemon has them (default false).
+    pull: Option<bool>,
+    /// Which builder of the daemon builds: `buildkit` (default) or `classic` (no `RUN
+    /// --mount`, so no `secrets` and no `ssh`).
+    builder: Option<Backend>,
+    /// `oci` (default): OCI index and manifests; `docker`: Docker manifest list and schema 2.
+    format: Option<Format>,
+    /// How layers are stored: `gzip` (default, every client reads it), `zstd` or `none`
+    /// (`zstd` and `none` need `format: oci`).
+    compression: Option<Compression>,
+}
+
+/// The settings that `defaults`, an image and each of its platforms may give, merged id by id
+/// (or name by name), the later level winning.
+#[derive(JsonSchema)]
+struct PlatformSettingsFile {
+    /// `--build-arg` values; merged name by name over the level above.
+    build_args: Option<BTreeMap<String, Expanded>>,
+    /// Secrets the build may mount (`RUN --mount=type=secret,id=ID`), as `--secret`: where
+    /// each value is read when the image is built, never the value; merged id by id over the
+    /// level above.
+    #[schemars(length(min = 1))]
+    secrets: Option<Vec<SecretFile>>,
+    /// ssh agents or keys the build may use (`RUN --mount=type=ssh`), as `--ssh`; merged id by
+    /// id over the level above.
+    #[schemars(length(min = 1))]
+    ssh: Option<Vec<Ssh>>,
+}
+
+/// A build secret: its id and where its value is read (exactly one of `env` and `file`).
+#[derive(JsonSchema)]
+#[schemars(
+    rename = "Secret",
+    deny_unknown_fields,
+    extend("oneOf" = [{ "required": ["env"] }, { "required": ["file"] }])
+)]
+struct SecretFile {
+    /// The id the Dockerfile mounts it by (letters, digits, `-`, `_`, `.`), unique in a list.
+    id: Scalar,
+    /// The name of the environment variable that holds the value, read when the image is
+    /// built (e.g. `NPM_TOKEN`, not `${NPM_TOKEN}`).
+    env: Option<String>,
+    /// A file that holds the value, relative to the plan's folder.
+    file: Option<Expanded>,
+}
+
+/// `default` (the ssh agent of `SSH_AUTH_SOCK`), or an id with agent sockets or private keys.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+enum Ssh {
+    /// `default`: the ssh agent of `SSH_AUTH_SOCK` when the image is built, under the id
+    /// `default`.
+    Agent(AgentWord),
+    /// `{ id: ID, paths: [PATH, ...] }`.
+    Paths(SshFile),
+}
+
+/// The word `default`.
+struct AgentWord;
+
+impl JsonSchema for AgentWord {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "AgentWord".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "const": "default" })
+    }
+}
+
+/// ssh agent sockets or private key files the build may use under one id.
+#[derive(JsonSchema)]
+#[schemars(rename = "SshPaths", deny_unknown_fields)]
+struct SshFile {
+    /// The id the Dockerfile mounts them by (letters, digits, `-`, `_`, `.`), unique in a list.
+    id: Scalar,
+    /// Agent sockets or private key files, relative to the plan's folder.
+    #[schemars(length(min = 1))]
+    paths: Vec<Expanded>,
 }
 
 /// A tag, or a semver version expanded to several tags.
@@ -233,20 +317,6 @@ struct AnnotationsFile {
     manifest: Option<BTreeMap<String, Expanded>>,
 }
 
-/// One platform's build settings, replacing the image's.
-#[derive(JsonSchema)]
-#[schemars(rename = "Override", deny_unknown_fields)]
-struct OverrideFile {
-    /// The build context for this platform, relative to the plan's folder.
-    context: Option<Expanded>,
-    /// The Dockerfile for this platform, relative to the context.
-    dockerfile: Option<Expanded>,
-    /// The build stage for this platform.
-    target: Option<Expanded>,
-    /// `--build-arg` values for this platform, merged over the image's.
-    build_args: Option<BTreeMap<String, Expanded>>,
-}
-
 /// The kind of index and manifests to publish.
 #[derive(JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -255,6 +325,16 @@ enum Format {
     Oci,
     /// Docker manifest list and schema 2 manifests.
     Docker,
+}
+
+/// Which builder of the daemon builds.
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+enum Backend {
+    /// BuildKit: `RUN --mount`, secrets, ssh, `FROM --platform=$BUILDPLATFORM`.
+    Buildkit,
+    /// The classic builder, which Docker has deprecated.
+    Classic,
 }
 
 /// How layers are compressed.
@@ -305,6 +385,8 @@ mod tests {
             ("Override", raw::OVERRIDE_KEYS),
             ("Annotations", raw::ANNOTATION_KEYS),
             ("SemverTag", raw::SEMVER_TAG_KEYS),
+            ("Secret", raw::SECRET_KEYS),
+            ("SshPaths", raw::SSH_KEYS),
         ];
         for (name, want) in cases {
             assert_eq!(keys(&defs[name]), sorted(want), "{name}");

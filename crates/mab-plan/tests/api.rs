@@ -2,7 +2,10 @@
 
 use std::path::Path;
 
-use mab_plan::{GitValue, ManifestFormat, PlanEnv, PlanError, Platform, Repository, parse_plan};
+use mab_plan::{
+    BuildBackend, GitValue, ManifestFormat, PlanEnv, PlanError, Platform, Repository, SecretSource,
+    SshSource, parse_plan,
+};
 
 /// Every variable unset; every path exists.
 struct EverythingExists;
@@ -72,8 +75,8 @@ fn one_error_renders_with_file_line_column_and_caret() {
         error.to_string(),
         "error: examples/x/plan.yaml:4:5: unknown key `platfroms` in an image; allowed keys: \
          repository, repositories, name, registries, context, dockerfile, target, platforms, \
-         tags, build_args, labels, annotations, no_cache, pull, format, compression, depends_on, \
-         overrides \
+         tags, build_args, labels, annotations, no_cache, pull, builder, secrets, ssh, format, \
+         compression, depends_on, overrides \
          (did you mean `platforms`?)\n   4 |     platfroms: [linux/amd64]\n     |     ^"
     );
     let [diagnostic] = error.diagnostics() else {
@@ -202,4 +205,118 @@ fn git_values_come_from_the_environment_first_and_explain_why_they_are_missing()
 fn the_schema_is_json() {
     let schema: serde_json::Value = serde_json::from_str(&mab_plan::json_schema()).unwrap();
     assert_eq!(schema["title"], "mab plan");
+}
+
+/// Every variable set to a secret-looking value; regular files exist only under `keys/` and
+/// `secrets/`, and `agent.sock` is a socket (neither a file nor a folder, but it exists).
+struct SecretsAround;
+
+const SECRET_VALUE: &str = "s3cr3t-value-never-in-a-plan";
+
+impl PlanEnv for SecretsAround {
+    fn var(&self, _name: &str) -> Option<String> {
+        Some(SECRET_VALUE.to_string())
+    }
+    fn is_dir(&self, path: &Path) -> bool {
+        path.extension().is_none() && !path.starts_with("keys") && !path.starts_with("secrets")
+    }
+    fn is_file(&self, path: &Path) -> bool {
+        path.starts_with("keys") || path.starts_with("secrets") || path.ends_with("Dockerfile")
+    }
+    fn exists(&self, path: &Path) -> bool {
+        self.is_file(path) || self.is_dir(path) || path.ends_with("agent.sock")
+    }
+}
+
+const MOUNTS: &str = r#"version: 1
+defaults:
+  secrets: [{ id: npm, env: NPM_TOKEN }]
+  ssh: [default]
+images:
+  - repository: 127.0.0.1:5000/demo/app
+    platforms: [linux/amd64, linux/arm64]
+    secrets: [{ id: netrc, file: secrets/netrc }]
+    ssh: [{ id: deploy, paths: [keys/deploy, run/agent.sock] }]
+    overrides:
+      linux/arm64:
+        secrets: [{ id: npm, file: secrets/arm-npmrc }]
+"#;
+
+#[test]
+fn secrets_and_ssh_are_merged_per_platform_and_hold_no_values() {
+    let plan = parse_plan(Path::new("plan.yaml"), MOUNTS, &SecretsAround).unwrap();
+    let app = &plan.images()[0];
+    assert_eq!(app.backend(), BuildBackend::BuildKit);
+    let amd64: Platform = "linux/amd64".parse().unwrap();
+    let arm64: Platform = "linux/arm64".parse().unwrap();
+
+    let build = app.build_for(&amd64);
+    assert_eq!(build.backend(), BuildBackend::BuildKit);
+    let secrets: Vec<(&str, &SecretSource)> = build
+        .secrets()
+        .iter()
+        .map(|s| (s.id(), s.source()))
+        .collect();
+    assert_eq!(
+        secrets,
+        [
+            ("netrc", &SecretSource::File("secrets/netrc".into())),
+            ("npm", &SecretSource::Env("NPM_TOKEN".to_string())),
+        ]
+    );
+    let ssh: Vec<(&str, &SshSource)> = build.ssh().iter().map(|s| (s.id(), s.source())).collect();
+    assert_eq!(
+        ssh,
+        [
+            ("default", &SshSource::Agent),
+            (
+                "deploy",
+                &SshSource::Paths(vec!["keys/deploy".into(), "run/agent.sock".into()])
+            ),
+        ]
+    );
+    let build = app.build_for(&arm64);
+    assert_eq!(
+        build.secrets()[1].source(),
+        &SecretSource::File("secrets/arm-npmrc".into())
+    );
+    assert_eq!(build.ssh().len(), 2);
+
+    let shown = format!("{plan:?}");
+    assert!(
+        shown.contains("NPM_TOKEN") && !shown.contains(SECRET_VALUE),
+        "{shown}"
+    );
+}
+
+#[test]
+fn the_classic_builder_refuses_secrets_and_env_is_a_name_never_expanded() {
+    let classic = MOUNTS.replace(
+        "    platforms: [linux/amd64, linux/arm64]\n",
+        "    platforms: [linux/amd64, linux/arm64]\n    builder: classic\n",
+    );
+    let error = parse_plan(Path::new("plan.yaml"), &classic, &SecretsAround).unwrap_err();
+    let messages: Vec<&str> = error.diagnostics().iter().map(|d| d.message()).collect();
+    assert_eq!(messages.len(), 3, "{messages:?}");
+    assert!(messages[0].starts_with("`secrets` needs `builder: buildkit`"));
+    assert!(messages[1].starts_with("`ssh` needs `builder: buildkit`"));
+    assert!(messages[2].starts_with("`secrets` needs `builder: buildkit`"));
+
+    let referenced = MOUNTS.replace("env: NPM_TOKEN", "env: \"${NPM_TOKEN}\"");
+    let error = parse_plan(Path::new("plan.yaml"), &referenced, &SecretsAround).unwrap_err();
+    let rendered = error.to_string();
+    assert!(rendered.contains("write `env: NPM_TOKEN`"), "{rendered}");
+    assert!(!rendered.contains(SECRET_VALUE), "{rendered}");
+}
+
+#[test]
+fn an_ssh_path_is_checked_with_exists_so_that_agent_sockets_pass() {
+    let plan = MOUNTS.replace("run/agent.sock", "run/gone.sock");
+    let error = parse_plan(Path::new("plan.yaml"), &plan, &SecretsAround).unwrap_err();
+    let messages: Vec<&str> = error.diagnostics().iter().map(|d| d.message()).collect();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert!(
+        messages[0].starts_with("ssh path `run/gone.sock` not found"),
+        "{messages:?}"
+    );
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::{
     ANNOTATION_KEYS, BUILDER_KEYS, DEFAULTS_KEYS, Field, IMAGE_KEYS, Item, PLAN_KEYS,
-    REGISTRY_KEYS, RawMap, SEMVER_TAG_KEYS, TLS_KEYS, Text,
+    REGISTRY_KEYS, RawMap, SECRET_KEYS, SEMVER_TAG_KEYS, SSH_KEYS, TLS_KEYS, Text,
 };
 use crate::diagnostic::Diagnostics;
 use crate::suggest::closest;
@@ -98,7 +98,18 @@ impl<'n> Fields<'n> {
 
     /// Reports a missing required key, unless an unknown key was probably meant to be it.
     pub(super) fn missing(&self, key: &str, message: &str, diagnostics: &mut Diagnostics) {
-        if !self.suggested.contains(&key) {
+        self.missing_one_of(&[key], message, diagnostics);
+    }
+
+    /// Reports that none of `keys` is given (one of them is required), unless an unknown key
+    /// was probably meant to be one of them.
+    pub(super) fn missing_one_of(
+        &self,
+        keys: &[&str],
+        message: &str,
+        diagnostics: &mut Diagnostics,
+    ) {
+        if !keys.iter().any(|key| self.suggested.contains(key)) {
             diagnostics.error(self.at, message);
         }
     }
@@ -144,6 +155,25 @@ fn misplaced(key: &str) -> Option<String> {
     } else if ANNOTATION_KEYS.contains(&key) {
         Some(format!(
             "`{key}` is a level of `annotations`, e.g. `annotations: {{ {key}: {{ NAME: VALUE }} }}`"
+        ))
+    } else if key == "id" {
+        Some(
+            "`id` belongs to an item of `secrets` or `ssh`, e.g. \
+             `secrets: [{ id: npm, env: NPM_TOKEN }]`"
+                .to_string(),
+        )
+    } else if SECRET_KEYS.contains(&key) {
+        Some(format!(
+            "`{key}` belongs to an item of `secrets`, e.g. `secrets: [{{ id: npm, {key}: {} }}]`",
+            if key == "env" {
+                "NPM_TOKEN"
+            } else {
+                "certs/npmrc"
+            }
+        ))
+    } else if SSH_KEYS.contains(&key) {
+        Some(format!(
+            "`{key}` belongs to an item of `ssh`, e.g. `ssh: [{{ id: deploy, {key}: [keys/deploy_key] }}]`"
         ))
     } else {
         None
@@ -261,6 +291,27 @@ pub(super) fn text_list(
     empty_message: &str,
     diagnostics: &mut Diagnostics,
 ) -> Field<Vec<Item<Text>>> {
+    let what = format!("each item of `{key}`");
+    list(
+        node,
+        key,
+        expected,
+        empty_message,
+        diagnostics,
+        |item, diagnostics| text_field(item, &what, expected_item, diagnostics).item(),
+    )
+}
+
+/// A list that must not be empty (`key` must be `expected`; `empty_message` says what to do
+/// when it is empty), each item read by `read_item`, which reports what is wrong with it.
+pub(super) fn list<T>(
+    node: &Node,
+    key: &str,
+    expected: &str,
+    empty_message: &str,
+    diagnostics: &mut Diagnostics,
+    mut read_item: impl FnMut(&Node, &mut Diagnostics) -> Item<T>,
+) -> Field<Vec<Item<T>>> {
     let Some(items) = sequence(node, key, expected, diagnostics) else {
         return Field::Invalid;
     };
@@ -268,12 +319,11 @@ pub(super) fn text_list(
         diagnostics.error(node.at, empty_message);
         return Field::Invalid;
     }
-    let what = format!("each item of `{key}`");
-    let texts = items
+    let read = items
         .iter()
-        .map(|item| text_field(item, &what, expected_item, diagnostics).item())
+        .map(|item| read_item(item, diagnostics))
         .collect();
-    Field::Given(texts)
+    Field::Given(read)
 }
 
 /// The items of a list, or `None` (reported) when `node` is not a list.

@@ -8,10 +8,12 @@
 mod daemons;
 mod fields;
 mod image;
+mod mounts;
 mod settings;
 
 pub(crate) use daemons::{RawBuilder, RawRegistry, RawTls};
 pub(crate) use image::{RawImage, RawOverride};
+pub(crate) use mounts::{RawSecret, RawSecretSource, RawSsh};
 pub(crate) use settings::{RawAnnotations, RawSettings, RawTag};
 
 use crate::diagnostic::Diagnostics;
@@ -44,6 +46,9 @@ pub(crate) const IMAGE_KEYS: &[&str] = &[
     "annotations",
     "no_cache",
     "pull",
+    "builder",
+    "secrets",
+    "ssh",
     "format",
     "compression",
     "depends_on",
@@ -66,7 +71,19 @@ const IMAGE_ONLY_KEYS: &[&str] = &[
 pub(crate) const DEFAULTS_KEYS: &[&str] =
     &keys_except::<{ IMAGE_KEYS.len() - IMAGE_ONLY_KEYS.len() }>(IMAGE_KEYS, IMAGE_ONLY_KEYS);
 /// Keys of one platform's entry under an image's `overrides`.
-pub(crate) const OVERRIDE_KEYS: &[&str] = &["context", "dockerfile", "target", "build_args"];
+pub(crate) const OVERRIDE_KEYS: &[&str] = &[
+    "context",
+    "dockerfile",
+    "target",
+    "build_args",
+    "secrets",
+    "ssh",
+];
+/// Keys of a secret (an item of `secrets`): its id and where its value is read (one of `env`
+/// and `file`).
+pub(crate) const SECRET_KEYS: &[&str] = &["id", "env", "file"];
+/// Keys of an item of `ssh` that is a mapping.
+pub(crate) const SSH_KEYS: &[&str] = &["id", "paths"];
 /// Keys of `annotations`: the levels they go to.
 pub(crate) const ANNOTATION_KEYS: &[&str] = &["index", "manifest"];
 /// Keys of a semver tag (an item of `tags` that is a mapping).

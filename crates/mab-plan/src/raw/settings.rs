@@ -2,11 +2,12 @@
 //! image's `overrides.<platform>` share. Which keys a level may hold is decided by the key list
 //! its mapping is read with; this decoder reads whichever of them are there.
 
-use super::fields::{Fields, choice, flag, sequence, string_map, text_field, text_list};
+use super::fields::{Fields, choice, flag, list, string_map, text_field, text_list};
+use super::mounts::{RawSecret, RawSsh, secrets, ssh};
 use super::{ANNOTATION_KEYS, Field, Item, RawMap, SEMVER_TAG_KEYS, Text};
 use crate::diagnostic::Diagnostics;
 use crate::tree::{Node, NodeValue, Position};
-use crate::{LayerCompression, ManifestFormat};
+use crate::{BuildBackend, LayerCompression, ManifestFormat};
 
 /// The settings of `defaults`, of an image or of one platform of an image, as written. A level
 /// holds only some of them (see the key lists in [`crate::raw`]); the others stay `Absent`.
@@ -25,6 +26,11 @@ pub(crate) struct RawSettings {
     pub(crate) annotations: Field<RawAnnotations>,
     pub(crate) no_cache: Field<bool>,
     pub(crate) pull: Field<bool>,
+    pub(crate) builder: Field<(BuildBackend, Position)>,
+    /// The secrets, with where the list starts.
+    pub(crate) secrets: Field<(Vec<Item<RawSecret>>, Position)>,
+    /// The ssh forwards, with where the list starts.
+    pub(crate) ssh: Field<(Vec<Item<RawSsh>>, Position)>,
     pub(crate) format: Field<ManifestFormat>,
     pub(crate) compression: Field<(LayerCompression, Position)>,
 }
@@ -117,6 +123,19 @@ pub(super) fn decode_settings(
     if let Some(value) = fields.take("pull") {
         settings.pull = flag(value, "pull", diagnostics);
     }
+    if let Some(value) = fields.take("builder") {
+        let backends = [
+            ("buildkit", BuildBackend::BuildKit),
+            ("classic", BuildBackend::Classic),
+        ];
+        settings.builder = choice(value, "builder", "builder", &backends, diagnostics);
+    }
+    if let Some(value) = fields.take("secrets") {
+        settings.secrets = secrets(value, diagnostics);
+    }
+    if let Some(value) = fields.take("ssh") {
+        settings.ssh = ssh(value, diagnostics);
+    }
     if let Some(value) = fields.take("compression") {
         settings.compression = choice(
             value,
@@ -142,24 +161,13 @@ pub(super) fn decode_settings(
 }
 
 fn tags(node: &Node, diagnostics: &mut Diagnostics) -> Field<Vec<Item<RawTag>>> {
-    let Some(items) = sequence(
+    list(
         node,
         "tags",
         "a list of tags such as `[latest, \"1.0.0\"]`",
+        "`tags` is empty; list at least one tag, or leave `tags` out to push `latest`",
         diagnostics,
-    ) else {
-        return Field::Invalid;
-    };
-    if items.is_empty() {
-        diagnostics.error(
-            node.at,
-            "`tags` is empty; list at least one tag, or leave `tags` out to push `latest`",
-        );
-        return Field::Invalid;
-    }
-    let tags = items
-        .iter()
-        .map(|item| {
+        |item, diagnostics| {
             if let NodeValue::Mapping(_) = item.value {
                 return semver_tag(item, diagnostics);
             }
@@ -171,9 +179,8 @@ fn tags(node: &Node, diagnostics: &mut Diagnostics) -> Field<Vec<Item<RawTag>>> 
             )
             .item()
             .map(RawTag::Plain)
-        })
-        .collect();
-    Field::Given(tags)
+        },
+    )
 }
 
 fn semver_tag(node: &Node, diagnostics: &mut Diagnostics) -> Item<RawTag> {

@@ -6,22 +6,41 @@
 use std::path::{Component, Path, PathBuf};
 
 use super::{Validator, shown};
+use crate::PlanEnv;
 use crate::raw::{Field, Text};
 use crate::suggest::closest;
 use crate::tree::Position;
 
 impl Validator<'_, '_, '_, '_> {
-    /// A file named by `text` relative to the plan's folder: expanded, not empty, existing;
-    /// `not_found(path, plan_dir)` says what is wrong when it does not exist.
+    /// A file named by `text` (the value of `key`) relative to the plan's folder: expanded, not
+    /// empty, existing; `not_found(path, plan_dir)` says what is wrong when it does not exist.
     pub(super) fn plan_file(
         &mut self,
         text: &Text,
         key: &str,
         not_found: impl FnOnce(&Path, &Path) -> String,
     ) -> Option<PathBuf> {
-        let value = self.expand_non_empty(text, &format!("`{key}`"), "")?;
+        self.plan_path(
+            text,
+            &format!("`{key}`"),
+            |env, path| env.is_file(path),
+            not_found,
+        )
+    }
+
+    /// A path named by `text` (`what`, e.g. "`file`") relative to the plan's folder: expanded,
+    /// not empty, and `accepted` by the environment; `not_found(path, plan_dir)` says what is
+    /// wrong when it is not.
+    pub(super) fn plan_path(
+        &mut self,
+        text: &Text,
+        what: &str,
+        accepted: impl FnOnce(&dyn PlanEnv, &Path) -> bool,
+        not_found: impl FnOnce(&Path, &Path) -> String,
+    ) -> Option<PathBuf> {
+        let value = self.expand_non_empty(text, what, "")?;
         let path = normalize(&self.plan_dir.join(&value));
-        if !self.env.is_file(&path) {
+        if !accepted(self.env, &path) {
             let message = not_found(&path, &normalize(self.plan_dir));
             self.diagnostics.error(text.at, message);
             return None;

@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 
 use mab_platform::Platform;
 
-use super::settings::{Settings, merge, pick};
+use super::mounts::by_id;
+use super::settings::{Settings, entries, merge, pick};
 use super::{Validator, or_default};
 use crate::plan::{Annotations, BuildSettings, PlatformBuild};
 use crate::raw::{Field, RawImage, RawOverride};
 use crate::tree::Position;
-use crate::{ImageSpec, LayerCompression, ManifestFormat};
+use crate::{BuildBackend, ImageSpec, LayerCompression, ManifestFormat};
 
 /// The tag pushed when neither an image nor `defaults` have `tags`.
 const DEFAULT_TAG: &str = "latest";
@@ -74,6 +75,12 @@ impl Validator<'_, '_, '_, '_> {
         };
         let no_cache = pick(&own.no_cache, &defaults.no_cache);
         let pull = pick(&own.pull, &defaults.pull);
+        let backend = pick(&own.builder, &defaults.builder).map(|(backend, _)| backend);
+        if let Field::Given(backend) = backend {
+            self.check_mounts_need_buildkit(backend, &own, Some(defaults), raw.at);
+        }
+        let secrets = merge(&entries(&own.secrets), &entries(&defaults.secrets));
+        let ssh = merge(&entries(&own.ssh), &entries(&defaults.ssh));
 
         let build = match (context_dir, dockerfile, target) {
             (Some(context_dir), Some(dockerfile), Some(target)) => Some(BuildSettings {
@@ -84,6 +91,9 @@ impl Validator<'_, '_, '_, '_> {
                 labels: or_default(labels, BTreeMap::new)?,
                 no_cache: or_default(no_cache, || false)?,
                 pull: or_default(pull, || false)?,
+                backend: or_default(backend, BuildBackend::default)?,
+                secrets: or_default(secrets, BTreeMap::new)?.into_values().collect(),
+                ssh: or_default(ssh, BTreeMap::new)?.into_values().collect(),
             }),
             _ => None,
         };
@@ -238,7 +248,12 @@ impl Validator<'_, '_, '_, '_> {
             (field, _) => self.target(field, dockerfile.as_deref()),
         };
         let own = self.settings(&entry.settings);
+        self.check_mounts_need_buildkit(build.backend, &own, None, key.at);
         let build_args = merge(&own.build_args, &Field::Given(build.build_args.clone()));
+        let image_secrets = by_id(build.secrets.clone(), |s| &s.id);
+        let secrets = merge(&entries(&own.secrets), &Field::Given(image_secrets));
+        let image_ssh = by_id(build.ssh.clone(), |s| &s.id);
+        let ssh = merge(&entries(&own.ssh), &Field::Given(image_ssh));
         if self.diagnostics.count() != errors_before {
             return None;
         }
@@ -252,6 +267,9 @@ impl Validator<'_, '_, '_, '_> {
                 labels: build.labels.clone(),
                 no_cache: build.no_cache,
                 pull: build.pull,
+                backend: build.backend,
+                secrets: or_default(secrets, BTreeMap::new)?.into_values().collect(),
+                ssh: or_default(ssh, BTreeMap::new)?.into_values().collect(),
             },
         })
     }

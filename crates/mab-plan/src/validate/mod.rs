@@ -12,6 +12,7 @@
 mod builders;
 mod files;
 mod images;
+mod mounts;
 mod order;
 mod registries;
 mod repositories;
@@ -148,6 +149,20 @@ impl Validator<'_, '_, '_, '_> {
             return None;
         }
         Some(value)
+    }
+}
+
+/// Whether `value` is not empty and only letters, digits, `_`, `.` and `-` (the characters of
+/// tags and of the ids of secrets and ssh); `rule` says so in the explanation.
+fn check_characters(value: &str, rule: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Err("it is empty".to_string());
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
+    match value.chars().find(|c| !allowed(*c)) {
+        Some(bad) if bad.is_whitespace() => Err(format!("whitespace is not allowed; {rule}")),
+        Some(bad) => Err(format!("`{bad}` is not allowed; {rule}")),
+        None => Ok(()),
     }
 }
 

@@ -6,11 +6,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use mab_platform::Platform;
 
+use super::mounts::Keyed;
 use super::{Validator, or_default};
+use crate::mounts::{BuildSecret, SshForward};
 use crate::plan::Annotations;
 use crate::raw::{Field, Item, RawAnnotations, RawMap, RawSettings, Text};
 use crate::tree::Position;
-use crate::{LayerCompression, ManifestFormat};
+use crate::{BuildBackend, LayerCompression, ManifestFormat};
 
 /// The settings of one level (`defaults`, an image, or a platform's overrides), validated:
 /// `Absent` when not given (or not a key of that level), `Invalid` when given but wrong (already
@@ -28,8 +30,16 @@ pub(super) struct Settings {
     pub(super) annotations: Field<(Annotations, Position)>,
     pub(super) no_cache: Field<bool>,
     pub(super) pull: Field<bool>,
+    pub(super) builder: Field<(BuildBackend, Position)>,
+    pub(super) secrets: Field<Keyed<BuildSecret>>,
+    pub(super) ssh: Field<Keyed<SshForward>>,
     pub(super) format: Field<ManifestFormat>,
     pub(super) compression: Field<(LayerCompression, Position)>,
+}
+
+/// A level's entries by id, without where its list starts (for [`merge`]).
+pub(super) fn entries<T: Clone>(field: &Field<Keyed<T>>) -> Field<BTreeMap<String, T>> {
+    field.clone().map(|(entries, _)| entries)
 }
 
 /// A level's own value if it has one, else the one of the level above.
@@ -41,10 +51,10 @@ pub(super) fn pick<T: Clone>(own: &Field<T>, default: &Field<T>) -> Field<T> {
 }
 
 /// The entries of the level above with the level's own merged over them, name by name.
-pub(super) fn merge(
-    own: &Field<BTreeMap<String, String>>,
-    default: &Field<BTreeMap<String, String>>,
-) -> Field<BTreeMap<String, String>> {
+pub(super) fn merge<V: Clone>(
+    own: &Field<BTreeMap<String, V>>,
+    default: &Field<BTreeMap<String, V>>,
+) -> Field<BTreeMap<String, V>> {
     match (own, default) {
         (Field::Invalid, _) | (_, Field::Invalid) => Field::Invalid,
         (Field::Absent, Field::Absent) => Field::Absent,
@@ -72,6 +82,9 @@ impl Validator<'_, '_, '_, '_> {
             annotations: self.annotations(&raw.annotations),
             no_cache: raw.no_cache.clone(),
             pull: raw.pull.clone(),
+            builder: raw.builder.clone(),
+            secrets: self.secrets(&raw.secrets),
+            ssh: self.ssh(&raw.ssh),
             format: raw.format.clone(),
             compression: raw.compression.clone(),
         }
@@ -130,7 +143,7 @@ impl Validator<'_, '_, '_, '_> {
 
     pub(super) fn build_args(&mut self, field: &Field<RawMap>) -> Field<BTreeMap<String, String>> {
         self.map(field, "build arg", |name| {
-            is_build_arg_name(name)
+            is_variable_name(name)
                 .then_some(())
                 .ok_or_else(|| "use letters, digits and `_`, not starting with a digit".to_string())
         })
@@ -226,8 +239,8 @@ fn check_key(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `[A-Za-z_][A-Za-z0-9_]*`
-fn is_build_arg_name(name: &str) -> bool {
+/// `[A-Za-z_][A-Za-z0-9_]*`: a build arg or environment variable name.
+pub(super) fn is_variable_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars
         .next()
@@ -240,12 +253,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn checks_build_arg_names() {
+    fn checks_variable_names() {
         for good in ["A", "_a", "HTTP_PROXY", "a1"] {
-            assert!(is_build_arg_name(good), "{good}");
+            assert!(is_variable_name(good), "{good}");
         }
         for bad in ["", "1A", "MY-ARG", "A B", "A.B"] {
-            assert!(!is_build_arg_name(bad), "{bad}");
+            assert!(!is_variable_name(bad), "{bad}");
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::{Validator, shown};
+use super::{Validator, check_characters, shown};
 use crate::raw::{Field, Item, RawTag};
 use crate::tree::Position;
 
@@ -133,20 +133,8 @@ impl Validator<'_, '_, '_, '_> {
 
 /// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`, explaining what is wrong.
 fn check_tag(tag: &str) -> Result<(), String> {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
-    let Some(first) = tag.chars().next() else {
-        return Err("it is empty".to_string());
-    };
-    if let Some(bad) = tag.chars().find(|c| !allowed(*c)) {
-        let bad = if bad.is_whitespace() {
-            "whitespace".to_string()
-        } else {
-            format!("`{bad}`")
-        };
-        return Err(format!(
-            "{bad} is not allowed; a tag is letters, digits, `_`, `.` and `-`"
-        ));
-    }
+    check_characters(tag, "a tag is letters, digits, `_`, `.` and `-`")?;
+    let first = tag.chars().next().unwrap_or_default();
     if first == '.' || first == '-' {
         return Err(format!("a tag must not start with `{first}`"));
     }
