@@ -30,6 +30,9 @@ pub trait BuildReporter: Send + Sync {
     fn line(&self, _line: &str) {}
     /// A base image was resolved to a local image id for this build.
     fn base_resolved(&self, _reference: &str, _image_id: &str) {}
+    /// Something the user should know about this build (the builder asked for is not there,
+    /// a frontend stands in for another).
+    fn warning(&self, _message: &str) {}
 }
 
 /// Tells which image a base image reference names, for one platform, in its registry now.
@@ -116,6 +119,8 @@ struct DaemonInner {
     native_platform: Option<Platform>,
     /// The engine's version, e.g. `20.10.24`.
     engine_version: String,
+    /// Whether the daemon has BuildKit (Linux, API 1.39 or later).
+    has_buildkit: bool,
     /// Whether the daemon runs on this machine (so this machine's binfmt setup is its own).
     is_local: bool,
     /// Pulls and tag look-ups of base images happen one at a time, so a tag cannot move between
@@ -165,6 +170,12 @@ impl Daemon {
                 endpoint: endpoint.url().to_string(),
                 native_platform,
                 engine_version: version.version.clone().unwrap_or_default(),
+                has_buildkit: version.os.as_deref() == Some("linux")
+                    && version
+                        .api_version
+                        .as_deref()
+                        .and_then(api_version)
+                        .is_some_and(|v| v >= (1, 39)),
                 is_local: endpoint.is_local(),
                 base_lock: Mutex::new(()),
                 dialer,
@@ -241,7 +252,8 @@ impl Daemon {
         }
     }
 
-    /// Builds `request` with the backend it asks for and returns the image, checked to be of the
+    /// Builds `request` with the backend it asks for (the classic builder, with a warning, when
+    /// BuildKit is asked of a daemon that has none) and returns the image, checked to be of the
     /// requested platform.
     pub async fn build(
         &self,
@@ -249,9 +261,23 @@ impl Daemon {
         reporter: &dyn BuildReporter,
         bases: &dyn BaseResolver,
     ) -> Result<BuiltImage, BuildError> {
-        self.backend(request.builder)
-            .build(request, reporter, bases)
-            .await
+        let mut kind = request.builder;
+        if kind == BuilderKind::BuildKit && !self.inner.has_buildkit {
+            reporter.warning(&format!(
+                "the docker daemon at {} (engine {}) has no BuildKit: building with the classic \
+                 builder",
+                self.endpoint(),
+                self.inner.engine_version
+            ));
+            kind = BuilderKind::Classic;
+        }
+        self.backend(kind).build(request, reporter, bases).await
+    }
+
+    /// The engine's version, as compared with what Dockerfile features need; `None` when it
+    /// says none a version can be read from (a development build).
+    pub(crate) fn engine(&self) -> Option<crate::EngineVersion> {
+        crate::EngineVersion::parse(&self.inner.engine_version)
     }
 
     /// The image `id` the daemon just built for `platform`, checked to be of that platform.
@@ -464,6 +490,12 @@ pub fn host_emulated_platforms() -> Vec<Platform> {
         })
         .filter_map(|(_, platform)| platform.parse().ok())
         .collect()
+}
+
+/// `major.minor` of an API version such as `1.41`.
+fn api_version(text: &str) -> Option<(u32, u32)> {
+    let (major, minor) = text.split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
 }
 
 /// The build args BuildKit defines by itself for a build of `target` on a daemon of `native`

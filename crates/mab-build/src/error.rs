@@ -151,6 +151,21 @@ pub enum BuildError {
         reason: String,
     },
 
+    /// The Dockerfile mounts a secret or ssh agent the build was not given.
+    #[error(
+        "{path}:{line}: the dockerfile mounts the {kind} `{id}`, which the plan does not give the {platform} build (add it to `{key}:` in the plan, or write required=false on the mount if the step can do without it)"
+    )]
+    MountNotProvided {
+        path: PathBuf,
+        line: usize,
+        /// `secret` or `ssh agent`.
+        kind: &'static str,
+        /// The plan key that provides it: `secrets` or `ssh`.
+        key: &'static str,
+        id: String,
+        platform: String,
+    },
+
     /// A BuildKit session with the daemon could not be opened.
     #[error("cannot open a buildkit session with the docker daemon at {endpoint}")]
     Session {

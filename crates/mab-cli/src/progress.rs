@@ -97,6 +97,11 @@ impl mab_build::BuildReporter for JobProgress {
         self.step(line.trim_end());
     }
 
+    fn warning(&self, message: &str) {
+        self.progress
+            .println(&format!("warning: [{}] {message}", self.label));
+    }
+
     fn base_resolved(&self, reference: &str, image_id: &str) {
         let short = image_id.trim_start_matches("sha256:");
         let short = &short[..short.len().min(12)];

@@ -6,6 +6,17 @@ use mab_registry::RegistryError;
 /// Why a job, an image or the preparation of a run failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
+    /// A secret or ssh agent of a build cannot be given to it (never names a value).
+    #[error("{image} ({platform}): {message}")]
+    BuildInput {
+        /// The image, as the plan names it.
+        image: String,
+        /// The platform.
+        platform: String,
+        /// What is wrong.
+        message: String,
+    },
+
     /// An image was not built because an image it depends on failed.
     #[error("{image} was not built: it depends on {dependencies}, which failed")]
     DependencyFailed {

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use mab_build::{BuildRequest, BuilderKind, Fit, error_chain};
+use mab_build::{BuildRequest, Fit, error_chain};
 use mab_plan::ImageSpec;
 use mab_platform::Platform;
 use mab_registry::ManifestOptions;
@@ -57,6 +57,7 @@ where
 {
     let settings = image.build_for(platform);
     let options = run.options;
+    let (secrets, ssh) = crate::inputs::resolve(&image.label(), &platform.to_string(), settings)?;
     let job = PlatformJob {
         platform,
         request: BuildRequest {
@@ -68,9 +69,9 @@ where
             labels: settings.labels().clone(),
             no_cache: settings.no_cache() || options.no_cache,
             pull: settings.pull() || options.pull,
-            builder: BuilderKind::Classic,
-            secrets: Vec::new(),
-            ssh: Vec::new(),
+            builder: crate::inputs::builder_kind(settings.backend()),
+            secrets,
+            ssh,
             pull_repositories: pull_repositories.to_vec(),
         },
         destinations,

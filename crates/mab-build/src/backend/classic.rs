@@ -65,6 +65,9 @@ impl ClassicBackend {
         let text = read_dockerfile(&request.dockerfile).await?;
         let build_args = self.effective_build_args(request);
         let dockerfile = Dockerfile::parse(&request.dockerfile, &text, &build_args)?;
+        if let Some(engine) = self.daemon.engine() {
+            dockerfile.check_supported(engine, BuilderKind::Classic)?;
+        }
         // The daemon only gets the automatic args the Dockerfile declares, so the classic builder
         // does not warn about args it never consumed.
         let declared = declared_args(&text);

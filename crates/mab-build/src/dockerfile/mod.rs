@@ -61,6 +61,7 @@ pub use engine::{EngineVersion, Unsupported};
 pub use features::{Feature, FeatureUse};
 pub use mounts::{IdMount, MountType, MountedId};
 pub use syntax::Syntax;
+pub(crate) use syntax::without_syntax_directive;
 
 /// An external image named by a `FROM` line (not `scratch`, not an earlier stage).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -58,6 +58,8 @@ pub struct IdMount {
     kind: MountType,
     id: String,
     required: bool,
+    /// `required=false` written out.
+    optional: bool,
     env: Option<String>,
     target: Option<String>,
     line: usize,
@@ -80,6 +82,11 @@ impl IdMount {
     /// the secret file (or variable) or the agent socket is just absent.
     pub fn required(&self) -> bool {
         self.required
+    }
+
+    /// Whether the mount says outright that it may be absent (`required=false`).
+    pub fn explicitly_optional(&self) -> bool {
+        self.optional
     }
 
     /// The environment variable a secret is exposed as (`env=`), if any.
@@ -109,6 +116,7 @@ impl IdMount {
 pub struct MountedId {
     id: String,
     required: bool,
+    optional: bool,
     line: usize,
 }
 
@@ -123,20 +131,25 @@ impl MountedId {
         self.required
     }
 
+    /// Whether every mount of the id says outright that it may be absent (`required=false`).
+    pub fn explicitly_optional(&self) -> bool {
+        self.optional
+    }
+
     /// The 1-based line of its first mount (of a required one, if any is).
     pub fn line(&self) -> usize {
         self.line
     }
 }
 
-/// The distinct ids of `mounts` (id, required, line), in order of first mount.
-pub(super) fn mounted_ids<'a>(
-    mounts: impl Iterator<Item = (&'a str, bool, usize)>,
-) -> Vec<MountedId> {
+/// The distinct ids of `mounts`, in order of first mount.
+pub(super) fn mounted_ids<'a>(mounts: impl Iterator<Item = &'a IdMount>) -> Vec<MountedId> {
     let mut ids: Vec<MountedId> = Vec::new();
-    for (id, required, line) in mounts {
+    for mount in mounts {
+        let (id, required, line) = (mount.id(), mount.required(), mount.line());
         match ids.iter_mut().find(|known| known.id == id) {
             Some(known) => {
+                known.optional &= mount.explicitly_optional();
                 if required && !known.required {
                     known.required = true;
                     known.line = line;
@@ -145,6 +158,7 @@ pub(super) fn mounted_ids<'a>(
             None => ids.push(MountedId {
                 id: id.to_string(),
                 required,
+                optional: mount.explicitly_optional(),
                 line,
             }),
         }
@@ -185,6 +199,7 @@ pub(super) fn parse_mount(value: &str, at: At) -> Result<RunMount, String> {
     let mut from = None;
     let mut env = None;
     let mut required = false;
+    let mut optional = false;
     for field in &fields {
         let (key, value) = match field.split_once('=') {
             Some((key, value)) => (key.to_ascii_lowercase(), Some(value)),
@@ -204,6 +219,7 @@ pub(super) fn parse_mount(value: &str, at: At) -> Result<RunMount, String> {
             ("required", Some(value)) => {
                 required = parse_bool(value)
                     .ok_or_else(|| format!("invalid value for required: {value}"))?;
+                optional = !required;
             }
             _ => {}
         }
@@ -227,6 +243,7 @@ pub(super) fn parse_mount(value: &str, at: At) -> Result<RunMount, String> {
                 kind,
                 id,
                 required,
+                optional,
                 env,
                 target,
                 line,
@@ -243,6 +260,7 @@ pub(super) fn parse_mount(value: &str, at: At) -> Result<RunMount, String> {
                     .filter(|id| !id.is_empty())
                     .unwrap_or_else(|| "default".to_string()),
                 required,
+                optional,
                 env: None,
                 target,
                 line,
@@ -326,6 +344,7 @@ mod tests {
             kind: MountType::Secret,
             id: id.to_string(),
             required,
+            optional: false,
             env: env.map(str::to_string),
             target: target.map(str::to_string),
             line: AT.line,
@@ -338,6 +357,7 @@ mod tests {
             kind: MountType::Ssh,
             id: id.to_string(),
             required,
+            optional: false,
             env: None,
             target: target.map(str::to_string),
             line: AT.line,
@@ -383,7 +403,13 @@ mod tests {
             ),
             (
                 "type=secret,target=/etc/creds/,required=false",
-                secret("creds", false, None, Some("/etc/creds/")),
+                match secret("creds", false, None, Some("/etc/creds/")) {
+                    RunMount::ById(mount) => RunMount::ById(IdMount {
+                        optional: true,
+                        ..mount
+                    }),
+                    other => other,
+                },
             ),
             (
                 "type=secret,source=pip,required=true",
@@ -446,19 +472,36 @@ mod tests {
 
     #[test]
     fn ids_over_mounts() {
-        let ids = mounted_ids(
-            [
-                ("a", false, 3),
-                ("b", false, 4),
-                ("a", true, 9),
-                ("a", false, 12),
-            ]
-            .into_iter(),
-        );
-        let summary: Vec<(&str, bool, usize)> = ids
+        let mount = |id: &str, required: bool, optional: bool, line: usize| IdMount {
+            kind: MountType::Secret,
+            id: id.to_string(),
+            required,
+            optional,
+            env: None,
+            target: None,
+            line,
+            stage: 0,
+        };
+        let mounts = [
+            mount("a", false, false, 3),
+            mount("b", false, true, 4),
+            mount("a", true, false, 9),
+            mount("a", false, true, 12),
+            mount("c", false, true, 13),
+            mount("c", false, false, 14),
+        ];
+        let ids = mounted_ids(mounts.iter());
+        let summary: Vec<(&str, bool, bool, usize)> = ids
             .iter()
-            .map(|id| (id.id(), id.required(), id.line()))
+            .map(|id| (id.id(), id.required(), id.explicitly_optional(), id.line()))
             .collect();
-        assert_eq!(summary, vec![("a", true, 9), ("b", false, 4)]);
+        assert_eq!(
+            summary,
+            vec![
+                ("a", true, false, 9),
+                ("b", false, true, 4),
+                ("c", false, false, 13)
+            ]
+        );
     }
 }

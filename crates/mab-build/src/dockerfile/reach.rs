@@ -76,8 +76,7 @@ impl Dockerfile {
         mounted_ids(
             mounts
                 .iter()
-                .filter(|mount| needed.contains(&mount.stage()))
-                .map(|mount| (mount.id(), mount.required(), mount.line())),
+                .filter(|mount| needed.contains(&mount.stage())),
         )
     }
 }

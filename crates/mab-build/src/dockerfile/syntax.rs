@@ -98,3 +98,56 @@ mod tests {
         }
     }
 }
+
+/// `text` without its `# syntax=` directive on line `line` (1-based), so that the engine's
+/// built-in frontend reads it: the other directives keep their place at the top and a plain `#`
+/// line follows them, so every later line keeps its number.
+pub(crate) fn without_syntax_directive(text: &str, line: usize) -> String {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let directives = lines.iter().take_while(|l| is_directive_line(l)).count();
+    if line == 0 || line > directives {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    for (index, piece) in lines.iter().enumerate() {
+        if index + 1 != line {
+            out.push_str(piece);
+        }
+        if index + 1 == directives {
+            out.push_str("#\n");
+        }
+    }
+    out
+}
+
+/// Whether a line is a parser directive (`# key=value` with a key Docker knows).
+fn is_directive_line(line: &str) -> bool {
+    let Some(rest) = line.trim().strip_prefix('#') else {
+        return false;
+    };
+    let Some((key, _)) = rest.split_once('=') else {
+        return false;
+    };
+    matches!(
+        key.trim().to_ascii_lowercase().as_str(),
+        "syntax" | "escape" | "check"
+    )
+}
+
+#[cfg(test)]
+mod rewrite_tests {
+    use super::without_syntax_directive;
+
+    #[test]
+    fn the_syntax_line_goes_and_every_other_line_keeps_its_number() {
+        let text = "# syntax=docker/dockerfile:1\n# escape=`\nFROM alpine\nRUN echo `\n  hi\n";
+        let out = without_syntax_directive(text, 1);
+        assert_eq!(out, "# escape=`\n#\nFROM alpine\nRUN echo `\n  hi\n");
+        assert_eq!(out.lines().count(), text.lines().count());
+        let text = "# syntax = docker/dockerfile:1.4\nFROM alpine\n";
+        assert_eq!(without_syntax_directive(text, 1), "#\nFROM alpine\n");
+        // Not a directive line: unchanged.
+        let text = "FROM alpine\n# syntax=docker/dockerfile:1\n";
+        assert_eq!(without_syntax_directive(text, 2), text);
+    }
+}

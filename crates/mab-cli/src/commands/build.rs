@@ -120,6 +120,7 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<u8> {
     }
 
     let progress = Progress::for_stderr();
+    check_build_inputs(&plan, &progress)?;
     let builders = super::builders::connect(Some(&plan)).await?;
     super::builders::report(&builders, &progress)?;
     check_platforms(&plan, &builders, &progress)?;
@@ -162,7 +163,16 @@ fn render_outcome(
             Err(failures) => {
                 for failure in failures {
                     let message = crate::exit::render_error(&anyhow::Error::new(failure.error));
-                    progress.println(&message);
+                    // Each line says which image and platform failed.
+                    let shown = match &failure.platform {
+                        Some(platform) => message.replacen(
+                            "error: ",
+                            &format!("error: [{} {platform}] ", image.repository()),
+                            1,
+                        ),
+                        None => message.clone(),
+                    };
+                    progress.println(&shown);
                     report.errors.push(ErrorReport {
                         repository: image.repository().to_string(),
                         platform: failure.platform.map(|p| p.to_string()),
@@ -198,6 +208,22 @@ fn render_outcome(
     } else {
         FAILURE
     })
+}
+
+/// Checks before anything is built that every secret and ssh agent of the plan's builds can be
+/// given (a missing variable is the user's to fix: exit code 2).
+fn check_build_inputs(plan: &Plan, progress: &Progress) -> anyhow::Result<()> {
+    let mut errors = mab_pipeline::check_build_inputs(plan);
+    let Some(last) = errors.pop() else {
+        return Ok(());
+    };
+    for error in errors {
+        progress.println(&format!("error: {error}"));
+    }
+    Err(UsageError(format!(
+        "{last}\nnothing was built and no index was published"
+    ))
+    .into())
 }
 
 /// Checks before anything is built that every platform of the plan has a builder that can

@@ -73,6 +73,71 @@ impl BuildKitBackend {
         let dockerfile =
             Dockerfile::parse(&request.dockerfile, &text, &self.args_for_parsing(request))?;
 
+        // A `# syntax=` line makes BuildKit pull that frontend. The standard one's features are
+        // in the engine's built-in frontend too: when it cannot be pulled (offline), the
+        // built-in one reads the Dockerfile instead, and what it lacks is refused below.
+        let mut builtin_frontend = true;
+        let mut without_syntax = None;
+        if let Some(syntax) = dockerfile.syntax() {
+            let native = daemon
+                .native_platform()
+                .cloned()
+                .unwrap_or_else(|| request.platform.clone());
+            let pullable = bases
+                .platform_image(syntax.reference(), &native)
+                .await
+                .is_some();
+            if pullable || !syntax.builtin_may_stand_in() {
+                builtin_frontend = false;
+            } else {
+                reporter.warning(&format!(
+                    "{}:{}: the frontend {} cannot be pulled; the engine's built-in Dockerfile \
+                     frontend reads the Dockerfile instead",
+                    request.dockerfile.display(),
+                    syntax.line(),
+                    syntax.reference()
+                ));
+                without_syntax = Some(syntax.line());
+            }
+        }
+        if builtin_frontend && let Some(engine) = daemon.engine() {
+            dockerfile.check_supported(engine, BuilderKind::BuildKit)?;
+        }
+
+        // Every secret and ssh agent the target's stages mount must be given, unless the mount
+        // says it can do without (BuildKit would silently leave it out).
+        let target = request.target.as_deref();
+        let given_secrets: Vec<&str> = request.secrets.iter().map(|s| s.id.as_str()).collect();
+        let given_agents: Vec<&str> = request.ssh.iter().map(|s| s.id.as_str()).collect();
+        for (mounted, given, kind, key) in [
+            (
+                dockerfile.secret_ids(target),
+                &given_secrets,
+                "secret",
+                "secrets",
+            ),
+            (
+                dockerfile.ssh_ids(target),
+                &given_agents,
+                "ssh agent",
+                "ssh",
+            ),
+        ] {
+            if let Some(missing) = mounted
+                .iter()
+                .find(|m| !m.explicitly_optional() && !given.contains(&m.id()))
+            {
+                return Err(BuildError::MountNotProvided {
+                    path: request.dockerfile.clone(),
+                    line: missing.line(),
+                    kind,
+                    key,
+                    id: missing.id().to_string(),
+                    platform,
+                });
+            }
+        }
+
         // Each external base, by digest for the platform it is pulled for.
         let mut pinned = BTreeMap::new();
         for base in dockerfile.base_images() {
@@ -87,7 +152,10 @@ impl BuildKitBackend {
                 pinned.insert(base, by_digest);
             }
         }
-        let pinned_text = dockerfile.pinned(&pinned);
+        let mut pinned_text = dockerfile.pinned(&pinned);
+        if let Some(line) = without_syntax {
+            pinned_text = crate::dockerfile::without_syntax_directive(&pinned_text, line);
+        }
         let dockerfile_name = format!(".mab-dockerfile-{}", short_hash(&pinned_text));
 
         let ssh =
