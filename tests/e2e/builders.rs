@@ -155,9 +155,12 @@ fn a_builder_killed_mid_build_hands_its_job_to_another() {
     let survivor = ExtraDaemon::start("survivor");
     let dir = PlanDir::new("builders-killed");
     let repo = dir.repository();
+    let marker = format!("survived-{}", dir.name);
     dir.write(
         "Dockerfile",
-        &dockerfile("RUN sleep 20 && echo survived > /result\nCMD [\"cat\", \"/result\"]"),
+        &dockerfile(&format!(
+            "RUN sleep 20 && echo {marker} > /result\nCMD [\"cat\", \"/result\"]"
+        )),
     );
     // Both build amd64 natively; the first in the plan gets the job (both are idle).
     let builders = format!(
@@ -173,9 +176,10 @@ fn a_builder_killed_mid_build_hands_its_job_to_another() {
     let plan = dir.plan();
     let started = Instant::now();
     let run = std::thread::spawn(move || mab().args(["build", "--json"]).arg(plan).run());
-    // Kill the daemon while its `RUN sleep 20` container runs.
+    // Kill the daemon while its `RUN sleep 20` step runs (both daemons are idle: the first in
+    // the plan, doomed, gets the job).
     let deadline = Instant::now() + Duration::from_secs(180);
-    while doomed.running_containers() == 0 {
+    while !process_running(&marker) {
         assert!(
             !run.is_finished(),
             "mab finished before the build started on doomed"
@@ -214,7 +218,7 @@ fn a_builder_killed_mid_build_hands_its_job_to_another() {
     assert!(survivor.has_image(&configs[0].1));
     assert_eq!(
         docker_run_platform(&format!("{repo}:latest"), "linux/amd64").trim(),
-        "survived"
+        marker
     );
 }
 

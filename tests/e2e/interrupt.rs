@@ -28,12 +28,8 @@ fn ctrl_c_cancels_the_build_and_tags_nothing() {
         .spawn()
         .expect("starting mab");
 
-    // Wait until the RUN step runs in a container on the daemon.
-    let running = || {
-        docker(["ps", "--no-trunc", "--format", "{{.Command}}"])
-            .stdout
-            .contains(&marker)
-    };
+    // Wait until the RUN step runs on the daemon.
+    let running = || process_running(&marker);
     let deadline = Instant::now() + Duration::from_secs(60);
     while !running() {
         assert!(

@@ -190,12 +190,6 @@ impl ExtraDaemon {
             .success()
     }
 
-    /// Containers running right now (a build's `RUN` step shows up here).
-    pub fn running_containers(&self) -> usize {
-        let out = self.docker(["ps", "-q"]);
-        out.stdout.lines().filter(|l| !l.trim().is_empty()).count()
-    }
-
     /// Kills dockerd with SIGKILL, as a crash or a power cut would (its containerd and
     /// containers are cleaned up when this value is dropped).
     pub fn kill(&mut self) {

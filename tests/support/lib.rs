@@ -686,3 +686,28 @@ pub fn strings(v: &Value) -> Vec<String> {
     s.sort();
     s
 }
+
+/// Whether a process on this machine has `marker` in its command line: a build step's process
+/// (the classic builder's container and BuildKit's runc both run it here).
+pub fn process_running(marker: &str) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        let is_pid = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
+        is_pid
+            && std::fs::read(entry.path().join("cmdline"))
+                .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains(marker))
+    })
+}
+
+/// Whether a failed build's message says that a step exited non-zero, in the words of the
+/// classic builder or of BuildKit (old and new).
+pub fn says_a_step_failed(text: &str) -> bool {
+    ["returned a non-zero code", "executor failed running", "did not complete successfully"]
+        .iter()
+        .any(|words| text.contains(words))
+}

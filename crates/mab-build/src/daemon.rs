@@ -335,30 +335,112 @@ impl Daemon {
         pull: bool,
         bases: &dyn BaseResolver,
     ) -> Result<String, BuildError> {
-        let wanted = match &base.platform {
-            Some(text) => text.parse::<Platform>().unwrap_or_else(|_| target.clone()),
-            None => target.clone(),
-        };
+        let wanted = base_platform(base, target);
         // When the registry says which image the reference names for that platform now, it is
         // used by digest: pulled by digest if the daemon lacks it, so no local tag moves (the
         // user's `alpine:latest` stays the image it was) and no other client of the daemon can
         // change what it names. A digest from the registry is current, so `pull` is met too.
-        let by_digest = bases.platform_image(&base.reference, &wanted).await;
-        let reference = by_digest.as_deref().unwrap_or(&base.reference);
-        let _one_at_a_time = self.inner.base_lock.lock().await;
-        if (!pull || by_digest.is_some())
-            && let Some(id) = self.local_image_for(reference, &wanted).await
-        {
-            return Ok(id);
+        match bases.platform_image(&base.reference, &wanted).await {
+            Some(by_digest) => {
+                self.local_or_pulled(&by_digest, base, &wanted, PullAttempts::One)
+                    .await
+            }
+            None => self.base_by_tag(base, &wanted, pull).await,
         }
+    }
+
+    /// When the registry cannot say which image a base names: the local image of the tag if it
+    /// is of the `wanted` platform (unless `pull`), else the tag pulled for that platform with
+    /// the user's credentials and the daemon's own trust (this moves the local tag, as `docker
+    /// pull --platform` does); its local image id.
+    pub(crate) async fn base_by_tag(
+        &self,
+        base: &BaseImage,
+        wanted: &Platform,
+        pull: bool,
+    ) -> Result<String, BuildError> {
+        if pull {
+            self.pulled(&base.reference, base, wanted, PullAttempts::UntilItMatches)
+                .await
+        } else {
+            self.local_or_pulled(&base.reference, base, wanted, PullAttempts::UntilItMatches)
+                .await
+        }
+    }
+
+    /// A private local tag naming image `id` (`mab-pinned/base:<hex>`), for BuildKit, which
+    /// cannot name an image by id; the same id always gets the same tag.
+    pub(crate) async fn private_tag(&self, id: &str) -> Result<String, BuildError> {
+        const REPOSITORY: &str = "mab-pinned/base";
+        let hex = id.trim_start_matches("sha256:");
+        let options = bollard::query_parameters::TagImageOptionsBuilder::default()
+            .repo(REPOSITORY)
+            .tag(hex)
+            .build();
+        self.docker()
+            .tag_image(id, Some(options))
+            .await
+            .map_err(|e| self.daemon_error(format!("tagging base image {id}"), e))?;
+        Ok(format!("{REPOSITORY}:{hex}"))
+    }
+
+    /// For BuildKit, which resolves `FROM` itself: the reference by digest of `base`'s image
+    /// for its platform, made local (pulled by digest, with the user's credentials for its
+    /// registry, if the daemon lacks it), so that BuildKit finds it without pulling and no local
+    /// tag moves, and its local image id; `None` when the registry cannot say (BuildKit then
+    /// resolves the reference as written).
+    pub(crate) async fn base_by_digest(
+        &self,
+        base: &BaseImage,
+        target: &Platform,
+        bases: &dyn BaseResolver,
+    ) -> Result<Option<(String, String)>, BuildError> {
+        let wanted = base_platform(base, target);
+        let Some(by_digest) = bases.platform_image(&base.reference, &wanted).await else {
+            return Ok(None);
+        };
+        // (the caller falls back to `base_by_tag` and a private tag)
+        let id = self
+            .local_or_pulled(&by_digest, base, &wanted, PullAttempts::One)
+            .await?;
+        Ok(Some((by_digest, id)))
+    }
+
+    /// The local image id of `reference` for `wanted`, pulled first if the daemon has none of
+    /// that platform.
+    async fn local_or_pulled(
+        &self,
+        reference: &str,
+        base: &BaseImage,
+        wanted: &Platform,
+        attempts: PullAttempts,
+    ) -> Result<String, BuildError> {
+        {
+            let _one_at_a_time = self.inner.base_lock.lock().await;
+            if let Some(id) = self.local_image_for(reference, wanted).await {
+                return Ok(id);
+            }
+        }
+        self.pulled(reference, base, wanted, attempts).await
+    }
+
+    /// Pulls `reference` (`base`, or it by digest) for `wanted` with the user's credentials for
+    /// its registry, and returns the local image id.
+    async fn pulled(
+        &self,
+        reference: &str,
+        base: &BaseImage,
+        wanted: &Platform,
+        attempts: PullAttempts,
+    ) -> Result<String, BuildError> {
+        let _one_at_a_time = self.inner.base_lock.lock().await;
         let credentials = crate::credentials::for_pulling(&base.reference).await;
         // By tag: the lock keeps this process's builds from moving the tag between pull and
         // look-up, but another client of the daemon may pull the same tag for another platform
         // in that moment: a mismatch right after a pull is pulled again, a few times.
-        let attempts = if by_digest.is_some() {
-            1
-        } else {
-            BASE_PULL_ATTEMPTS
+        let attempts = match attempts {
+            PullAttempts::One => 1,
+            PullAttempts::UntilItMatches => BASE_PULL_ATTEMPTS,
         };
         let mut actual = None;
         for attempt in 0..attempts {
@@ -490,6 +572,24 @@ pub fn host_emulated_platforms() -> Vec<Platform> {
         })
         .filter_map(|(_, platform)| platform.parse().ok())
         .collect()
+}
+
+/// How many times a base is pulled before its platform is believed wrong.
+#[derive(Clone, Copy)]
+enum PullAttempts {
+    /// By digest: what it names cannot change.
+    One,
+    /// By tag: another client of the daemon may move it between pull and look-up.
+    UntilItMatches,
+}
+
+/// The platform a base is pulled for: its `FROM --platform=` (after substitution), else the
+/// build's.
+pub(crate) fn base_platform(base: &BaseImage, target: &Platform) -> Platform {
+    match &base.platform {
+        Some(text) => text.parse::<Platform>().unwrap_or_else(|_| target.clone()),
+        None => target.clone(),
+    }
 }
 
 /// `major.minor` of an API version such as `1.41`.

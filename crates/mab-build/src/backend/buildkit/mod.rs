@@ -24,7 +24,6 @@ use bollard::models::{BuildInfoAux, ImageId};
 use bollard::query_parameters::{BuildImageOptionsBuilder, BuilderVersion};
 use futures::StreamExt;
 use futures::future::BoxFuture;
-use mab_platform::Platform;
 
 use super::{Backend, BuilderKind, ImageExport, read_dockerfile, short_hash};
 use crate::BuildError;
@@ -138,19 +137,26 @@ impl BuildKitBackend {
             }
         }
 
-        // Each external base, by digest for the platform it is pulled for.
+        // Each external base, by digest for the platform it is pulled for, made local first:
+        // BuildKit then finds it in the daemon's image store and pulls nothing. When the
+        // registry cannot say, the daemon finds the base as the classic builder would (its
+        // local image of that platform, else pulled for it with its own trust) and BuildKit is
+        // pointed at it by a private local tag.
         let mut pinned = BTreeMap::new();
         for base in dockerfile.base_images() {
-            let wanted = match &base.platform {
-                Some(text) => text
-                    .parse::<Platform>()
-                    .unwrap_or_else(|_| request.platform.clone()),
-                None => request.platform.clone(),
+            let (reference, id) = match daemon
+                .base_by_digest(&base, &request.platform, bases)
+                .await?
+            {
+                Some(found) => found,
+                None => {
+                    let wanted = crate::daemon::base_platform(&base, &request.platform);
+                    let id = daemon.base_by_tag(&base, &wanted, request.pull).await?;
+                    (daemon.private_tag(&id).await?, id)
+                }
             };
-            if let Some(by_digest) = bases.platform_image(&base.reference, &wanted).await {
-                reporter.base_resolved(&base.reference, &by_digest);
-                pinned.insert(base, by_digest);
-            }
+            reporter.base_resolved(&base.reference, &id);
+            pinned.insert(base, reference);
         }
         let mut pinned_text = dockerfile.pinned(&pinned);
         if let Some(line) = without_syntax {
@@ -207,9 +213,8 @@ impl BuildKitBackend {
             // modifier below: bollard would otherwise open a session of its own under the same
             // id, without secrets or ssh, and the daemon keeps only the last one.
             .version(BuilderVersion::BuilderV1);
-        if request.pull {
-            options = options.pull("1");
-        }
+        // `pull` is met above: every external base is pinned to what its registry names now,
+        // or was pulled for the platform (BuildKit itself is never asked to pull a pinned one).
         if let Some(target) = &request.target {
             options = options.target(target);
         }
