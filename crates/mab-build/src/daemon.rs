@@ -201,14 +201,7 @@ impl Daemon {
             .info()
             .await
             .map_err(|e| self.daemon_error("asking for its info", e))?;
-        let emulated_platforms = if self.inner.is_local {
-            host_emulated_platforms()
-                .into_iter()
-                .filter(|p| Some(p) != self.native_platform())
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let emulated_platforms = self.emulated_platforms().await;
         Ok(DaemonInfo {
             endpoint: self.endpoint().to_string(),
             engine_version: self.inner.engine_version.clone(),
@@ -216,6 +209,28 @@ impl Daemon {
             emulated_platforms,
             containers_running: info.containers_running.unwrap_or_default().max(0) as u64,
             cpus: info.ncpu.unwrap_or_default().max(0) as u64,
+        })
+    }
+
+    /// The platforms the daemon runs under emulation, as its BuildKit workers report them (the
+    /// QEMU handlers of the daemon's own kernel, be it in a VM or on another host); for a daemon
+    /// without BuildKit, this machine's handlers if the daemon is on this machine; `None` when
+    /// that cannot be known.
+    async fn emulated_platforms(&self) -> Option<Vec<Platform>> {
+        let native = self.native_platform();
+        let known = if self.inner.has_buildkit {
+            crate::backend::buildkit::control::worker_platforms(self.dialer())
+                .await
+                .ok()
+        } else {
+            None
+        };
+        let known = known.or_else(|| self.inner.is_local.then(host_emulated_platforms));
+        known.map(|platforms| {
+            platforms
+                .into_iter()
+                .filter(|p| Some(p) != native)
+                .collect()
         })
     }
 
@@ -541,8 +556,9 @@ pub struct DaemonInfo {
     pub engine_version: String,
     /// Its own platform.
     pub native_platform: Option<Platform>,
-    /// Platforms it can run under QEMU user emulation (known for local daemons only).
-    pub emulated_platforms: Vec<Platform>,
+    /// Platforms it can run under QEMU user emulation; `None` when that cannot be known (a
+    /// remote daemon without BuildKit).
+    pub emulated_platforms: Option<Vec<Platform>>,
     /// Containers running right now (builds in progress show up here).
     pub containers_running: u64,
     /// CPUs the daemon sees.
