@@ -267,6 +267,7 @@ fn an_ssh_agent_is_forwarded_from_key_files_and_from_ssh_auth_sock() {
     dir.write_plan(&[Image::new(&repo).yaml("ssh: [default]")]);
     let out = build(&dir, &[("SSH_AUTH_SOCK", &socket.display().to_string())]);
     let _ = agent.kill();
+    let _ = agent.wait();
     out.assert_success();
     let _ = docker(["rmi", &image]);
     assert_eq!(
