@@ -1,0 +1,1 @@
+MEUCIQCgwkyiL0dM4tfm0mhNbX7a9wRkeaWqQQ+jpnC3mws/UgIgSlRWjOSo3Qrm2O2jsbY0/4M63TDd/iCNSC5HUS9ifLM=
