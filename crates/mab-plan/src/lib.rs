@@ -42,6 +42,7 @@ mod reference;
 mod schema;
 mod semver;
 mod suggest;
+mod supply;
 mod tree;
 mod validate;
 
@@ -56,6 +57,7 @@ pub use plan::{
 };
 pub use reference::Repository;
 pub use schema::json_schema;
+pub use supply::{Attestations, Signing};
 
 /// A value of the git repository a plan is in, for `${GIT_SHA}` and `${GIT_TAG}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,6 +7,7 @@ use mab_platform::Platform;
 
 use crate::Repository;
 use crate::mounts::{BuildSecret, SshForward};
+use crate::supply::{Attestations, Signing};
 
 /// A validated build plan: which images to build for which platforms, and where to push them.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -205,6 +206,10 @@ pub struct ImageSpec {
     pub(crate) overrides: Vec<PlatformBuild>,
     #[serde(skip_serializing_if = "Annotations::is_empty")]
     pub(crate) annotations: Annotations,
+    #[serde(skip_serializing_if = "Attestations::is_none")]
+    pub(crate) attestations: Attestations,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) sign: Option<Signing>,
     #[serde(skip)]
     pub(crate) depends_on: Vec<usize>,
     /// `depends_on`, as the first repository of each image depended on (for snapshots).
@@ -279,6 +284,17 @@ impl ImageSpec {
     /// The annotations to put on the index and on each platform's manifest (OCI format only).
     pub fn annotations(&self) -> &Annotations {
         &self.annotations
+    }
+
+    /// The in-toto attestations attached to each platform's image (OCI format only).
+    pub fn attestations(&self) -> Attestations {
+        self.attestations
+    }
+
+    /// How the published index (and, if asked, each platform's manifest) is signed; `None`:
+    /// not signed.
+    pub fn sign(&self) -> Option<&Signing> {
+        self.sign.as_ref()
     }
 
     /// Indexes into [`crate::Plan::images`] of the images this one is built after.

@@ -209,6 +209,12 @@ struct ImageSettingsFile {
     /// How layers are stored: `gzip` (default, every client reads it), `zstd` or `none`
     /// (`zstd` and `none` need `format: oci`).
     compression: Option<Compression>,
+    /// In-toto attestations attached to each platform's image in the index, as BuildKit
+    /// attaches them (`format: oci` only); each one merged over the defaults'.
+    attestations: Option<AttestationsFile>,
+    /// Sign the published index (and, with `manifests: true`, each platform's manifest) with a
+    /// cosign key, as `cosign sign --key` does; `false` turns the defaults' off.
+    sign: Option<Sign>,
 }
 
 /// The settings that `defaults`, an image and each of its platforms may give, merged id by id
@@ -317,6 +323,57 @@ struct AnnotationsFile {
     manifest: Option<BTreeMap<String, Expanded>>,
 }
 
+/// Which in-toto statements are attached to each platform's image.
+#[derive(JsonSchema)]
+#[schemars(rename = "Attestations", deny_unknown_fields)]
+struct AttestationsFile {
+    /// A SLSA provenance v1 statement: the plan, context, Dockerfile, build args, base images
+    /// by digest, builder, times and mab's version (default false).
+    provenance: Option<bool>,
+    /// An SPDX 2.3 document of the packages (dpkg, apk, rpm) and Go and Rust modules the image
+    /// holds (default false).
+    sbom: Option<bool>,
+}
+
+/// `{ key: PATH, manifests: BOOL }`, or `false`.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[schemars(rename = "SignOrOff")]
+enum Sign {
+    /// Do not sign (turns the defaults' `sign` off).
+    Off(NoSign),
+    /// Sign with a cosign key.
+    With(SignFile),
+}
+
+/// The word `false`.
+struct NoSign;
+
+impl JsonSchema for NoSign {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "NoSign".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "const": false })
+    }
+}
+
+/// A cosign private key and what it signs.
+#[derive(JsonSchema)]
+#[schemars(rename = "Sign", deny_unknown_fields)]
+struct SignFile {
+    /// The private key `cosign generate-key-pair` wrote, relative to the plan's folder; its
+    /// password is read from `COSIGN_PASSWORD` when the plan is built.
+    key: Expanded,
+    /// Also sign each platform's manifest (default false: the index only).
+    manifests: Option<bool>,
+}
+
 /// The kind of index and manifests to publish.
 #[derive(JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -387,6 +444,8 @@ mod tests {
             ("SemverTag", raw::SEMVER_TAG_KEYS),
             ("Secret", raw::SECRET_KEYS),
             ("SshPaths", raw::SSH_KEYS),
+            ("Attestations", raw::ATTESTATION_KEYS),
+            ("Sign", raw::SIGN_KEYS),
         ];
         for (name, want) in cases {
             assert_eq!(keys(&defs[name]), sorted(want), "{name}");

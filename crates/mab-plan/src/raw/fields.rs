@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use super::{
-    ANNOTATION_KEYS, BUILDER_KEYS, DEFAULTS_KEYS, Field, IMAGE_KEYS, Item, PLAN_KEYS,
-    REGISTRY_KEYS, RawMap, SECRET_KEYS, SEMVER_TAG_KEYS, SSH_KEYS, TLS_KEYS, Text,
+    ANNOTATION_KEYS, ATTESTATION_KEYS, BUILDER_KEYS, DEFAULTS_KEYS, Field, IMAGE_KEYS, Item, PLAN_KEYS,
+    REGISTRY_KEYS, RawMap, SECRET_KEYS, SEMVER_TAG_KEYS, SIGN_KEYS, SSH_KEYS, TLS_KEYS, Text,
 };
 use crate::diagnostic::Diagnostics;
 use crate::suggest::closest;
@@ -155,6 +155,14 @@ fn misplaced(key: &str) -> Option<String> {
     } else if ANNOTATION_KEYS.contains(&key) {
         Some(format!(
             "`{key}` is a level of `annotations`, e.g. `annotations: {{ {key}: {{ NAME: VALUE }} }}`"
+        ))
+    } else if ATTESTATION_KEYS.contains(&key) {
+        Some(format!(
+            "`{key}` belongs to `attestations`, e.g. `attestations: {{ provenance: true, sbom: true }}`"
+        ))
+    } else if SIGN_KEYS.contains(&key) {
+        Some(format!(
+            "`{key}` belongs to `sign`, e.g. `sign: {{ key: cosign.key, manifests: true }}`"
         ))
     } else if key == "id" {
         Some(

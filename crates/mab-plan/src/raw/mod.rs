@@ -10,11 +10,13 @@ mod fields;
 mod image;
 mod mounts;
 mod settings;
+mod supply;
 
 pub(crate) use daemons::{RawBuilder, RawRegistry, RawTls};
 pub(crate) use image::{RawImage, RawOverride};
 pub(crate) use mounts::{RawSecret, RawSecretSource, RawSsh};
 pub(crate) use settings::{RawAnnotations, RawSettings, RawTag};
+pub(crate) use supply::{RawAttestations, RawSign};
 
 use crate::diagnostic::Diagnostics;
 use crate::tree::{Node, NodeValue, Position, ScalarKind};
@@ -51,6 +53,8 @@ pub(crate) const IMAGE_KEYS: &[&str] = &[
     "ssh",
     "format",
     "compression",
+    "attestations",
+    "sign",
     "depends_on",
     "overrides",
 ];
@@ -86,6 +90,10 @@ pub(crate) const SECRET_KEYS: &[&str] = &["id", "env", "file"];
 pub(crate) const SSH_KEYS: &[&str] = &["id", "paths"];
 /// Keys of `annotations`: the levels they go to.
 pub(crate) const ANNOTATION_KEYS: &[&str] = &["index", "manifest"];
+/// Keys of `attestations`: which in-toto statements are attached to each platform's image.
+pub(crate) const ATTESTATION_KEYS: &[&str] = &["provenance", "sbom"];
+/// Keys of `sign`: the cosign key, and whether each platform's manifest is signed too.
+pub(crate) const SIGN_KEYS: &[&str] = &["key", "manifests"];
 /// Keys of a semver tag (an item of `tags` that is a mapping).
 pub(crate) const SEMVER_TAG_KEYS: &[&str] = &["semver", "latest"];
 /// Keys of a registry's settings.

@@ -4,7 +4,8 @@
 
 use super::fields::{Fields, choice, flag, list, string_map, text_field, text_list};
 use super::mounts::{RawSecret, RawSsh, secrets, ssh};
-use super::{ANNOTATION_KEYS, Field, Item, RawMap, SEMVER_TAG_KEYS, Text};
+use super::supply::{attestations, sign};
+use super::{ANNOTATION_KEYS, Field, Item, RawAttestations, RawMap, RawSign, SEMVER_TAG_KEYS, Text};
 use crate::diagnostic::Diagnostics;
 use crate::tree::{Node, NodeValue, Position};
 use crate::{BuildBackend, LayerCompression, ManifestFormat};
@@ -33,6 +34,8 @@ pub(crate) struct RawSettings {
     pub(crate) ssh: Field<(Vec<Item<RawSsh>>, Position)>,
     pub(crate) format: Field<ManifestFormat>,
     pub(crate) compression: Field<(LayerCompression, Position)>,
+    pub(crate) attestations: Field<RawAttestations>,
+    pub(crate) sign: Field<RawSign>,
 }
 
 /// An item of `tags`.
@@ -156,6 +159,12 @@ pub(super) fn decode_settings(
         ];
         settings.format =
             choice(value, "format", "manifest format", &formats, diagnostics).map(|(f, _)| f);
+    }
+    if let Some(value) = fields.take("attestations") {
+        settings.attestations = attestations(value, diagnostics);
+    }
+    if let Some(value) = fields.take("sign") {
+        settings.sign = sign(value, diagnostics);
     }
     settings
 }

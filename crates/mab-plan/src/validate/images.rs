@@ -44,6 +44,8 @@ impl Validator<'_, '_, '_, '_> {
         let labels = merge(&own.labels, &defaults.labels);
         let format = pick(&own.format, &defaults.format);
         let annotations = self.merged_annotations(raw, &own, defaults, &format);
+        let attestations = self.merged_attestations(raw, &own, defaults, &format);
+        let sign = self.merged_sign(&own, defaults);
         let compression = match pick(&own.compression, &defaults.compression) {
             Field::Given((kind, at))
                 if kind != LayerCompression::Gzip
@@ -119,6 +121,8 @@ impl Validator<'_, '_, '_, '_> {
             build: build?,
             overrides: overrides?,
             annotations: annotations?,
+            attestations: attestations?,
+            sign: sign?,
             depends_on: Vec::new(),
             depends_on_names: Vec::new(),
         })

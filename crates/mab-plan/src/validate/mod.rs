@@ -17,6 +17,7 @@ mod order;
 mod registries;
 mod repositories;
 mod settings;
+mod supply;
 mod tags;
 
 use std::path::Path;

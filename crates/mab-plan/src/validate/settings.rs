@@ -35,6 +35,8 @@ pub(super) struct Settings {
     pub(super) ssh: Field<Keyed<SshForward>>,
     pub(super) format: Field<ManifestFormat>,
     pub(super) compression: Field<(LayerCompression, Position)>,
+    pub(super) attestations: Field<super::supply::LevelAttestations>,
+    pub(super) sign: Field<super::supply::LevelSign>,
 }
 
 /// A level's entries by id, without where its list starts (for [`merge`]).
@@ -87,6 +89,8 @@ impl Validator<'_, '_, '_, '_> {
             ssh: self.ssh(&raw.ssh),
             format: raw.format.clone(),
             compression: raw.compression.clone(),
+            attestations: self.level_attestations(&raw.attestations),
+            sign: self.level_sign(&raw.sign),
         }
     }
 
