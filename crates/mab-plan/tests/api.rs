@@ -76,7 +76,7 @@ fn one_error_renders_with_file_line_column_and_caret() {
         "error: examples/x/plan.yaml:4:5: unknown key `platfroms` in an image; allowed keys: \
          repository, repositories, name, registries, context, dockerfile, target, platforms, \
          tags, build_args, labels, annotations, no_cache, pull, builder, secrets, ssh, format, \
-         compression, depends_on, overrides \
+         compression, attestations, sign, depends_on, overrides \
          (did you mean `platforms`?)\n   4 |     platfroms: [linux/amd64]\n     |     ^"
     );
     let [diagnostic] = error.diagnostics() else {
