@@ -93,7 +93,7 @@ impl BinaryScan {
     fn begin(&mut self, kind: StartKind, at: u64, before: &[u8], rest: &[u8]) {
         match kind {
             // Go aligns the header to 16 bytes.
-            StartKind::Go if self.go.is_none() && at % 16 == 0 => {
+            StartKind::Go if self.go.is_none() && at.is_multiple_of(16) => {
                 let mut bytes = before.to_vec();
                 let take = (MAX_BUILDINFO - bytes.len()).min(rest.len());
                 bytes.extend_from_slice(&rest[..take]);
@@ -108,7 +108,7 @@ impl BinaryScan {
                 match fed {
                     Fed::More => self.candidates.push(candidate),
                     Fed::Dropped => {}
-                    Fed::Found(finding) => self.found.push(finding),
+                    Fed::Found(finding) => self.found.push(*finding),
                 }
             }
             _ => {}
@@ -122,7 +122,7 @@ impl BinaryScan {
                 Fed::More => true,
                 Fed::Dropped => false,
                 Fed::Found(finding) => {
-                    found.push(finding);
+                    found.push(*finding);
                     false
                 }
             });

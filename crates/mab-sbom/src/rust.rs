@@ -31,7 +31,7 @@ pub(crate) enum Fed {
     /// It is not the dependency list.
     Dropped,
     /// It is: the finding.
-    Found(Finding),
+    Found(Box<Finding>),
 }
 
 impl Candidate {
@@ -74,7 +74,7 @@ impl Candidate {
             return Fed::More;
         }
         match parse(&self.json) {
-            Some(finding) => Fed::Found(finding),
+            Some(finding) => Fed::Found(Box::new(finding)),
             None => Fed::Dropped,
         }
     }
@@ -135,7 +135,7 @@ pub(crate) mod tests {
             match candidate.feed(piece) {
                 Fed::More => {}
                 Fed::Dropped => panic!("dropped"),
-                Fed::Found(finding) => found = Some(finding),
+                Fed::Found(finding) => found = Some(*finding),
             }
         }
         let Some(Finding::Rust { packages }) = found else {

@@ -12,7 +12,9 @@ pub enum SignError {
     },
 
     /// The key's envelope names a key derivation or cipher cosign does not write.
-    #[error("the key uses {what}, which mab does not read (cosign writes scrypt and nacl/secretbox)")]
+    #[error(
+        "the key uses {what}, which mab does not read (cosign writes scrypt and nacl/secretbox)"
+    )]
     Unsupported {
         /// The algorithm named.
         what: String,

@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 
 use super::{
-    ANNOTATION_KEYS, ATTESTATION_KEYS, BUILDER_KEYS, DEFAULTS_KEYS, Field, IMAGE_KEYS, Item, PLAN_KEYS,
-    REGISTRY_KEYS, RawMap, SECRET_KEYS, SEMVER_TAG_KEYS, SIGN_KEYS, SSH_KEYS, TLS_KEYS, Text,
+    ANNOTATION_KEYS, ATTESTATION_KEYS, BUILDER_KEYS, DEFAULTS_KEYS, Field, IMAGE_KEYS, Item,
+    PLAN_KEYS, REGISTRY_KEYS, RawMap, SECRET_KEYS, SEMVER_TAG_KEYS, SIGN_KEYS, SSH_KEYS, TLS_KEYS,
+    Text,
 };
 use crate::diagnostic::Diagnostics;
 use crate::suggest::closest;

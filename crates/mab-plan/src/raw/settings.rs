@@ -5,7 +5,9 @@
 use super::fields::{Fields, choice, flag, list, string_map, text_field, text_list};
 use super::mounts::{RawSecret, RawSsh, secrets, ssh};
 use super::supply::{attestations, sign};
-use super::{ANNOTATION_KEYS, Field, Item, RawAttestations, RawMap, RawSign, SEMVER_TAG_KEYS, Text};
+use super::{
+    ANNOTATION_KEYS, Field, Item, RawAttestations, RawMap, RawSign, SEMVER_TAG_KEYS, Text,
+};
 use crate::diagnostic::Diagnostics;
 use crate::tree::{Node, NodeValue, Position};
 use crate::{BuildBackend, LayerCompression, ManifestFormat};

@@ -72,8 +72,14 @@ pub(super) fn sign(node: &Node, diagnostics: &mut Diagnostics) -> Field<RawSign>
         }
         _ => {}
     }
-    let Some(mut fields) = Fields::read(node, "`sign`", "in `sign`", SIGN_KEYS, diagnostics, expected)
-    else {
+    let Some(mut fields) = Fields::read(
+        node,
+        "`sign`",
+        "in `sign`",
+        SIGN_KEYS,
+        diagnostics,
+        expected,
+    ) else {
         return Field::Invalid;
     };
     let key = match fields.take("key") {
@@ -97,8 +103,5 @@ pub(super) fn sign(node: &Node, diagnostics: &mut Diagnostics) -> Field<RawSign>
         Some(value) => flag(value, "manifests", diagnostics),
         None => Field::Absent,
     };
-    Field::Given(RawSign::With {
-        key,
-        manifests,
-    })
+    Field::Given(RawSign::With { key, manifests })
 }

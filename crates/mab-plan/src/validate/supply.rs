@@ -7,10 +7,10 @@ use std::path::PathBuf;
 
 use super::Validator;
 use super::settings::Settings;
+use crate::ManifestFormat;
 use crate::raw::{Field, RawAttestations, RawImage, RawSign};
 use crate::supply::{Attestations, Signing};
 use crate::tree::Position;
-use crate::ManifestFormat;
 
 /// One level's `attestations`, validated: each one given or not, with where the value starts.
 #[derive(Debug, Clone, Copy)]
@@ -88,7 +88,8 @@ impl Validator<'_, '_, '_, '_> {
             Field::Absent => Some(None),
             Field::Given(level) => Some(Some(*level)),
         };
-        let (own_level, default_level) = (level(&own.attestations)?, level(&defaults.attestations)?);
+        let (own_level, default_level) =
+            (level(&own.attestations)?, level(&defaults.attestations)?);
         let pick = |get: fn(&LevelAttestations) -> Option<bool>| {
             own_level
                 .as_ref()
@@ -104,7 +105,8 @@ impl Validator<'_, '_, '_, '_> {
             let message = "attestations need `format: oci`: a Docker manifest list cannot mark \
                            an attestation manifest as one (annotations), so clients would take \
                            it for an image; drop `format: docker` or the attestations";
-            let own_asks = own_level.is_some_and(|l| l.provenance == Some(true) || l.sbom == Some(true));
+            let own_asks =
+                own_level.is_some_and(|l| l.provenance == Some(true) || l.sbom == Some(true));
             match (own_asks, own_level, default_level) {
                 (true, Some(level), _) => self.diagnostics.error(level.at, message),
                 (_, _, Some(level)) => self.diagnostics.error(
@@ -123,7 +125,11 @@ impl Validator<'_, '_, '_, '_> {
     }
 
     /// The image's `sign` if it has one, else the defaults'; `None` when wrong.
-    pub(super) fn merged_sign(&mut self, own: &Settings, defaults: &Settings) -> Option<Option<Signing>> {
+    pub(super) fn merged_sign(
+        &mut self,
+        own: &Settings,
+        defaults: &Settings,
+    ) -> Option<Option<Signing>> {
         let chosen = match &own.sign {
             Field::Absent => &defaults.sign,
             other => other,
