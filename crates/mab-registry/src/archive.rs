@@ -18,11 +18,12 @@ use tokio::sync::mpsc;
 use tokio_util::either::Either;
 
 use crate::RegistryError;
-use crate::elf::{ElfFiles, ElfScanner};
+use crate::elf::ElfFiles;
 use crate::manifest::{
     Descriptor, ImageManifest, LayerCompression, ManifestFormat, media_types, sha256_digest,
     to_json_bytes,
 };
+use crate::scan::{LayerFindings, LayerScan};
 use crate::target::{PushReporter, Target};
 
 /// JSON entries larger than this are not configs or manifests.
@@ -123,16 +124,16 @@ struct AnnotatedManifest<'a> {
 }
 
 /// One layer as stored: the blob, the diff id (uncompressed digest; empty when unknown) it
-/// holds, and the ELF files found in it.
+/// holds, and what was found in it (ELF files, software).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct StoredLayer {
     pub diff_id: String,
     pub blob: Descriptor,
-    pub elf: ElfFiles,
+    pub findings: LayerFindings,
 }
 
-/// Layers already stored in the target, by diff id: the blob each one is, and its ELF files.
-pub(crate) type KnownLayers = HashMap<String, (Descriptor, ElfFiles)>;
+/// Layers already stored in the target, by diff id: the blob each one is, and what it holds.
+pub(crate) type KnownLayers = HashMap<String, (Descriptor, LayerFindings)>;
 
 /// Reads the `docker save` stream of ONE image and stores it in `target`: layers (gzip-compressed
 /// unless they already are), config, and the image manifest (by digest, untagged).
@@ -229,7 +230,11 @@ where
     let layers = diff_ids
         .into_iter()
         .zip(layer_descriptors)
-        .map(|(diff_id, (blob, elf))| StoredLayer { diff_id, blob, elf })
+        .map(|(diff_id, (blob, findings))| StoredLayer {
+            diff_id,
+            blob,
+            findings,
+        })
         .collect();
     store_manifest(target, options, &config_digest, config.len() as u64, layers).await
 }
@@ -238,13 +243,13 @@ where
 /// upload (already stored), by path.
 struct Read {
     json_entries: HashMap<String, Vec<u8>>,
-    layers: HashMap<String, (Descriptor, ElfFiles)>,
+    layers: HashMap<String, (Descriptor, LayerFindings)>,
 }
 
 /// One layer's upload, running while the export is read further: it gives the layer's path and
 /// what was stored.
 type Upload<'a> =
-    futures::future::BoxFuture<'a, Result<(String, (Descriptor, ElfFiles)), RegistryError>>;
+    futures::future::BoxFuture<'a, Result<(String, (Descriptor, LayerFindings)), RegistryError>>;
 
 /// Reads the whole export: JSON documents are kept, each layer is compressed into a spill pipe
 /// whose other end an upload (sent to `start_upload`) reads.
@@ -266,7 +271,7 @@ where
         .entries()
         .map_err(|source| RegistryError::ArchiveRead { source })?;
     let mut json_entries: HashMap<String, Vec<u8>> = HashMap::new();
-    let mut layers: HashMap<String, (Descriptor, ElfFiles)> = HashMap::new();
+    let mut layers: HashMap<String, (Descriptor, LayerFindings)> = HashMap::new();
 
     while let Some(entry) = entries.next().await {
         let mut entry = entry.map_err(|source| RegistryError::ArchiveRead { source })?;
@@ -336,9 +341,9 @@ where
             Either::Left(reader)
         } else {
             let (diff_id, spooled) = spool(reader).await?;
-            if let Some((blob, elf)) = known.get(&diff_id) {
+            if let Some((blob, findings)) = known.get(&diff_id) {
                 reporter.blob_stored(&blob.digest, blob.size, true);
-                layers.insert(path, (blob.clone(), elf.clone()));
+                layers.insert(path, (blob.clone(), findings.clone()));
                 continue;
             }
             Either::Right(spooled)
@@ -362,9 +367,9 @@ where
 async fn read_and_upload(
     reading: impl std::future::Future<Output = Result<Read, RegistryError>>,
     uploading: impl std::future::Future<
-        Output = Result<HashMap<String, (Descriptor, ElfFiles)>, RegistryError>,
+        Output = Result<HashMap<String, (Descriptor, LayerFindings)>, RegistryError>,
     >,
-) -> Result<(Read, HashMap<String, (Descriptor, ElfFiles)>), RegistryError> {
+) -> Result<(Read, HashMap<String, (Descriptor, LayerFindings)>), RegistryError> {
     tokio::pin!(reading, uploading);
     let mut read = None;
     let mut uploaded = None;
@@ -402,7 +407,7 @@ fn upload_gone() -> RegistryError {
 /// Runs the uploads as they start, all at once; the first failure ends everything.
 async fn drive_uploads(
     mut uploads: mpsc::UnboundedReceiver<Upload<'_>>,
-) -> Result<HashMap<String, (Descriptor, ElfFiles)>, RegistryError> {
+) -> Result<HashMap<String, (Descriptor, LayerFindings)>, RegistryError> {
     let mut running = futures::stream::FuturesUnordered::new();
     let mut stored = HashMap::new();
     let mut more = true;
@@ -431,7 +436,7 @@ fn upload_layer<'a>(
     permit: tokio::sync::OwnedSemaphorePermit,
 ) -> (LayerWriter, Upload<'a>) {
     let (writer, reader) = crate::spill::pipe(WAITING);
-    let (elf_sender, elf_receiver) = tokio::sync::oneshot::channel();
+    let (findings_sender, findings_receiver) = tokio::sync::oneshot::channel();
     let (taken, mut sizes) = mpsc::unbounded_channel();
     let body = reader.report_taken(taken).into_stream();
     let upload = async move {
@@ -450,8 +455,8 @@ fn upload_layer<'a>(
             }
         };
         reporter.blob_stored(&digest, size, false);
-        // Stored, so the whole layer was read: its ELF files are known.
-        let elf = elf_receiver.await.unwrap_or_default();
+        // Stored, so the whole layer was read: what it holds is known.
+        let findings = findings_receiver.await.unwrap_or_default();
         Ok((
             path,
             (
@@ -462,7 +467,7 @@ fn upload_layer<'a>(
                     platform: None,
                     annotations: Default::default(),
                 },
-                elf,
+                findings,
             ),
         ))
     }
@@ -470,16 +475,16 @@ fn upload_layer<'a>(
     (
         LayerWriter {
             pipe: writer,
-            elf: elf_sender,
+            findings: findings_sender,
         },
         upload,
     )
 }
 
-/// Where a layer's bytes go: the spill pipe of its upload, and, once read, its ELF files.
+/// Where a layer's bytes go: the spill pipe of its upload, and, once read, what it holds.
 struct LayerWriter {
     pipe: crate::spill::SpillWriter,
-    elf: tokio::sync::oneshot::Sender<ElfFiles>,
+    findings: tokio::sync::oneshot::Sender<LayerFindings>,
 }
 
 /// Compresses (unless it already is) one layer into its upload's pipe. A failure to read the
@@ -491,17 +496,17 @@ async fn produce_layer<R: AsyncRead + Unpin>(
     compression: LayerCompression,
     writer: LayerWriter,
 ) -> Result<(), RegistryError> {
-    let LayerWriter { mut pipe, elf } = writer;
+    let LayerWriter { mut pipe, findings } = writer;
     let produced = match encoding {
         LayerEncoding::Tar => send_compressed(reader, compression, &mut pipe).await,
         LayerEncoding::Gzip | LayerEncoding::Zstd => send_chunks(reader, &mut pipe)
             .await
-            .map(|()| ElfFiles::default()),
+            .map(|()| LayerFindings::default()),
     };
     match produced {
-        Ok(files) => {
+        Ok(found) => {
             pipe.close();
-            let _ = elf.send(files);
+            let _ = findings.send(found);
             Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(upload_gone()),
@@ -539,7 +544,7 @@ pub(crate) async fn store_manifest(
     let layers_size = layers.iter().map(|l| l.blob.size).sum();
     let mut elf_files = ElfFiles::default();
     for layer in &layers {
-        elf_files.merge(&layer.elf);
+        elf_files.merge(&layer.findings.elf);
     }
     let manifest = ImageManifest {
         schema_version: 2,
@@ -617,10 +622,10 @@ async fn send_compressed<R: AsyncRead + Unpin>(
     mut reader: R,
     compression: LayerCompression,
     pipe: &mut crate::spill::SpillWriter,
-) -> std::io::Result<ElfFiles> {
+) -> std::io::Result<LayerFindings> {
     use futures::stream::FuturesOrdered;
     let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mut scanner = ElfScanner::new();
+    let mut scanner = LayerScan::new();
     let mut in_flight = FuturesOrdered::new();
     let mut finished_reading = false;
     loop {

@@ -33,12 +33,32 @@ pub struct CachedLayer {
     /// The ELF files found in the layer (for the platform lint of a reused layer).
     #[serde(default)]
     pub elf: crate::ElfFiles,
+    /// The software found in the layer (for the SBOM of a reused layer); `None` in entries
+    /// written before it was recorded, or when the layer was not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contents: Option<mab_sbom::LayerContents>,
 }
 
 /// How many repositories a cache entry remembers.
 const MAX_REPOSITORIES: usize = 8;
 
 impl CachedLayer {
+    /// What the layer was found to hold.
+    pub(crate) fn findings(&self) -> crate::LayerFindings {
+        crate::LayerFindings {
+            elf: self.elf.clone(),
+            contents: self.contents.clone(),
+        }
+    }
+
+    /// Remembers what a read of the layer found (an entry that knew less learns it).
+    pub(crate) fn remember_contents(&mut self, findings: &crate::LayerFindings) {
+        if let Some(contents) = &findings.contents {
+            self.elf = findings.elf.clone();
+            self.contents = Some(contents.clone());
+        }
+    }
+
     /// Notes that the blob is (also) in `repository`.
     pub fn stored_in(&mut self, repository: &str) {
         self.repositories.retain(|r| r != repository);
@@ -189,6 +209,7 @@ mod tests {
             repositories: vec!["r/a".to_string()],
             media_type: None,
             elf: Default::default(),
+            contents: None,
         };
         cache.remember_layer(GZ, DIFF_ID, &layer).await;
         assert_eq!(cache.layer(GZ, DIFF_ID).await, Some(layer));

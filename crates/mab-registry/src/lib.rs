@@ -22,6 +22,7 @@ mod list;
 mod manifest;
 mod push;
 mod remote;
+mod scan;
 mod spill;
 mod target;
 mod verify;
@@ -39,5 +40,6 @@ pub use list::{
 pub use manifest::{LayerCompression, ManifestFormat, PlatformJson, PublishedIndex, media_types};
 pub use push::{ImageFacts, PushOutcome, PushSettings, push_image};
 pub use remote::{RegistryClient, RegistryOptions, RetryPolicy};
+pub use scan::LayerFindings;
 pub use target::{IndexOptions, NoReporter, PushReporter, Target, publish_index};
 pub use verify::{ParsedDocument, VerifiedImage, VerifyReport, parse_document, verify_image};

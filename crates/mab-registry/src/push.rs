@@ -101,10 +101,10 @@ async fn reuse(
         .diff_ids
         .iter()
         .map(|diff_id| {
-            known.get(diff_id).map(|(blob, elf)| StoredLayer {
+            known.get(diff_id).map(|(blob, findings)| StoredLayer {
                 diff_id: diff_id.clone(),
                 blob: blob.clone(),
-                elf: elf.clone(),
+                findings: findings.clone(),
             })
         })
         .collect();
@@ -151,12 +151,12 @@ async fn known_layers(
                 (
                     Descriptor {
                         media_type: media_type.to_string(),
-                        digest: cached.digest,
+                        digest: cached.digest.clone(),
                         size: cached.size,
                         platform: None,
                         annotations: Default::default(),
                     },
-                    cached.elf,
+                    cached.findings(),
                 ),
             );
         }
@@ -204,9 +204,11 @@ async fn remember(
                 zstd: layer.media_type == media_types::OCI_LAYER_ZSTD,
                 repositories: Vec::new(),
                 media_type: Some(layer.media_type.clone()),
-                elf: stored.elf.clone(),
+                elf: stored.findings.elf.clone(),
+                contents: None,
             },
         };
+        cached.remember_contents(&stored.findings);
         if let Some(repository) = repository {
             cached.stored_in(repository);
         }
