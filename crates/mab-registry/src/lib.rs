@@ -13,6 +13,7 @@
 //! and reports progress through [`PushReporter`].
 
 mod archive;
+mod attestation;
 mod bases;
 mod cache;
 mod elf;
@@ -23,11 +24,18 @@ mod manifest;
 mod push;
 mod remote;
 mod scan;
+mod signature;
 mod spill;
 mod target;
 mod verify;
+mod verify_attestation;
 
 pub use archive::{ManifestOptions, PushedManifest, push_docker_archive};
+pub use attestation::{
+    ATTESTATION_MANIFEST, IN_TOTO_MEDIA_TYPE, PREDICATE_TYPE_ANNOTATION,
+    REFERENCE_DIGEST_ANNOTATION, REFERENCE_TYPE_ANNOTATION, Statement, StoredAttestation,
+    store_attestation,
+};
 pub use bases::BaseImages;
 pub use cache::{CachedLayer, LayerCache};
 pub use elf::ElfFiles;
@@ -41,5 +49,12 @@ pub use manifest::{LayerCompression, ManifestFormat, PlatformJson, PublishedInde
 pub use push::{ImageFacts, PushOutcome, PushSettings, push_image};
 pub use remote::{RegistryClient, RegistryOptions, RetryPolicy};
 pub use scan::LayerFindings;
-pub use target::{IndexOptions, NoReporter, PushReporter, Target, publish_index};
+pub use signature::{
+    ImageSignature, SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE, Signer, read_signatures,
+    signature_tag,
+};
+pub use target::{
+    IndexExtras, IndexOptions, NoReporter, PushReporter, Target, publish_index, publish_index_with,
+};
 pub use verify::{ParsedDocument, VerifiedImage, VerifyReport, parse_document, verify_image};
+pub use verify_attestation::VerifiedAttestation;

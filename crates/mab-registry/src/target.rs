@@ -8,12 +8,14 @@ use mab_platform::Platform;
 
 use crate::RegistryError;
 use crate::archive::PushedManifest;
+use crate::attestation::StoredAttestation;
 use crate::layout::OciLayout;
 use crate::manifest::{
     Descriptor, ImageIndex, ManifestFormat, PlatformJson, PublishedIndex, sha256_digest,
     to_json_bytes,
 };
 use crate::remote::RemoteRepository;
+use crate::signature::{Signer, store_signature};
 
 /// Receives progress while blobs and manifests are stored. Implementations must be cheap: they
 /// are called from the upload path.
@@ -98,6 +100,15 @@ impl Target {
         }
     }
 
+    /// The name signatures give as the image's `docker-reference`: `registry/path`, or the
+    /// layout entry's name.
+    pub(crate) fn signed_name(&self) -> String {
+        match self {
+            Self::Registry(repo) => repo.name(),
+            Self::Layout { name, .. } => name.clone(),
+        }
+    }
+
     /// `registry/path` of a registry target (the key under which the layer cache remembers where
     /// a blob was stored).
     pub(crate) fn repository_name(&self) -> Option<String> {
@@ -169,7 +180,7 @@ impl Target {
     }
 
     /// Points `tag` at a manifest or index already stored by digest.
-    async fn tag_manifest(
+    pub(crate) async fn tag_manifest(
         &self,
         tag: &str,
         bytes: &[u8],
@@ -209,6 +220,15 @@ impl IndexOptions {
     }
 }
 
+/// What is published with an index, all of it stored before any tag moves.
+#[derive(Clone, Copy, Default)]
+pub struct IndexExtras<'a> {
+    /// Attestation manifests, already stored, listed after the platform manifests.
+    pub attestations: &'a [StoredAttestation],
+    /// Signs the index (and, when it says so, each platform manifest) cosign's way.
+    pub signer: Option<&'a dyn Signer>,
+}
+
 /// Assembles the index of `manifests` and publishes it under every tag.
 ///
 /// Every child manifest (and so every blob) must already be stored: the index is written by digest
@@ -216,6 +236,22 @@ impl IndexOptions {
 pub async fn publish_index(
     target: &Target,
     manifests: &[(Platform, PushedManifest)],
+    tags: &[String],
+    options: &IndexOptions,
+) -> Result<PublishedIndex, RegistryError> {
+    publish_index_with(target, manifests, IndexExtras::default(), tags, options).await
+}
+
+/// [`publish_index`] with attestation manifests in the index and signatures. The order, each
+/// step only after the one before succeeded: the index by digest (its children, attestation
+/// manifests included, are stored already); the signatures of the platform manifests, if asked,
+/// and of the index, each under its `sha256-HEX.sig` tag (a tag named after a digest: it says
+/// nothing about the image's own tags, and a signature of an index that never gets tagged
+/// harms nobody); then the image's tags. A failure before the last step moves none of them.
+pub async fn publish_index_with(
+    target: &Target,
+    manifests: &[(Platform, PushedManifest)],
+    extras: IndexExtras<'_>,
     tags: &[String],
     options: &IndexOptions,
 ) -> Result<PublishedIndex, RegistryError> {
@@ -238,6 +274,12 @@ pub async fn publish_index(
                 platform: Some(PlatformJson::from(platform)),
                 annotations: Default::default(),
             })
+            .chain(
+                extras
+                    .attestations
+                    .iter()
+                    .map(StoredAttestation::index_entry),
+            )
             .collect(),
         annotations: options.annotations.clone(),
     };
@@ -253,6 +295,16 @@ pub async fn publish_index(
     target
         .put_manifest_by_digest(&bytes, &digest, &descriptor.media_type)
         .await?;
+    if let Some(signer) = extras.signer {
+        let repository = target.signed_name();
+        if signer.signs_manifests() {
+            for (_, pushed) in manifests {
+                let signature = signer.sign(&repository, &pushed.digest);
+                store_signature(target, &pushed.digest, &signature).await?;
+            }
+        }
+        store_signature(target, &digest, &signer.sign(&repository, &digest)).await?;
+    }
     for tag in tags {
         target.tag_manifest(tag, &bytes, &descriptor).await?;
     }

@@ -21,6 +21,9 @@ pub struct VerifyReport {
     pub media_type: String,
     /// One line per image checked (one for a single image, one per index entry).
     pub images: Vec<VerifiedImage>,
+    /// Every attestation manifest checked (their subjects are images of the index).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attestations: Vec<crate::VerifiedAttestation>,
     /// Every problem found; empty when the image is sound.
     pub problems: Vec<String>,
 }
@@ -124,6 +127,7 @@ pub(crate) async fn verify_in(
         digest: digest.clone(),
         media_type: String::new(),
         images: Vec::new(),
+        attestations: Vec::new(),
         problems: Vec::new(),
     };
     if let Some(expected) = expected_digest
@@ -166,6 +170,12 @@ pub(crate) async fn verify_in(
             .problems
             .push(format!("the index {reference} lists no manifests"));
     }
+    let runnable: Vec<&str> = index
+        .manifests
+        .iter()
+        .filter(|e| !e.platform.as_ref().is_some_and(is_unknown))
+        .map(|e| e.digest.as_str())
+        .collect();
     for entry in &index.manifests {
         let what = format!("{}@{}", repository.name(), entry.digest);
         let child = match repository.pull_manifest_raw(&entry.digest).await {
@@ -216,8 +226,17 @@ pub(crate) async fn verify_in(
                 continue;
             }
         };
-        let is_attestation = declared.os == "unknown" && declared.architecture == "unknown";
-        if !is_attestation {
+        let is_attestation = is_unknown(&declared);
+        if is_attestation {
+            crate::verify_attestation::check_attestation(
+                repository,
+                &child,
+                entry,
+                &runnable,
+                &mut report,
+            )
+            .await?;
+        } else {
             match config_platform(repository, &child, &what).await {
                 Ok(config) => {
                     if !platform_matches(&declared, &config) {
@@ -294,6 +313,11 @@ fn platform_matches(declared: &PlatformJson, config: &PlatformJson) -> bool {
         }
         Err(_) => declared.os == config.os && declared.architecture == config.architecture,
     }
+}
+
+/// `unknown/unknown`: the platform of attestation manifests.
+fn is_unknown(platform: &PlatformJson) -> bool {
+    platform.os == "unknown" && platform.architecture == "unknown"
 }
 
 fn describe_platform(platform: &PlatformJson) -> String {
