@@ -234,6 +234,11 @@ impl Daemon {
         })
     }
 
+    /// The engine's version, e.g. `20.10.24` (empty when the daemon did not say).
+    pub fn engine_version(&self) -> &str {
+        &self.inner.engine_version
+    }
+
     /// The daemon's own platform, if it said.
     pub fn native_platform(&self) -> Option<&Platform> {
         self.inner.native_platform.as_ref()

@@ -26,7 +26,7 @@ mod ssh;
 mod tls;
 
 pub use backend::{Backend, BuilderKind, ImageExport};
-pub use context::{ContextSpec, ContextStream, context_stream};
+pub use context::{ContextSpec, ContextStream, context_digest, context_stream};
 pub use daemon::{
     BaseResolver, BuildReporter, BuildRequest, BuiltImage, Daemon, DaemonInfo, NoBaseResolver,
     host_emulated_platforms,

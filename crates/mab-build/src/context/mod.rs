@@ -21,6 +21,7 @@
 //! task. None of it knows the Dockerfile's language, daemons or how the stream is uploaded.
 
 mod chunks;
+mod digest;
 mod dockerignore;
 mod tar_writer;
 mod walk;
@@ -38,6 +39,7 @@ use tokio::sync::mpsc;
 
 use crate::BuildError;
 use chunks::{CHANNEL_CHUNKS, ChunkWriter};
+pub use digest::context_digest;
 use tar_writer::write_context;
 use walk::plan_context;
 
