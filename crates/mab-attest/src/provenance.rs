@@ -33,6 +33,8 @@ pub struct FileInput {
 pub struct BaseImage {
     /// As the Dockerfile (after build args) names it.
     pub reference: String,
+    /// The platform it was taken for (the build's own for `FROM --platform=$BUILDPLATFORM`).
+    pub platform: String,
     /// `registry/repository@sha256:…` of its image for the platform, when its registry said.
     pub by_digest: Option<String>,
     /// The image id the daemon built from (`sha256:…` of its config), when known.
@@ -139,7 +141,7 @@ fn build_definition(input: &ProvenanceInput) -> Value {
             "uri": format!(
                 "pkg:docker/{}?platform={}",
                 base.reference,
-                input.platform.replace('/', "%2F")
+                base.platform.replace('/', "%2F")
             ),
         });
         if let Some((_, digest)) = base.by_digest.as_deref().and_then(|r| r.split_once('@')) {
@@ -214,6 +216,7 @@ mod tests {
             no_cache: false,
             bases: vec![BaseImage {
                 reference: "127.0.0.1:5000/mab-base/busybox:latest".into(),
+                platform: "linux/arm64/v8".into(),
                 by_digest: Some(format!(
                     "127.0.0.1:5000/mab-base/busybox@sha256:{}",
                     "44".repeat(32)

@@ -8,12 +8,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use futures::future::join_all;
+use mab_attest::BaseImage;
 use mab_build::{BuildError, Fit, ImageExport};
 use mab_registry::{ImageFacts, PushSettings};
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::SemaphorePermit;
 
 use crate::job::PlatformJob;
+use crate::record::BaseRecorder;
 use crate::schedule::Run;
 use crate::{
     BuilderLease, BuilderPool, Destination, Events, JobEvent, JobEvents, JobFailure, PipelineError,
@@ -30,14 +32,14 @@ pub(crate) enum Attempt {
 }
 
 /// Builds `job` on `lease`'s builder and stores it in every destination; returns what each
-/// destination stored and whether all of them already had it.
+/// destination stored, whether all of them already had it, and the base images the build used.
 pub(crate) async fn attempt<B, D, E>(
     job: &PlatformJob<'_, D, E::Job>,
     lease: &B::Lease,
     job_slot: Option<SemaphorePermit<'_>>,
     run: Run<'_, B, E>,
     placement: Placement<'_>,
-) -> Result<(Vec<D::Stored>, bool), Attempt>
+) -> Result<(Vec<D::Stored>, bool, Vec<BaseImage>), Attempt>
 where
     B: BuilderPool,
     D: Destination,
@@ -46,7 +48,8 @@ where
     let platform = job.platform;
     let events = &job.events;
     events.event(JobEvent::Building(placement));
-    let built = match lease.build(&job.request, events, run.bases).await {
+    let recorder = BaseRecorder::new(events, run.bases);
+    let built = match lease.build(&job.request, &recorder, &recorder).await {
         Ok(built) => built,
         Err(e) if e.is_builder_failure() => return Err(Attempt::Builder(e.into())),
         Err(e) if lease.fit() != Fit::Native && cannot_run_binaries(&e) => {
@@ -106,7 +109,11 @@ where
         .iter()
         .all(|p| p.as_ref().is_ok_and(|pushed| pushed.reused));
     match pushes.into_iter().collect::<Result<Vec<_>, _>>() {
-        Ok(pushed) => Ok((pushed.into_iter().map(|p| p.stored).collect(), reused)),
+        Ok(pushed) => Ok((
+            pushed.into_iter().map(|p| p.stored).collect(),
+            reused,
+            recorder.into_bases(),
+        )),
         Err(e) if export_broke.load(Ordering::Relaxed) => Err(Attempt::Builder(e)),
         Err(e) => {
             events.event(JobEvent::Failed(JobFailure::PushFailed));

@@ -49,6 +49,10 @@ pub trait BuilderLease: Send + Sync {
     fn index(&self) -> usize;
     /// How it builds the job's platform.
     fn fit(&self) -> Fit;
+    /// Its engine's version (for provenance; empty when unknown).
+    fn engine_version(&self) -> String {
+        String::new()
+    }
 
     /// Builds `request` there.
     fn build<'a>(
@@ -115,6 +119,10 @@ impl BuilderLease for Lease {
 
     fn fit(&self) -> Fit {
         Lease::fit(self)
+    }
+
+    fn engine_version(&self) -> String {
+        self.daemon().engine_version().to_string()
     }
 
     fn build<'a>(

@@ -6,9 +6,11 @@ use std::future::Future;
 
 use mab_platform::Platform;
 use mab_registry::{
-    ElfFiles, ImageFacts, IndexOptions, PublishedIndex, PushReporter, PushSettings, PushedManifest,
-    RegistryError, Target, VerifyReport, publish_index, push_image,
+    ElfFiles, ImageFacts, IndexExtras, IndexOptions, PublishedIndex, PushReporter, PushSettings,
+    PushedManifest, RegistryError, Statement, StoredAttestation, Target, VerifyReport,
+    publish_index_with, push_image, store_attestation,
 };
+use mab_sbom::LayerContents;
 
 use mab_build::ImageExport;
 
@@ -20,6 +22,11 @@ pub trait StoredImage: Clone + Send + Sync {
     fn size(&self) -> u64;
     /// The ELF files found in its layers (for the platform lint).
     fn elf_files(&self) -> &ElfFiles;
+    /// Each layer, bottom first: its diff id and the software found in it (`None`: not read),
+    /// for the SBOM.
+    fn layer_contents(&self) -> Vec<(&str, Option<&LayerContents>)> {
+        Vec::new()
+    }
 }
 
 /// A platform's image as stored, and whether it was already there.
@@ -49,10 +56,29 @@ pub trait Destination: Send + Sync {
         reporter: &'a dyn PushReporter,
     ) -> impl Future<Output = Result<Pushed<Self::Stored>, RegistryError>> + Send + 'a;
 
-    /// Publishes the index of `manifests` under every tag, after storing it by digest.
+    /// Stores in-toto statements about one platform's image as its attestation manifest (by
+    /// digest, untagged), to be listed in the index. By default a destination stores none.
+    fn attach<'a>(
+        &'a self,
+        subject: &'a Self::Stored,
+        statements: &'a [Statement],
+    ) -> impl Future<Output = Result<StoredAttestation, RegistryError>> + Send + 'a {
+        let _ = (subject, statements);
+        let reference = self.describe();
+        async move {
+            Err(RegistryError::MalformedManifest {
+                reference,
+                message: "this destination stores no attestations".to_string(),
+            })
+        }
+    }
+
+    /// Publishes the index of `manifests` (and of the attestation manifests of `extras`) under
+    /// every tag, after storing it by digest and signing what `extras` says.
     fn publish<'a>(
         &'a self,
         manifests: &'a [(Platform, Self::Stored)],
+        extras: IndexExtras<'a>,
         tags: &'a [String],
         options: &'a IndexOptions,
     ) -> impl Future<Output = Result<PublishedIndex, RegistryError>> + Send + 'a;
@@ -78,6 +104,10 @@ impl StoredImage for PushedManifest {
     fn elf_files(&self) -> &ElfFiles {
         &self.elf_files
     }
+
+    fn layer_contents(&self) -> Vec<(&str, Option<&LayerContents>)> {
+        PushedManifest::layer_contents(self)
+    }
 }
 
 impl Destination for Target {
@@ -101,13 +131,22 @@ impl Destination for Target {
         })
     }
 
+    fn attach<'a>(
+        &'a self,
+        subject: &'a PushedManifest,
+        statements: &'a [Statement],
+    ) -> impl Future<Output = Result<StoredAttestation, RegistryError>> + Send + 'a {
+        store_attestation(self, &subject.digest, statements)
+    }
+
     fn publish<'a>(
         &'a self,
         manifests: &'a [(Platform, PushedManifest)],
+        extras: IndexExtras<'a>,
         tags: &'a [String],
         options: &'a IndexOptions,
     ) -> impl Future<Output = Result<PublishedIndex, RegistryError>> + Send + 'a {
-        publish_index(self, manifests, tags, options)
+        publish_index_with(self, manifests, extras, tags, options)
     }
 
     fn verify_tag<'a>(

@@ -142,6 +142,64 @@ pub enum PipelineError {
         #[source]
         source: Box<RegistryError>,
     },
+
+    /// A signing key named by the plan cannot be read.
+    #[error("reading signing key {path}")]
+    SigningKeyRead {
+        /// The key file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A signing key cannot be used (not a cosign key, or the password does not open it).
+    #[error(
+        "cannot use signing key {path}{}",
+        if *password_set { "" } else { " (COSIGN_PASSWORD is not set)" }
+    )]
+    SigningKey {
+        /// The key file.
+        path: std::path::PathBuf,
+        /// Whether `COSIGN_PASSWORD` was set.
+        password_set: bool,
+        /// Why (never the password).
+        #[source]
+        source: mab_sign::SignError,
+    },
+
+    /// An image is signed with a key the run was not given (see `signing_keys`).
+    #[error("{image} is signed with {path}, which was not loaded for this run")]
+    SigningKeyNotLoaded {
+        /// The image, as the plan names it.
+        image: String,
+        /// The key file.
+        path: std::path::PathBuf,
+    },
+
+    /// A file the provenance of an image records cannot be read.
+    #[error("reading {path} for the provenance of {image}")]
+    AttestationInput {
+        /// The image, as the plan names it.
+        image: String,
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Storing the attestation manifest of a platform's image failed (no tag moved).
+    #[error("storing the attestations of the {platform} image of {destination}")]
+    Attest {
+        /// The platform.
+        platform: String,
+        /// The destination.
+        destination: String,
+        /// Why.
+        #[source]
+        source: Box<RegistryError>,
+    },
 }
 
 impl From<BuildError> for PipelineError {

@@ -4,11 +4,15 @@
 use futures::future::join_all;
 use mab_plan::{ImageSpec, LayerCompression as PlanCompression, ManifestFormat as PlanFormat};
 use mab_platform::Platform;
-use mab_registry::{IndexOptions, LayerCompression, ManifestFormat, ManifestOptions};
+use mab_registry::{
+    IndexExtras, IndexOptions, LayerCompression, ManifestFormat, ManifestOptions, Signer,
+};
 
+use crate::attest::attest_image;
 use crate::job::{BuiltPlatform, build_platform};
 use crate::publish::publish_image;
 use crate::schedule::Run;
+use crate::sign::signer;
 use crate::{
     BuilderPool, Destination, Events, Failure, Notice, PublishedImage, PublishedPlatform,
     StoredImage,
@@ -66,22 +70,41 @@ where
     if !failures.is_empty() {
         return Err(failures);
     }
+    let whole = |error| {
+        vec![Failure {
+            platform: None,
+            error,
+        }]
+    };
+    // Attestation manifests, stored (by digest) before the index that lists them.
+    let attestations = attest_image(image, &built, destinations, run)
+        .await
+        .map_err(whole)?;
+    let signer = signer(image, &run.options.signing_keys).map_err(whole)?;
     let index_options = IndexOptions {
         format,
         annotations: image.annotations().index().clone(),
     };
     let mut published = Vec::new();
-    for ((destination, repository), manifests) in
-        destinations.iter().zip(image.repositories()).zip(manifests)
+    for (((destination, repository), manifests), attestations) in destinations
+        .iter()
+        .zip(image.repositories())
+        .zip(manifests)
+        .zip(&attestations)
     {
-        let index = publish_image(destination, &manifests, image.tags(), &index_options)
-            .await
-            .map_err(|error| {
-                vec![Failure {
-                    platform: None,
-                    error,
-                }]
-            })?;
+        let extras = IndexExtras {
+            attestations,
+            signer: signer.as_ref().map(|s| s as &dyn Signer),
+        };
+        let index = publish_image(
+            destination,
+            &manifests,
+            extras,
+            image.tags(),
+            &index_options,
+        )
+        .await
+        .map_err(whole)?;
         run.events.notice(Notice::Published {
             repository,
             digest: &index.digest,

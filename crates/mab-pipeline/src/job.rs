@@ -1,7 +1,9 @@
 //! One job: one platform of one image, built on a builder of the pool and stored in every
 //! destination of the image; when the builder fails under the job, the next able builder tries.
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
+
+use mab_attest::BaseImage;
 
 use mab_build::{BuildRequest, Fit, error_chain};
 use mab_plan::ImageSpec;
@@ -28,6 +30,25 @@ pub(crate) struct BuiltPlatform<S> {
     pub seconds: f64,
     /// Whether every destination already had its blobs.
     pub reused: bool,
+    /// Who built it from which bases, and when (for its provenance).
+    pub record: BuildRecord,
+}
+
+/// Who built one platform's image from which bases, and when.
+#[derive(Debug, Clone)]
+pub(crate) struct BuildRecord {
+    /// The builder's name.
+    pub builder: String,
+    /// Its daemon's endpoint.
+    pub endpoint: String,
+    /// Its engine's version.
+    pub engine_version: String,
+    /// The base images the build used.
+    pub bases: Vec<BaseImage>,
+    /// When the build (on its last builder) started.
+    pub started: SystemTime,
+    /// When the image was stored.
+    pub finished: SystemTime,
 }
 
 /// What one job is about: shared by its attempts.
@@ -111,8 +132,9 @@ where
             fit: lease.fit(),
         };
         let started = Instant::now();
+        let started_at = SystemTime::now();
         match attempt(&job, &lease, job_slot, run, placement).await {
-            Ok((stored, reused)) => {
+            Ok((stored, reused, bases)) => {
                 let findings = stored
                     .first()
                     .map(|first| foreign_executables(platform, first.elf_files()))
@@ -146,6 +168,14 @@ where
                     emulated: lease.fit() != Fit::Native,
                     seconds,
                     reused,
+                    record: BuildRecord {
+                        builder: lease.name().to_string(),
+                        endpoint: lease.endpoint().to_string(),
+                        engine_version: lease.engine_version(),
+                        bases,
+                        started: started_at,
+                        finished: SystemTime::now(),
+                    },
                 });
             }
             Err(Attempt::Job(error)) => return Err(error),

@@ -12,6 +12,9 @@
 //! - Each platform's image is exported from the builder that built it and pushed to every
 //!   [`Destination`] of its image (implemented for `mab-registry`'s [`mab_registry::Target`]);
 //!   builders need no registry credentials.
+//! - When the plan asks, each platform's image gets an attestation manifest (SLSA provenance,
+//!   SPDX SBOM: `attest.rs`) and the index is signed cosign's way (`sign.rs`); both are stored
+//!   before any tag moves.
 //! - No tag moves unless every platform of the image is stored; after the tags move, each is
 //!   read back and the whole image checked.
 //!
@@ -21,6 +24,7 @@
 //! other) and wires them; it must not know about terminals, JSON or exit codes.
 
 mod attempt;
+mod attest;
 mod bases;
 mod builders;
 mod check;
@@ -35,7 +39,9 @@ mod options;
 mod outcome;
 mod output;
 mod publish;
+mod record;
 mod schedule;
+mod sign;
 
 pub use bases::RegistryBases;
 pub use builders::{BuilderLease, BuilderPool, FleetBuilders};
@@ -49,3 +55,4 @@ pub use options::RunOptions;
 pub use outcome::{Failure, ImageOutcome, PublishedImage, PublishedPlatform, RunOutcome};
 pub use output::{Output, check_writable, destinations, registry_options};
 pub use schedule::run;
+pub use sign::{SigningKeys, signing_keys};

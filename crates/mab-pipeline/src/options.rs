@@ -18,4 +18,8 @@ pub struct RunOptions {
     pub layer_cache: Option<LayerCache>,
     /// How often a whole image push is tried again after a passing registry failure.
     pub retry: RetryPolicy,
+    /// The plan's signing keys, decrypted (see [`crate::signing_keys`]).
+    pub signing_keys: crate::SigningKeys,
+    /// mab's version, as provenance and SBOMs record it.
+    pub mab_version: String,
 }

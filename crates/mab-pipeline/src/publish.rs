@@ -2,19 +2,21 @@
 //! it, then every tag read back and the whole image checked.
 
 use mab_platform::Platform;
-use mab_registry::{IndexOptions, PublishedIndex};
+use mab_registry::{IndexExtras, IndexOptions, PublishedIndex};
 
 use crate::{Destination, PipelineError};
 
-/// Publishes the index of `manifests` in `destination` under `tags`, and verifies each tag.
+/// Publishes the index of `manifests` (with the attestations and signatures of `extras`) in
+/// `destination` under `tags`, and verifies each tag.
 pub(crate) async fn publish_image<D: Destination>(
     destination: &D,
     manifests: &[(Platform, D::Stored)],
+    extras: IndexExtras<'_>,
     tags: &[String],
     options: &IndexOptions,
 ) -> Result<PublishedIndex, PipelineError> {
     let index = destination
-        .publish(manifests, tags, options)
+        .publish(manifests, extras, tags, options)
         .await
         .map_err(|source| PipelineError::Publish {
             destination: destination.describe(),

@@ -22,6 +22,8 @@ pub(crate) struct Run<'a, B, E> {
     pub jobs: Option<&'a Semaphore>,
     pub bases: &'a dyn BaseResolver,
     pub options: &'a RunOptions,
+    /// The plan file (its digest goes into provenance).
+    pub plan_file: &'a std::path::Path,
 }
 
 impl<B, E> Clone for Run<'_, B, E> {
@@ -55,6 +57,7 @@ where
         jobs: jobs.as_ref(),
         bases,
         options,
+        plan_file: plan.file(),
     };
     let images = plan.images();
     let outcomes: Vec<Mutex<Option<ImageOutcome>>> =

@@ -20,8 +20,8 @@ use mab_pipeline::{
 };
 use mab_plan::{ImageSpec, PlanEnv, Platform, parse_plan};
 use mab_registry::{
-    ElfFiles, ImageFacts, IndexOptions, PublishedIndex, PushReporter, PushSettings, RegistryError,
-    VerifyReport,
+    ElfFiles, ImageFacts, IndexExtras, IndexOptions, PublishedIndex, PushReporter, PushSettings,
+    RegistryError, VerifyReport,
 };
 
 /// What happened, in order, across the fakes.
@@ -275,6 +275,7 @@ impl Destination for FakeDestination {
     async fn publish<'a>(
         &'a self,
         manifests: &'a [(Platform, FakeStored)],
+        _extras: IndexExtras<'a>,
         _tags: &'a [String],
         _options: &'a IndexOptions,
     ) -> Result<PublishedIndex, RegistryError> {

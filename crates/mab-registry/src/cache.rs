@@ -168,6 +168,28 @@ impl LayerCache {
         }
     }
 
+    fn attestation_path(&self, key: &str) -> Option<PathBuf> {
+        (key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| self.root.join("attestations").join(key))
+    }
+
+    /// The in-toto statement remembered under `key` (a digest of what it says, times left
+    /// out), if any and if it still reads as a statement.
+    pub async fn attestation(&self, key: &str) -> Option<bytes::Bytes> {
+        let bytes = tokio::fs::read(self.attestation_path(key)?).await.ok()?;
+        let statement: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        statement.get("_type")?.as_str()?;
+        Some(bytes.into())
+    }
+
+    /// Remembers a statement under `key` (best effort), so that a later run that would say the
+    /// same reuses it, times and all.
+    pub async fn remember_attestation(&self, key: &str, statement: &[u8]) {
+        if let Some(path) = self.attestation_path(key) {
+            write_atomically(path, statement.to_vec()).await;
+        }
+    }
+
     /// Remembers the size of an image config (best effort).
     pub async fn remember_config(&self, config_digest: &str, size: u64) {
         if let Some(path) = self.config_path(config_digest) {

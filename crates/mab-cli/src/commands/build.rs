@@ -106,18 +106,23 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<u8> {
         return Err(UsageError("--jobs must be at least 1".to_string()).into());
     }
     let layer_cache = LayerCache::default_root().map(LayerCache::new);
-    let options = RunOptions {
+    let mut options = RunOptions {
         no_cache: args.no_cache,
         pull: args.pull,
         strict: args.strict,
         jobs: args.jobs,
         layer_cache: layer_cache.clone(),
         retry: RetryPolicy::default(),
+        signing_keys: Default::default(),
+        mab_version: env!("CARGO_PKG_VERSION").to_string(),
     };
     if args.dry_run {
         print_dry_run(&plan, &output, &options, args.json)?;
         return Ok(SUCCESS);
     }
+    // Signing keys are opened before anything is built: a wrong password builds nothing.
+    let password = std::env::var("COSIGN_PASSWORD").ok();
+    options.signing_keys = mab_pipeline::signing_keys(&plan, password.as_deref())?;
 
     let progress = Progress::for_stderr();
     check_build_inputs(&plan, &progress)?;
