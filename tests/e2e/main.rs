@@ -21,4 +21,5 @@ mod many_images;
 mod oci_output;
 mod plan;
 mod rerun;
+mod supply_chain;
 mod verify;

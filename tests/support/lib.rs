@@ -12,6 +12,9 @@
 //! | `MAB_TEST_AMD64_BASE` | optional: the amd64 base alone (`REG/mab-base/busybox:amd64`) |
 //! | `MAB_TEST_ARM64_BASE` | optional: the arm64 base alone (`REG/mab-base/busybox:arm64`) |
 //! | `DOCKER_HOST`         | the daemon (inherited by mab, docker and the tests)           |
+//! | `MAB_TEST_COSIGN`     | cosign 2.5 (Debian trixie), for the supply-chain tests        |
+//! | `MAB_TEST_CRANE`      | crane (Debian sid)                                            |
+//! | `MAB_TEST_BUILDX_CONFIG` | a `DOCKER_CONFIG` folder with the docker-buildx plugin     |
 //!
 //! Without them [`TestEnv::get`] panics: the tests never skip silently.
 

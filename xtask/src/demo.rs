@@ -22,6 +22,7 @@ pub fn run(paths: &Paths, args: Args) -> Result<()> {
         Options {
             registry_port: Port::Prefer(5000),
             sweep_local_images: false,
+            oracles: false,
         },
     )?;
     let image = format!("{}/demo/echo-platform:latest", env.registry);

@@ -19,6 +19,8 @@ pub struct Options {
     /// At teardown, also remove every local image tagged under the registry's address (images
     /// that tests and builds left behind; right for a registry on a fresh random port).
     pub sweep_local_images: bool,
+    /// Also find (or fetch) the supply-chain tests' oracles (cosign, crane, docker-buildx).
+    pub oracles: bool,
 }
 
 #[derive(Default)]
@@ -33,6 +35,8 @@ pub struct Env {
     pub arm64_base: String,
     /// More local references to remove at teardown.
     pub extra_local_refs: Vec<String>,
+    /// The supply-chain tests' oracles, when asked for.
+    pub oracles: Option<crate::oracles::Oracles>,
     sweep: bool,
     base: Option<BaseImages>,
     registry_server: Option<Registry>,
@@ -60,6 +64,10 @@ impl Env {
         };
         signals::check()?;
 
+        if opts.oracles {
+            env.oracles = Some(crate::oracles::ensure(paths)?);
+            signals::check()?;
+        }
         let daemon = env.daemon.insert(Daemon::up(paths, host, probe)?);
         env.docker_host = daemon.host.clone();
         signals::check()?;
@@ -157,6 +165,9 @@ impl Env {
             ("MAB_TEST_ARM64_BASE", self.arm64_base.clone()),
             ("DOCKER_HOST", self.docker_host.clone()),
         ]
+        .into_iter()
+        .chain(self.oracles.iter().flat_map(crate::oracles::Oracles::vars))
+        .collect()
     }
 }
 

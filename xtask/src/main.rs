@@ -16,6 +16,7 @@ mod binfmt;
 mod demo;
 mod dockerd;
 mod env;
+mod oracles;
 mod paths;
 mod registry;
 mod sh;
@@ -182,6 +183,7 @@ fn hold_env(paths: &paths::Paths) -> Result<()> {
         env::Options {
             registry_port: registry::Port::Free,
             sweep_local_images: true,
+            oracles: true,
         },
     )?;
     println!("# the test environment is up; in another shell:");

@@ -37,6 +37,7 @@ pub fn run(paths: &Paths, args: Args) -> Result<bool> {
         Options {
             registry_port: Port::Free,
             sweep_local_images: true,
+            oracles: true,
         },
     )?;
     let mut steps: Vec<Step> = Vec::new();

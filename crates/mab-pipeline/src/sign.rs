@@ -48,7 +48,7 @@ pub fn signing_keys(plan: &Plan, password: Option<&str>) -> Result<SigningKeys, 
             })?;
         keys.insert(path, Arc::new(key));
     }
-    Ok(keys).map(SigningKeys)
+    Ok(SigningKeys(keys))
 }
 
 impl SigningKeys {

@@ -153,6 +153,7 @@ pub fn run(paths: &Paths, args: Args) -> Result<()> {
         Options {
             registry_port: Port::Free,
             sweep_local_images: true,
+            oracles: false,
         },
     )?;
     let work = tempfile::Builder::new()

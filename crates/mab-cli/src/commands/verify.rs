@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use mab_registry::{ImageReference, RegistryClient, RegistryOptions, read_signatures, verify_image};
+use mab_registry::{
+    ImageReference, RegistryClient, RegistryOptions, read_signatures, verify_image,
+};
 use mab_sign::{PublicKey, parse_simple_signing};
 
 use crate::exit::{FAILURE, SUCCESS, UsageError};
