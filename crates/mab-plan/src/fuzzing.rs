@@ -67,7 +67,7 @@ pub fn check(text: &str) {
                     assert!(ids(secrets), "secret ids sorted and unique: {build:?}");
                     let ssh = build.ssh().iter().map(|s| s.id()).collect();
                     assert!(ids(ssh), "ssh ids sorted and unique: {build:?}");
-                    if build.backend() == crate::BuildBackend::Classic {
+                    if build.backend() == crate::BuilderKind::Classic {
                         assert!(build.secrets().is_empty() && build.ssh().is_empty());
                     }
                 }

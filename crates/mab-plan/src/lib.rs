@@ -49,10 +49,11 @@ use std::path::Path;
 
 pub use diagnostic::{Diagnostic, PlanError};
 pub use mab_platform::Platform;
+pub use mab_vocab::{BuilderKind, LayerCompression, ManifestFormat};
 pub use mounts::{BuildSecret, SecretSource, SshForward, SshSource};
 pub use plan::{
-    Annotations, BuildBackend, BuildSettings, Builder, BuilderTls, ImageSpec, LayerCompression,
-    ManifestFormat, Plan, PlatformBuild, RegistrySettings,
+    Annotations, BuildSettings, Builder, BuilderTls, ImageSpec, Plan, PlatformBuild,
+    RegistrySettings,
 };
 pub use reference::Repository;
 pub use schema::json_schema;
