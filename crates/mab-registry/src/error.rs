@@ -41,7 +41,7 @@ pub enum RegistryError {
     InvalidReference {
         reference: String,
         #[source]
-        source: oci_client::ParseError,
+        source: mab_vocab::InvalidReference,
     },
 
     /// The credential store could not be read.

@@ -12,12 +12,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::str::FromStr;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt, stream};
 use mab_platform::{ParsePlatformError, Platform};
-use oci_client::Reference;
+use mab_vocab::ImageReference;
 use serde::{Deserialize, Serialize};
 
 use crate::RegistryError;
@@ -36,71 +35,18 @@ const REFERENCE_TYPE_ANNOTATION: &str = "vnd.docker.reference.type";
 /// The version of the [`ManifestList`] document.
 const LIST_DOCUMENT_VERSION: u32 = 1;
 
-/// An image reference (`[registry/]repository[:tag][@digest]`), normalised as docker does
-/// (`busybox` is `docker.io/library/busybox:latest`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageReference {
-    inner: Reference,
+/// Parses an image reference ([`ImageReference::parse`]), failing with a [`RegistryError`]
+/// that names it.
+pub fn parse_reference(text: &str) -> Result<ImageReference, RegistryError> {
+    ImageReference::parse(text).map_err(|source| RegistryError::InvalidReference {
+        reference: text.to_string(),
+        source,
+    })
 }
 
-impl ImageReference {
-    /// Parses and normalises a reference.
-    pub fn parse(text: &str) -> Result<Self, RegistryError> {
-        let inner =
-            Reference::try_from(text.trim()).map_err(|source| RegistryError::InvalidReference {
-                reference: text.to_string(),
-                source,
-            })?;
-        Ok(Self { inner })
-    }
-
-    /// `host[:port]` of the registry (`docker.io` for Docker Hub).
-    pub fn registry(&self) -> &str {
-        self.inner.registry()
-    }
-
-    /// The repository path inside the registry (`team/app`).
-    pub fn repository(&self) -> &str {
-        self.inner.repository()
-    }
-
-    /// The tag, if the reference has one.
-    pub fn tag(&self) -> Option<&str> {
-        self.inner.tag()
-    }
-
-    /// The digest, if the reference has one.
-    pub fn digest(&self) -> Option<&str> {
-        self.inner.digest()
-    }
-
-    /// `registry/repository`.
-    pub fn name(&self) -> String {
-        format!("{}/{}", self.registry(), self.repository())
-    }
-
-    /// What the registry is asked for: the digest if there is one, else the tag.
-    pub(crate) fn tag_or_digest(&self) -> &str {
-        self.digest().or(self.tag()).unwrap_or("latest")
-    }
-
-    pub(crate) fn remote(&self, client: &RegistryClient) -> RemoteRepository {
-        client.repository(self.registry(), self.repository())
-    }
-}
-
-impl fmt::Display for ImageReference {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.inner.whole())
-    }
-}
-
-impl FromStr for ImageReference {
-    type Err = RegistryError;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Self::parse(text)
-    }
+/// The repository an image reference names, through `client`.
+pub(crate) fn remote_of(image: &ImageReference, client: &RegistryClient) -> RemoteRepository {
+    client.repository(image.registry(), image.repository())
 }
 
 impl PlatformJson {
@@ -454,7 +400,7 @@ pub async fn fetch_manifest(
     client: &RegistryClient,
     image: &ImageReference,
 ) -> Result<FetchedManifest, RegistryError> {
-    let repository = image.remote(client);
+    let repository = remote_of(image, client);
     let (raw, digest) = repository.pull_manifest_raw(image.tag_or_digest()).await?;
     let (media_type, is_index) = classify(&raw, &image.to_string())?;
     Ok(FetchedManifest {
@@ -474,7 +420,7 @@ pub async fn resolve_image(
     image: &ImageReference,
     keep_attestations: bool,
 ) -> Result<ResolvedImage, RegistryError> {
-    let repository = image.remote(client);
+    let repository = remote_of(image, client);
     let reference = image.to_string();
     let (raw, digest) = repository.pull_manifest_raw(image.tag_or_digest()).await?;
     let (media_type, is_index) = classify(&raw, &reference)?;
@@ -609,7 +555,7 @@ impl ManifestList {
 
     /// The reference the list is pushed to, parsed.
     pub fn reference(&self) -> Result<ImageReference, RegistryError> {
-        ImageReference::parse(&self.name)
+        parse_reference(&self.name)
     }
 
     pub fn format(&self) -> ManifestFormat {
@@ -813,7 +759,7 @@ pub async fn push_list(
     let (bytes, digest) = list.index_bytes()?;
     let mut sources = Vec::new();
     for entry in list.entries() {
-        let source = ImageReference::parse(entry.reference())?;
+        let source = parse_reference(entry.reference())?;
         if source.registry() != target_reference.registry() {
             return Err(RegistryError::CrossRegistry {
                 list: list.name().to_string(),
@@ -822,9 +768,9 @@ pub async fn push_list(
                 image_registry: source.registry().to_string(),
             });
         }
-        sources.push((entry, source.remote(client)));
+        sources.push((entry, remote_of(&source, client)));
     }
-    let target = target_reference.remote(client);
+    let target = remote_of(&target_reference, client);
     target.authenticate_for_push().await?;
     let copied: Vec<(usize, usize)> = stream::iter(sources)
         .map(|(entry, source)| {
