@@ -12,6 +12,8 @@
 //! It must not know about plans, Docker daemons or terminals: it takes byte streams and platforms,
 //! and reports progress through [`PushReporter`].
 
+#![warn(missing_docs)]
+
 mod archive;
 mod bases;
 mod cache;

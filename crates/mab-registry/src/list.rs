@@ -211,14 +211,17 @@ impl ListEntry {
         &self.source
     }
 
+    /// The entry's manifest media type.
     pub fn media_type(&self) -> &str {
         &self.media_type
     }
 
+    /// The entry's manifest digest.
     pub fn digest(&self) -> &str {
         &self.digest
     }
 
+    /// The size of the entry's manifest in bytes.
     pub fn size(&self) -> u64 {
         self.size
     }
@@ -352,8 +355,11 @@ impl ListEntry {
 /// What `mab manifest annotate` changes in an entry's platform; `None` keeps a field.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PlatformChange {
+    /// The new os, if it changes.
     pub os: Option<String>,
+    /// The new architecture, if it changes.
     pub architecture: Option<String>,
+    /// The new variant, if it changes.
     pub variant: Option<String>,
     /// An empty string removes `os.version`.
     pub os_version: Option<String>,
@@ -375,6 +381,7 @@ pub struct ResolvedImage {
     pub raw: Bytes,
     /// `sha256:…` of `raw`.
     pub digest: String,
+    /// Its media type.
     pub media_type: String,
     /// Whether it is an index (or manifest list).
     pub is_index: bool,
@@ -389,6 +396,7 @@ pub struct FetchedManifest {
     pub raw: Bytes,
     /// `sha256:…` of `raw` (checked).
     pub digest: String,
+    /// Its media type.
     pub media_type: String,
     /// Whether it is an index (or manifest list).
     pub is_index: bool,
@@ -558,6 +566,7 @@ impl ManifestList {
         parse_reference(&self.name)
     }
 
+    /// The list's format (Docker manifest list or OCI index).
     pub fn format(&self) -> ManifestFormat {
         if self.media_type == media_types::DOCKER_LIST {
             ManifestFormat::Docker
@@ -566,6 +575,7 @@ impl ManifestList {
         }
     }
 
+    /// Sets the list's format.
     pub fn set_format(&mut self, format: ManifestFormat) {
         self.media_type = format.index_media_type().to_string();
     }
@@ -575,18 +585,22 @@ impl ManifestList {
         &self.media_type
     }
 
+    /// Whether the registry is spoken to over plain HTTP.
     pub fn insecure(&self) -> bool {
         self.insecure
     }
 
+    /// Sets whether the registry is spoken to over plain HTTP.
     pub fn set_insecure(&mut self, insecure: bool) {
         self.insecure = insecure;
     }
 
+    /// Whether attestation manifests of indexes are kept as entries.
     pub fn keep_attestations(&self) -> bool {
         self.keep_attestations
     }
 
+    /// Sets whether attestation manifests of indexes are kept as entries.
     pub fn set_keep_attestations(&mut self, keep: bool) {
         self.keep_attestations = keep;
     }
@@ -601,6 +615,7 @@ impl ManifestList {
         self.annotations.insert(key.to_string(), value.to_string());
     }
 
+    /// The entries, in order.
     pub fn entries(&self) -> &[ListEntry] {
         &self.entries
     }

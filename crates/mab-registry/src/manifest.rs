@@ -25,16 +25,21 @@ pub(crate) fn cache_key(compression: LayerCompression) -> &'static str {
 /// as written, so that a list built from configs has exactly the platforms the docker CLI writes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlatformJson {
+    /// The CPU architecture (`amd64`, `arm64`).
     pub architecture: String,
+    /// The operating system (`linux`).
     pub os: String,
     #[serde(
         rename = "os.version",
         skip_serializing_if = "Option::is_none",
         default
     )]
+    /// The OS version (`os.version`), if any.
     pub os_version: Option<String>,
+    /// The OS features (`os.features`).
     #[serde(rename = "os.features", skip_serializing_if = "Vec::is_empty", default)]
     pub os_features: Vec<String>,
+    /// The architecture variant (`v8`), if any.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub variant: Option<String>,
 }
@@ -94,7 +99,9 @@ pub(crate) struct ImageIndex {
 pub struct PublishedIndex {
     /// `sha256:…` of the index bytes.
     pub digest: String,
+    /// Its media type.
     pub media_type: String,
+    /// Its size in bytes.
     pub size: u64,
 }
 
