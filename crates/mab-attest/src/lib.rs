@@ -9,6 +9,8 @@
 //!
 //! It must not know about registries, daemons or printing: it turns facts into JSON.
 
+#![warn(missing_docs)]
+
 mod provenance;
 mod sbom;
 mod statement;

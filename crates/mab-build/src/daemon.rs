@@ -665,67 +665,8 @@ impl std::fmt::Display for ConfigPlatform {
 /// Whether image `reference` (`name[:tag][@digest]`) is in `repository` (`registry/path`),
 /// with Docker Hub's short names normalised (`alpine` is `docker.io/library/alpine`).
 pub(crate) fn same_repository(reference: &str, repository: &str) -> bool {
-    fn normal(name: &str) -> String {
-        let name = name.split('@').next().unwrap_or(name);
-        // A `:` after the last `/` starts a tag; before it, it is a registry port.
-        let name = match name.rfind(':') {
-            Some(colon) if !name[colon..].contains('/') => &name[..colon],
-            _ => name,
-        };
-        let (first, rest) = name.split_once('/').unwrap_or(("", name));
-        let has_registry = first.contains(['.', ':']) || first == "localhost";
-        let (registry, path) = if has_registry {
-            (first, rest)
-        } else {
-            ("docker.io", name)
-        };
-        let registry = if registry == "index.docker.io" {
-            "docker.io"
-        } else {
-            registry
-        };
-        if registry == "docker.io" && !path.contains('/') {
-            format!("docker.io/library/{path}")
-        } else {
-            format!("{registry}/{path}")
-        }
-    }
-    normal(reference) == normal(repository)
-}
-
-#[cfg(test)]
-mod plan_tests {
-    use super::same_repository;
-
-    #[test]
-    fn references_match_their_repository() {
-        let yes = [
-            ("127.0.0.1:5000/demo/base:1.2.3", "127.0.0.1:5000/demo/base"),
-            ("127.0.0.1:5000/demo/base", "127.0.0.1:5000/demo/base"),
-            (
-                "127.0.0.1:5000/demo/base@sha256:abc",
-                "127.0.0.1:5000/demo/base",
-            ),
-            ("alpine:3", "docker.io/library/alpine"),
-            ("me/app", "docker.io/me/app"),
-            ("index.docker.io/me/app:1", "docker.io/me/app"),
-        ];
-        for (reference, repository) in yes {
-            assert!(
-                same_repository(reference, repository),
-                "{reference} {repository}"
-            );
-        }
-        let no = [
-            ("127.0.0.1:5000/demo/base2:1", "127.0.0.1:5000/demo/base"),
-            ("127.0.0.1:5001/demo/base", "127.0.0.1:5000/demo/base"),
-            ("alpine", "docker.io/me/alpine"),
-        ];
-        for (reference, repository) in no {
-            assert!(
-                !same_repository(reference, repository),
-                "{reference} {repository}"
-            );
-        }
-    }
+    let Ok(repository) = repository.parse::<mab_vocab::Repository>() else {
+        return false;
+    };
+    mab_vocab::ImageReference::parse(reference).is_ok_and(|image| image.is_in(&repository))
 }

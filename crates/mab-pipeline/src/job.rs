@@ -90,7 +90,7 @@ where
             labels: settings.labels().clone(),
             no_cache: settings.no_cache() || options.no_cache,
             pull: settings.pull() || options.pull,
-            builder: crate::inputs::builder_kind(settings.backend()),
+            builder: settings.backend(),
             secrets,
             ssh,
             pull_repositories: pull_repositories.to_vec(),

@@ -104,23 +104,13 @@ pub enum PlanError {
         /// The problems, in the order they appear in the file.
         diagnostics: Vec<Diagnostic>,
     },
-    /// A repository name given outside a plan (e.g. on the command line) is not valid.
-    #[error("invalid repository {input:?}: {reason}")]
-    InvalidRepository {
-        /// The text that was given.
-        input: String,
-        /// Why it is not a repository.
-        reason: String,
-    },
 }
 
 impl PlanError {
     /// The located problems (empty for errors that are not about a plan file's content).
     pub fn diagnostics(&self) -> &[Diagnostic] {
-        match self {
-            PlanError::Invalid { diagnostics, .. } => diagnostics,
-            PlanError::InvalidRepository { .. } => &[],
-        }
+        let PlanError::Invalid { diagnostics, .. } = self;
+        diagnostics
     }
 }
 

@@ -13,9 +13,9 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use crate::RegistryError;
-use crate::list::ImageReference;
 use crate::manifest::{Descriptor, ImageManifest, media_types, sha256_digest, to_json_bytes};
 use crate::remote::{RegistryClient, RemoteRepository};
+use mab_vocab::ImageReference;
 use crate::target::Target;
 
 /// The media type of a simple-signing payload layer.
@@ -171,7 +171,7 @@ pub async fn read_signatures(
     image: &ImageReference,
     digest: &str,
 ) -> Result<Vec<ImageSignature>, RegistryError> {
-    let repo = image.remote(client);
+    let repo = crate::list::remote_of(image, client);
     let layers = existing_layers(&repo, &signature_tag(digest)).await?;
     let mut signatures = Vec::new();
     for layer in layers {

@@ -55,9 +55,15 @@ impl Package {
 pub enum Finding {
     /// A dpkg status file (`var/lib/dpkg/status`, or one file of `status.d/`): the installed
     /// packages.
-    Dpkg { packages: Vec<Package> },
+    Dpkg {
+        /// The installed packages.
+        packages: Vec<Package>,
+    },
     /// apk's `lib/apk/db/installed`.
-    Apk { packages: Vec<Package> },
+    Apk {
+        /// The installed packages.
+        packages: Vec<Package>,
+    },
     /// A Go executable's build information: the toolchain, the main module and its
     /// dependencies.
     Go {
@@ -71,7 +77,10 @@ pub enum Finding {
         deps: Vec<Package>,
     },
     /// A Rust executable's `cargo auditable` dependency list (`.dep-v0`).
-    Rust { packages: Vec<RustPackage> },
+    Rust {
+        /// The crates, the executable's own included.
+        packages: Vec<RustPackage>,
+    },
     /// `etc/os-release` (or `usr/lib/os-release`): which distribution the packages come from.
     OsRelease {
         /// `ID`, e.g. `debian`, `alpine`.
@@ -82,7 +91,10 @@ pub enum Finding {
         pretty_name: String,
     },
     /// A database or binary that was found but could not be read: why.
-    Unread { reason: String },
+    Unread {
+        /// Why it was not read.
+        reason: String,
+    },
 }
 
 /// A crate of a Rust executable's dependency list.

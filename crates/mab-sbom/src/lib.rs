@@ -12,6 +12,8 @@
 //! It must not know about registries, manifests, SPDX or printing: it reads bytes and says what
 //! they hold; the SBOM document is `mab-attest`'s.
 
+#![warn(missing_docs)]
+
 mod apk;
 mod binary;
 mod contents;

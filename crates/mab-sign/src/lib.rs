@@ -16,6 +16,8 @@
 //! `mab-registry`'s business. Passwords and private keys never appear in its errors or `Debug`
 //! output.
 
+#![warn(missing_docs)]
+
 mod error;
 mod key;
 mod payload;

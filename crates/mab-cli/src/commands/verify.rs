@@ -4,9 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use mab_registry::{
-    ImageReference, RegistryClient, RegistryOptions, read_signatures, verify_image,
-};
+use mab_registry::{RegistryClient, RegistryOptions, read_signatures, verify_image};
 use mab_sign::{PublicKey, parse_simple_signing};
 
 use crate::exit::{FAILURE, SUCCESS, UsageError};
@@ -31,7 +29,8 @@ pub struct VerifyArgs {
 }
 
 pub async fn run(args: VerifyArgs) -> anyhow::Result<u8> {
-    let image = ImageReference::parse(&args.reference).map_err(|e| UsageError(e.to_string()))?;
+    let image =
+        mab_registry::parse_reference(&args.reference).map_err(|e| UsageError(e.to_string()))?;
     let client = RegistryClient::new(&RegistryOptions {
         insecure_registries: if args.insecure {
             vec![image.registry().to_string()]

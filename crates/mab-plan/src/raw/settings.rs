@@ -10,7 +10,7 @@ use super::{
 };
 use crate::diagnostic::Diagnostics;
 use crate::tree::{Node, NodeValue, Position};
-use crate::{BuildBackend, LayerCompression, ManifestFormat};
+use crate::{BuilderKind, LayerCompression, ManifestFormat};
 
 /// The settings of `defaults`, of an image or of one platform of an image, as written. A level
 /// holds only some of them (see the key lists in [`crate::raw`]); the others stay `Absent`.
@@ -29,7 +29,7 @@ pub(crate) struct RawSettings {
     pub(crate) annotations: Field<RawAnnotations>,
     pub(crate) no_cache: Field<bool>,
     pub(crate) pull: Field<bool>,
-    pub(crate) builder: Field<(BuildBackend, Position)>,
+    pub(crate) builder: Field<(BuilderKind, Position)>,
     /// The secrets, with where the list starts.
     pub(crate) secrets: Field<(Vec<Item<RawSecret>>, Position)>,
     /// The ssh forwards, with where the list starts.
@@ -130,8 +130,8 @@ pub(super) fn decode_settings(
     }
     if let Some(value) = fields.take("builder") {
         let backends = [
-            ("buildkit", BuildBackend::BuildKit),
-            ("classic", BuildBackend::Classic),
+            ("buildkit", BuilderKind::BuildKit),
+            ("classic", BuilderKind::Classic),
         ];
         settings.builder = choice(value, "builder", "builder", &backends, diagnostics);
     }

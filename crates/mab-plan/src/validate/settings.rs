@@ -12,7 +12,7 @@ use crate::mounts::{BuildSecret, SshForward};
 use crate::plan::Annotations;
 use crate::raw::{Field, Item, RawAnnotations, RawMap, RawSettings, Text};
 use crate::tree::Position;
-use crate::{BuildBackend, LayerCompression, ManifestFormat};
+use crate::{BuilderKind, LayerCompression, ManifestFormat};
 
 /// The settings of one level (`defaults`, an image, or a platform's overrides), validated:
 /// `Absent` when not given (or not a key of that level), `Invalid` when given but wrong (already
@@ -30,7 +30,7 @@ pub(super) struct Settings {
     pub(super) annotations: Field<(Annotations, Position)>,
     pub(super) no_cache: Field<bool>,
     pub(super) pull: Field<bool>,
-    pub(super) builder: Field<(BuildBackend, Position)>,
+    pub(super) builder: Field<(BuilderKind, Position)>,
     pub(super) secrets: Field<Keyed<BuildSecret>>,
     pub(super) ssh: Field<Keyed<SshForward>>,
     pub(super) format: Field<ManifestFormat>,
