@@ -15,8 +15,8 @@ use serde::Serialize;
 use crate::RegistryError;
 use crate::manifest::{Descriptor, ImageManifest, media_types, sha256_digest, to_json_bytes};
 use crate::remote::{RegistryClient, RemoteRepository};
-use mab_vocab::ImageReference;
 use crate::target::Target;
+use mab_vocab::ImageReference;
 
 /// The media type of a simple-signing payload layer.
 pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
