@@ -5,13 +5,6 @@
 use mab_tests::fault_proxy::{Fault, FaultProxy, Rule};
 use mab_tests::*;
 
-fn index_digest(out: &Output, repository: &str) -> String {
-    json_image(&out.json(), repository)["digest"]
-        .as_str()
-        .expect("digest")
-        .to_string()
-}
-
 #[test]
 fn a_rerun_with_nothing_changed_uploads_nothing() {
     let env = TestEnv::get();

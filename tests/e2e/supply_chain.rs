@@ -96,13 +96,6 @@ fn write_context(dir: &PlanDir) {
     );
 }
 
-fn index_digest(out: &Output, repository: &str) -> String {
-    json_image(&out.json(), repository)["digest"]
-        .as_str()
-        .expect("digest")
-        .to_string()
-}
-
 #[test]
 fn signed_and_attested_images_verify_with_cosign_buildx_and_crane() {
     let dir = PlanDir::new("supply");

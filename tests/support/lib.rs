@@ -681,6 +681,15 @@ pub fn json_image<'a>(doc: &'a Value, repository: &str) -> &'a Value {
     found[0]
 }
 
+/// The index digest `mab build --json` reports for `repository`.
+#[track_caller]
+pub fn index_digest(out: &Output, repository: &str) -> String {
+    json_image(&out.json(), repository)["digest"]
+        .as_str()
+        .expect("digest")
+        .to_string()
+}
+
 /// The (platform, digest) pairs of a `--json` image entry, sorted by platform.
 #[track_caller]
 pub fn json_platforms(image: &Value) -> Vec<(String, String)> {

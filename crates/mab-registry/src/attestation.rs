@@ -11,9 +11,8 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use crate::RegistryError;
-use crate::manifest::{
-    Descriptor, ImageManifest, PlatformJson, media_types, sha256_digest, to_json_bytes,
-};
+use crate::artifact::{RootFs, descriptor, store_oci_manifest};
+use crate::manifest::{Descriptor, PlatformJson};
 use crate::target::Target;
 
 /// The media type of an in-toto statement layer.
@@ -83,13 +82,6 @@ struct AttestationConfig<'a> {
     rootfs: RootFs<'a>,
 }
 
-#[derive(Serialize)]
-struct RootFs<'a> {
-    #[serde(rename = "type")]
-    kind: &'a str,
-    diff_ids: Vec<&'a str>,
-}
-
 /// Stores `statements` about the platform manifest `subject` in `target`: each statement as a
 /// blob, then the config, then the attestation manifest by digest (untagged).
 pub async fn store_attestation(
@@ -99,58 +91,25 @@ pub async fn store_attestation(
 ) -> Result<StoredAttestation, RegistryError> {
     let mut layers = Vec::new();
     for statement in statements {
-        let digest = sha256_digest(&statement.bytes);
+        let mut layer = descriptor(IN_TOTO_MEDIA_TYPE, &statement.bytes);
         target
-            .put_blob(Bytes::from(statement.bytes.clone()), &digest)
+            .put_blob(Bytes::from(statement.bytes.clone()), &layer.digest)
             .await?;
-        layers.push(Descriptor {
-            media_type: IN_TOTO_MEDIA_TYPE.to_string(),
-            digest,
-            size: statement.bytes.len() as u64,
-            platform: None,
-            annotations: BTreeMap::from([(
-                PREDICATE_TYPE_ANNOTATION.to_string(),
-                statement.predicate_type.clone(),
-            )]),
-        });
+        layer.annotations = BTreeMap::from([(
+            PREDICATE_TYPE_ANNOTATION.to_string(),
+            statement.predicate_type.clone(),
+        )]);
+        layers.push(layer);
     }
-    let config = to_json_bytes(&AttestationConfig {
+    let config = AttestationConfig {
         architecture: "unknown",
         os: "unknown",
         config: BTreeMap::new(),
-        rootfs: RootFs {
-            kind: "layers",
-            diff_ids: layers.iter().map(|l| l.digest.as_str()).collect(),
-        },
-    })?;
-    let config_digest = sha256_digest(&config);
-    let config_size = config.len() as u64;
-    target.put_blob(Bytes::from(config), &config_digest).await?;
-    let manifest = ImageManifest {
-        schema_version: 2,
-        media_type: media_types::OCI_MANIFEST.to_string(),
-        config: Descriptor {
-            media_type: media_types::OCI_CONFIG.to_string(),
-            digest: config_digest,
-            size: config_size,
-            platform: None,
-            annotations: BTreeMap::new(),
-        },
-        layers,
+        rootfs: RootFs::of(&layers),
     };
-    let bytes = to_json_bytes(&manifest)?;
-    let digest = sha256_digest(&bytes);
-    target
-        .put_manifest_by_digest(&bytes, &digest, media_types::OCI_MANIFEST)
-        .await?;
+    let (_, descriptor) = store_oci_manifest(target, &config, layers.clone()).await?;
     Ok(StoredAttestation {
         subject: subject.to_string(),
-        descriptor: Descriptor {
-            media_type: media_types::OCI_MANIFEST.to_string(),
-            digest,
-            size: bytes.len() as u64,
-            platform: None,
-            annotations: BTreeMap::new(),
-        },
+        descriptor,
     })
 }

@@ -1,13 +1,14 @@
 //! Which machines the ELF files of a layer are built for, read from the uncompressed layer tar as
 //! it streams past (no second pass, no file held in memory): the facts behind the platform lint
-//! ("an x86-64 binary copied into an arm64 image").
+//! ("an x86-64 binary copied into an arm64 image"). The tar is walked by `mab-sbom`'s walker,
+//! the one every layer scanner uses.
 
 use std::collections::BTreeMap;
 
+use mab_sbom::tar::{Entry, TarWalker, Visitor};
+
 /// How many example paths are kept per machine.
 const SAMPLES: usize = 5;
-/// Longest GNU long name / pax header content read.
-const MAX_META: u64 = 64 * 1024;
 
 /// ELF files found, by `e_machine`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -39,166 +40,60 @@ impl ElfFiles {
     }
 }
 
-enum State {
-    Header,
-    Content {
-        remaining: u64,
-        padding: u64,
-        capture: Capture,
-    },
-    Padding(u64),
-}
-
-enum Capture {
-    /// The first bytes of a regular file, to read its ELF header.
-    FileHead {
-        path: String,
-        head: Vec<u8>,
-    },
-    /// A GNU long name (`L`) or pax header (`x`) that names the next entry.
-    Meta {
-        pax: bool,
-        data: Vec<u8>,
-    },
-    Nothing,
-}
-
-/// A streaming reader of tar headers that notes the ELF machine of every regular file.
-pub(crate) struct ElfScanner {
-    state: State,
-    header: Vec<u8>,
-    next_name: Option<String>,
+/// Keeps the first 20 bytes of each regular file, to read its ELF header.
+#[derive(Default)]
+struct Heads {
+    open: Option<(String, Vec<u8>)>,
     found: ElfFiles,
+}
+
+impl Visitor for Heads {
+    fn start(&mut self, entry: &Entry) -> bool {
+        if entry.regular && entry.size >= 20 {
+            self.open = Some((entry.path.clone(), Vec::with_capacity(20)));
+            return true;
+        }
+        false
+    }
+
+    fn content(&mut self, data: &[u8]) {
+        if let Some((_, head)) = &mut self.open
+            && head.len() < 20
+        {
+            let want = (20 - head.len()).min(data.len());
+            head.extend_from_slice(&data[..want]);
+        }
+    }
+
+    fn end(&mut self) {
+        if let Some((path, head)) = self.open.take()
+            && let Some(machine) = elf_machine(&head)
+        {
+            self.found.add(machine, &path);
+        }
+    }
+}
+
+/// A streaming reader of a layer tar that notes the ELF machine of every regular file.
+pub(crate) struct ElfScanner {
+    walker: TarWalker<Heads>,
 }
 
 impl ElfScanner {
     pub(crate) fn new() -> Self {
         Self {
-            state: State::Header,
-            header: Vec::with_capacity(512),
-            next_name: None,
-            found: ElfFiles::default(),
+            walker: TarWalker::new(Heads::default()),
         }
     }
 
     /// What was found so far.
     pub(crate) fn finish(self) -> ElfFiles {
-        self.found
+        self.walker.visitor.found
     }
 
     /// Feeds the next bytes of the tar stream.
-    pub(crate) fn feed(&mut self, mut data: &[u8]) {
-        while !data.is_empty() {
-            match &mut self.state {
-                State::Header => {
-                    let take = (512 - self.header.len()).min(data.len());
-                    self.header.extend_from_slice(&data[..take]);
-                    data = &data[take..];
-                    if self.header.len() == 512 {
-                        let header = std::mem::take(&mut self.header);
-                        self.start_entry(&header);
-                    }
-                }
-                State::Content {
-                    remaining,
-                    padding,
-                    capture,
-                } => {
-                    let take = (*remaining).min(data.len() as u64) as usize;
-                    match capture {
-                        Capture::FileHead { head, .. } if head.len() < 20 => {
-                            let want = (20 - head.len()).min(take);
-                            head.extend_from_slice(&data[..want]);
-                        }
-                        Capture::Meta { data: meta, .. } => meta.extend_from_slice(&data[..take]),
-                        _ => {}
-                    }
-                    *remaining -= take as u64;
-                    data = &data[take..];
-                    if *remaining == 0 {
-                        let padding = *padding;
-                        let capture = std::mem::replace(capture, Capture::Nothing);
-                        self.end_entry(capture);
-                        self.state = State::Padding(padding);
-                    }
-                }
-                State::Padding(remaining) => {
-                    let take = (*remaining).min(data.len() as u64);
-                    *remaining -= take;
-                    data = &data[take as usize..];
-                    if *remaining == 0 {
-                        self.state = State::Header;
-                    }
-                }
-            }
-        }
-    }
-
-    fn start_entry(&mut self, header: &[u8]) {
-        if header.iter().all(|&b| b == 0) {
-            return; // end-of-archive blocks
-        }
-        let size = parse_size(&header[124..136]);
-        let padding = (512 - size % 512) % 512;
-        let typeflag = header[156];
-        let name = match self.next_name.take() {
-            Some(name) => name,
-            None => {
-                let name = c_string(&header[0..100]);
-                let prefix = if &header[257..262] == b"ustar" {
-                    c_string(&header[345..500])
-                } else {
-                    String::new()
-                };
-                if prefix.is_empty() {
-                    name
-                } else {
-                    format!("{prefix}/{name}")
-                }
-            }
-        };
-        let capture = match typeflag {
-            b'0' | 0 | b'7' if size >= 20 => Capture::FileHead {
-                path: name,
-                head: Vec::with_capacity(20),
-            },
-            b'L' if size <= MAX_META => Capture::Meta {
-                pax: false,
-                data: Vec::new(),
-            },
-            b'x' if size <= MAX_META => Capture::Meta {
-                pax: true,
-                data: Vec::new(),
-            },
-            _ => Capture::Nothing,
-        };
-        self.state = if size == 0 {
-            self.end_entry(capture);
-            State::Header
-        } else {
-            State::Content {
-                remaining: size,
-                padding,
-                capture,
-            }
-        };
-    }
-
-    fn end_entry(&mut self, capture: Capture) {
-        match capture {
-            Capture::FileHead { path, head } => {
-                if let Some(machine) = elf_machine(&head) {
-                    self.found.add(machine, path.trim_start_matches("./"));
-                }
-            }
-            Capture::Meta { pax: false, data } => {
-                self.next_name = Some(c_string(&data));
-            }
-            Capture::Meta { pax: true, data } => {
-                self.next_name = pax_path(&data);
-            }
-            Capture::Nothing => {}
-        }
+    pub(crate) fn feed(&mut self, data: &[u8]) {
+        self.walker.feed(data);
     }
 }
 
@@ -213,31 +108,6 @@ fn elf_machine(head: &[u8]) -> Option<u16> {
         2 => Some(u16::from_be_bytes(bytes)),
         _ => None,
     }
-}
-
-fn c_string(bytes: &[u8]) -> String {
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    String::from_utf8_lossy(&bytes[..end]).into_owned()
-}
-
-/// A tar size field: octal text, or base-256 when the high bit is set.
-fn parse_size(field: &[u8]) -> u64 {
-    if field[0] & 0x80 != 0 {
-        return field[1..].iter().fold(0u64, |n, &b| {
-            n.saturating_mul(256).saturating_add(u64::from(b))
-        });
-    }
-    let text = c_string(field);
-    u64::from_str_radix(text.trim(), 8).unwrap_or(0)
-}
-
-/// The `path` record of a pax extended header.
-fn pax_path(data: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(data);
-    text.lines().find_map(|record| {
-        let (_, key_value) = record.split_once(' ')?;
-        key_value.strip_prefix("path=").map(str::to_string)
-    })
 }
 
 #[cfg(test)]

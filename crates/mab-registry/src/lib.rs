@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 mod archive;
+mod artifact;
 mod attestation;
 mod bases;
 mod cache;

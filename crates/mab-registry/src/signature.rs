@@ -13,7 +13,8 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use crate::RegistryError;
-use crate::manifest::{Descriptor, ImageManifest, media_types, sha256_digest, to_json_bytes};
+use crate::artifact::{RootFs, descriptor, store_oci_manifest};
+use crate::manifest::{Descriptor, ImageManifest, sha256_digest};
 use crate::remote::{RegistryClient, RemoteRepository};
 use crate::target::Target;
 use mab_vocab::ImageReference;
@@ -63,13 +64,6 @@ struct History<'a> {
     created: &'a str,
 }
 
-#[derive(Serialize)]
-struct RootFs<'a> {
-    #[serde(rename = "type")]
-    kind: &'a str,
-    diff_ids: Vec<&'a str>,
-}
-
 /// Stores `signature` of the manifest `digest` in `target` under `sha256-HEX.sig`, beside the
 /// signatures already there.
 pub(crate) async fn store_signature(
@@ -93,61 +87,23 @@ pub(crate) async fn store_signature(
     target
         .put_blob(Bytes::from(signature.payload.clone()), &payload_digest)
         .await?;
-    layers.push(Descriptor {
-        media_type: SIMPLE_SIGNING_MEDIA_TYPE.to_string(),
-        digest: payload_digest,
-        size: signature.payload.len() as u64,
-        platform: None,
-        annotations: BTreeMap::from([(
-            SIGNATURE_ANNOTATION.to_string(),
-            signature.signature.clone(),
-        )]),
-    });
+    let mut layer = descriptor(SIMPLE_SIGNING_MEDIA_TYPE, &signature.payload);
+    layer.annotations = BTreeMap::from([(
+        SIGNATURE_ANNOTATION.to_string(),
+        signature.signature.clone(),
+    )]);
+    layers.push(layer);
     const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
-    let config = to_json_bytes(&SignatureConfig {
+    let config = SignatureConfig {
         architecture: "",
         created: ZERO_TIME,
         history: [History { created: ZERO_TIME }],
         os: "",
-        rootfs: RootFs {
-            kind: "layers",
-            diff_ids: layers.iter().map(|l| l.digest.as_str()).collect(),
-        },
+        rootfs: RootFs::of(&layers),
         config: BTreeMap::new(),
-    })?;
-    let config_digest = sha256_digest(&config);
-    let config_size = config.len() as u64;
-    target.put_blob(Bytes::from(config), &config_digest).await?;
-    let manifest = ImageManifest {
-        schema_version: 2,
-        media_type: media_types::OCI_MANIFEST.to_string(),
-        config: Descriptor {
-            media_type: media_types::OCI_CONFIG.to_string(),
-            digest: config_digest,
-            size: config_size,
-            platform: None,
-            annotations: BTreeMap::new(),
-        },
-        layers,
     };
-    let bytes = to_json_bytes(&manifest)?;
-    let manifest_digest = sha256_digest(&bytes);
-    target
-        .put_manifest_by_digest(&bytes, &manifest_digest, media_types::OCI_MANIFEST)
-        .await?;
-    target
-        .tag_manifest(
-            &tag,
-            &bytes,
-            &Descriptor {
-                media_type: media_types::OCI_MANIFEST.to_string(),
-                digest: manifest_digest,
-                size: bytes.len() as u64,
-                platform: None,
-                annotations: BTreeMap::new(),
-            },
-        )
-        .await
+    let (bytes, stored) = store_oci_manifest(target, &config, layers.clone()).await?;
+    target.tag_manifest(&tag, &bytes, &stored).await
 }
 
 /// The layers of the signature manifest under `tag`, if there is one that reads.

@@ -3,24 +3,20 @@
 //! maintainer), files listed after.
 
 use crate::contents::Package;
-use crate::stanza::stanzas;
+use crate::stanza::packages;
 
 /// The installed packages.
 pub(crate) fn installed_packages(text: &str) -> Vec<Package> {
-    let mut packages: Vec<Package> = stanzas(text, ':')
-        .filter_map(|mut fields| {
-            let name = fields.remove("P")?;
-            let mut package = Package::new(name, fields.remove("V").unwrap_or_default());
-            package.arch = fields.remove("A");
-            package.license = fields.remove("L");
-            package.source = fields.remove("o");
-            package.homepage = fields.remove("U");
-            package.supplier = fields.remove("m");
-            Some(package)
-        })
-        .collect();
-    packages.sort();
-    packages
+    packages(text, |mut fields| {
+        let name = fields.remove("P")?;
+        let mut package = Package::new(name, fields.remove("V").unwrap_or_default());
+        package.arch = fields.remove("A");
+        package.license = fields.remove("L");
+        package.source = fields.remove("o");
+        package.homepage = fields.remove("U");
+        package.supplier = fields.remove("m");
+        Some(package)
+    })
 }
 
 #[cfg(test)]

@@ -2,33 +2,30 @@
 //! the files of `var/lib/dpkg/status.d/` (one package each, as distroless images have them).
 
 use crate::contents::Package;
-use crate::stanza::stanzas;
+use crate::stanza::packages;
 
 /// The installed packages of a status file: stanzas whose `Status` says `installed` (those
 /// of `status.d/` have no `Status`: they are installed).
 pub(crate) fn installed_packages(text: &str) -> Vec<Package> {
-    let mut packages: Vec<Package> = stanzas(text, ':')
-        .filter(|fields| {
-            fields
-                .get("Status")
-                .is_none_or(|status| status.split_whitespace().last() == Some("installed"))
-        })
-        .filter_map(|mut fields| {
-            let name = fields.remove("Package")?;
-            let version = fields.remove("Version").unwrap_or_default();
-            let mut package = Package::new(name, version);
-            package.arch = fields.remove("Architecture");
-            // `Source: name (version)` when the source version differs.
-            package.source = fields
-                .remove("Source")
-                .map(|s| s.split_whitespace().next().unwrap_or_default().to_string());
-            package.homepage = fields.remove("Homepage");
-            package.supplier = fields.remove("Maintainer");
-            Some(package)
-        })
-        .collect();
-    packages.sort();
-    packages
+    packages(text, |mut fields| {
+        let installed = fields
+            .get("Status")
+            .is_none_or(|status| status.split_whitespace().last() == Some("installed"));
+        if !installed {
+            return None;
+        }
+        let name = fields.remove("Package")?;
+        let version = fields.remove("Version").unwrap_or_default();
+        let mut package = Package::new(name, version);
+        package.arch = fields.remove("Architecture");
+        // `Source: name (version)` when the source version differs.
+        package.source = fields
+            .remove("Source")
+            .map(|s| s.split_whitespace().next().unwrap_or_default().to_string());
+        package.homepage = fields.remove("Homepage");
+        package.supplier = fields.remove("Maintainer");
+        Some(package)
+    })
 }
 
 #[cfg(test)]

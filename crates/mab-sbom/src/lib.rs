@@ -22,7 +22,7 @@ mod golang;
 mod rust;
 mod scanner;
 mod stanza;
-mod tar;
+pub mod tar;
 
 pub use contents::{Finding, ImageContents, LayerContents, Package, RustPackage};
 

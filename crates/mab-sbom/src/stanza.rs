@@ -32,6 +32,16 @@ pub(crate) fn stanzas(
     })
 }
 
+/// The packages of a database of stanzas, each made by `package` (`None`: not one), sorted.
+pub(crate) fn packages(
+    text: &str,
+    package: impl FnMut(HashMap<String, String>) -> Option<crate::contents::Package>,
+) -> Vec<crate::contents::Package> {
+    let mut packages: Vec<_> = stanzas(text, ':').filter_map(package).collect();
+    packages.sort();
+    packages
+}
+
 /// `etc/os-release`: `KEY=value` lines, values maybe quoted.
 pub(crate) fn os_release(text: &str) -> HashMap<String, String> {
     text.lines()

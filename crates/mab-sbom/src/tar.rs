@@ -1,14 +1,15 @@
 //! A streaming reader of tar headers: fed the bytes of an uncompressed layer in chunks of any
 //! size, it tells a visitor where each entry starts, hands it the contents it asks for, and
 //! where the entry ends. No entry is held in memory (only GNU long names and pax headers, up to
-//! 64 KiB, to learn the next entry's name).
+//! 64 KiB, to learn the next entry's name). Every scanner of a layer (mab's SBOM scanner here,
+//! the platform lint's ELF scanner in `mab-registry`) walks the tar with it.
 
 /// Longest GNU long name / pax header read.
 const MAX_META: u64 = 64 * 1024;
 
 /// One entry of the tar, as its header says.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Entry {
+pub struct Entry {
     /// Its path, without a leading `./` or `/`.
     pub path: String,
     /// How many bytes of content follow.
@@ -18,7 +19,7 @@ pub(crate) struct Entry {
 }
 
 /// Receives the entries of a tar.
-pub(crate) trait Visitor {
+pub trait Visitor {
     /// An entry starts; returns whether its content is wanted.
     fn start(&mut self, entry: &Entry) -> bool;
     /// The next bytes of the content of the entry started last (only when it was wanted).
@@ -39,15 +40,17 @@ enum State {
 }
 
 /// Walks a tar stream fed in chunks, for a [`Visitor`].
-pub(crate) struct TarWalker<V> {
+pub struct TarWalker<V> {
     state: State,
     header: Vec<u8>,
     next_name: Option<String>,
-    pub(crate) visitor: V,
+    /// The visitor, with what it gathered.
+    pub visitor: V,
 }
 
 impl<V: Visitor> TarWalker<V> {
-    pub(crate) fn new(visitor: V) -> Self {
+    /// A walker at the start of a tar.
+    pub fn new(visitor: V) -> Self {
         Self {
             state: State::Header,
             header: Vec::with_capacity(512),
@@ -57,7 +60,7 @@ impl<V: Visitor> TarWalker<V> {
     }
 
     /// Feeds the next bytes of the tar stream.
-    pub(crate) fn feed(&mut self, mut data: &[u8]) {
+    pub fn feed(&mut self, mut data: &[u8]) {
         while !data.is_empty() {
             match &mut self.state {
                 State::Header => {
