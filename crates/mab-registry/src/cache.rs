@@ -248,6 +248,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_layer_remembers_what_it_holds_and_an_older_entry_learns_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = LayerCache::new(dir.path());
+        // An entry written before contents were recorded reads as "not read".
+        let old = br#"{"digest":"sha256:22","size":42}"#;
+        let path = cache.layer_path(GZ, DIFF_ID).unwrap();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, old).unwrap();
+        let mut entry = cache.layer(GZ, DIFF_ID).await.unwrap();
+        assert_eq!(entry.findings().contents, None);
+        let mut contents = mab_sbom::LayerContents::default();
+        contents.files.insert(
+            "lib/apk/db/installed".into(),
+            mab_sbom::Finding::Apk {
+                packages: vec![mab_sbom::Package::new("musl", "1.2.5-r0")],
+            },
+        );
+        entry.remember_contents(&crate::LayerFindings {
+            elf: Default::default(),
+            contents: Some(contents.clone()),
+        });
+        cache.remember_layer(GZ, DIFF_ID, &entry).await;
+        let read = cache.layer(GZ, DIFF_ID).await.unwrap();
+        assert_eq!(read.findings().contents, Some(contents));
+        // A statement is kept under its key, and only if it reads as one.
+        let key = "ab".repeat(32);
+        assert_eq!(cache.attestation(&key).await, None);
+        cache.remember_attestation(&key, br#"{"_type":"x"}"#).await;
+        assert!(cache.attestation(&key).await.is_some());
+        cache.remember_attestation(&key, b"not json").await;
+        assert_eq!(cache.attestation(&key).await, None);
+        assert_eq!(cache.attestation("../../etc").await, None);
+    }
+
+    #[tokio::test]
     async fn odd_keys_and_corrupt_entries_are_misses() {
         let dir = tempfile::tempdir().unwrap();
         let cache = LayerCache::new(dir.path());
