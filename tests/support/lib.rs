@@ -707,7 +707,11 @@ pub fn process_running(marker: &str) -> bool {
 /// Whether a failed build's message says that a step exited non-zero, in the words of the
 /// classic builder or of BuildKit (old and new).
 pub fn says_a_step_failed(text: &str) -> bool {
-    ["returned a non-zero code", "executor failed running", "did not complete successfully"]
-        .iter()
-        .any(|words| text.contains(words))
+    [
+        "returned a non-zero code",
+        "executor failed running",
+        "did not complete successfully",
+    ]
+    .iter()
+    .any(|words| text.contains(words))
 }

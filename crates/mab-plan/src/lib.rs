@@ -51,8 +51,8 @@ pub use diagnostic::{Diagnostic, PlanError};
 pub use mab_platform::Platform;
 pub use mounts::{BuildSecret, SecretSource, SshForward, SshSource};
 pub use plan::{
-    Annotations, BuildBackend, BuildSettings, Builder, BuilderTls, ImageSpec, LayerCompression,
-    ManifestFormat, Plan, PlatformBuild, RegistrySettings,
+    Annotations, BuildBackend, BuildSettings, Builder, BuilderTls, CacheExport, ImageSpec,
+    LayerCompression, ManifestFormat, Plan, PlatformBuild, RegistrySettings,
 };
 pub use reference::Repository;
 pub use schema::json_schema;

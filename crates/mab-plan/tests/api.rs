@@ -75,7 +75,8 @@ fn one_error_renders_with_file_line_column_and_caret() {
         error.to_string(),
         "error: examples/x/plan.yaml:4:5: unknown key `platfroms` in an image; allowed keys: \
          repository, repositories, name, registries, context, dockerfile, target, platforms, \
-         tags, build_args, labels, annotations, no_cache, pull, builder, secrets, ssh, format, \
+         tags, build_args, labels, annotations, no_cache, pull, cache_from, cache_to, builder, \
+         secrets, ssh, format, \
          compression, depends_on, overrides \
          (did you mean `platforms`?)\n   4 |     platfroms: [linux/amd64]\n     |     ^"
     );
