@@ -133,6 +133,14 @@ pub enum PlanError {
         /// The problems, in the order they appear in the file.
         diagnostics: Vec<Diagnostic>,
     },
+    /// Images or platforms asked for on the command line that the plan does not have.
+    #[error("{}", render_selection(.file, .problems))]
+    Selection {
+        /// The plan file, as the user named it.
+        file: PathBuf,
+        /// One line per problem.
+        problems: Vec<String>,
+    },
     /// A repository name given outside a plan (e.g. on the command line) is not valid.
     #[error("invalid repository {input:?}: {reason}")]
     InvalidRepository {
@@ -148,9 +156,24 @@ impl PlanError {
     pub fn diagnostics(&self) -> &[Diagnostic] {
         match self {
             PlanError::Invalid { diagnostics, .. } => diagnostics,
-            PlanError::InvalidRepository { .. } => &[],
+            PlanError::InvalidRepository { .. } | PlanError::Selection { .. } => &[],
         }
     }
+}
+
+fn render_selection(file: &Path, problems: &[String]) -> String {
+    let mut out = String::new();
+    if problems.len() > 1 {
+        let _ = writeln!(
+            out,
+            "{} problems with what was asked of plan {}",
+            problems.len(),
+            file.display()
+        );
+    }
+    let lines: Vec<String> = problems.iter().map(|p| format!("error: {p}")).collect();
+    out.push_str(&lines.join("\n"));
+    out
 }
 
 fn render_report(file: &Path, diagnostics: &[Diagnostic]) -> String {

@@ -40,6 +40,7 @@ mod plan;
 mod raw;
 mod reference;
 mod schema;
+mod select;
 mod semver;
 mod set;
 mod suggest;
@@ -57,6 +58,7 @@ pub use plan::{
 };
 pub use reference::Repository;
 pub use schema::json_schema;
+pub use select::{Selected, Selection};
 pub use set::PlanOverride;
 
 /// A value of the git repository a plan is in, for `${GIT_SHA}` and `${GIT_TAG}`.
