@@ -87,6 +87,12 @@ pub struct BuildRequest {
     pub secrets: Vec<crate::BuildSecret>,
     /// Ssh agents `RUN --mount=type=ssh` may reach (BuildKit only).
     pub ssh: Vec<crate::SshForward>,
+    /// Images whose build cache the build may use (`--cache-from`): each is looked up in its
+    /// registry for the platform and used by digest; one that is not there is left out.
+    pub cache_from: Vec<String>,
+    /// Write BuildKit's cache metadata into the image (`BUILDKIT_INLINE_CACHE=1`), so that the
+    /// pushed image can be a later build's `cache_from`.
+    pub inline_cache: bool,
     /// Repositories (`registry/path`, no tag) whose images are always pulled when a `FROM`
     /// names them, even when the daemon has one: images this build depends on, published
     /// moments ago, which a local image of an earlier run must not stand in for.

@@ -13,6 +13,7 @@
 //! to `mab-registry`, and progress goes through the [`BuildReporter`] trait.
 
 mod backend;
+mod cache;
 mod context;
 mod credentials;
 mod daemon;
@@ -21,6 +22,7 @@ mod dockerfile;
 mod endpoint;
 mod error;
 mod fleet;
+mod load;
 mod secret;
 mod ssh;
 mod tls;
@@ -38,4 +40,5 @@ pub use dockerfile::{
 pub use endpoint::{DEFAULT_ENDPOINT, DaemonEndpoint, TlsFiles};
 pub use error::BuildError;
 pub use fleet::{BuilderConfig, BuilderStatus, Fit, Fleet, Lease, error_chain};
+pub use load::LocalImage;
 pub use secret::{BuildSecret, SecretValue, SshForward, SshSource};

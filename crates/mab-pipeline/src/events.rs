@@ -2,7 +2,7 @@
 //! also receives the build's and the push's own progress, and [`Notice`]s about the run.
 
 use mab_build::{BuildReporter, Fit};
-use mab_plan::{ImageSpec, Repository};
+use mab_plan::ImageSpec;
 use mab_platform::Platform;
 use mab_registry::PushReporter;
 
@@ -101,12 +101,23 @@ pub enum Notice<'a> {
     },
     /// An image's index is published in one repository under its tags.
     Published {
-        /// The repository.
-        repository: &'a Repository,
+        /// The repository (`registry/path`).
+        repository: &'a str,
         /// The index digest.
         digest: &'a str,
         /// The tags that now point at it.
         tags: &'a [String],
+    },
+    /// An image is in the local daemon under its tags (`--load`).
+    Loaded {
+        /// The local repository.
+        repository: &'a str,
+        /// The tags that now point at it.
+        tags: &'a [String],
+        /// The local image id.
+        image_id: &'a str,
+        /// Its platform.
+        platform: &'a Platform,
     },
     /// The repositories of one image got different index digests (the same image exported
     /// differently for each): worth a warning.

@@ -6,7 +6,7 @@ use mab_plan::{ImageSpec, LayerCompression as PlanCompression, ManifestFormat as
 use mab_platform::Platform;
 use mab_registry::{IndexOptions, LayerCompression, ManifestFormat, ManifestOptions};
 
-use crate::job::{BuiltPlatform, build_platform};
+use crate::job::{BuiltPlatform, Dependencies, build_platform};
 use crate::publish::publish_image;
 use crate::schedule::Run;
 use crate::{
@@ -20,7 +20,7 @@ pub(crate) async fn build_image<B, D, E>(
     image: &ImageSpec,
     destinations: &[D],
     run: Run<'_, B, E>,
-    pull_repositories: Vec<String>,
+    dependencies: Dependencies,
 ) -> Result<Vec<PublishedImage>, Vec<Failure>>
 where
     B: BuilderPool,
@@ -39,7 +39,7 @@ where
             platform,
             destinations,
             run,
-            &pull_repositories,
+            &dependencies,
             &manifest_options,
         )
     }))
@@ -71,9 +71,7 @@ where
         annotations: image.annotations().index().clone(),
     };
     let mut published = Vec::new();
-    for ((destination, repository), manifests) in
-        destinations.iter().zip(image.repositories()).zip(manifests)
-    {
+    for (destination, manifests) in destinations.iter().zip(manifests) {
         let index = publish_image(destination, &manifests, image.tags(), &index_options)
             .await
             .map_err(|error| {
@@ -82,13 +80,27 @@ where
                     error,
                 }]
             })?;
-        run.events.notice(Notice::Published {
-            repository,
-            digest: &index.digest,
-            tags: image.tags(),
-        });
+        let repository = destination.repository();
+        let loaded = destination.is_local_daemon();
+        match manifests
+            .iter()
+            .find(|(_, stored)| stored.digest() == index.digest)
+        {
+            Some((platform, _)) if loaded => run.events.notice(Notice::Loaded {
+                repository: &repository,
+                tags: image.tags(),
+                image_id: &index.digest,
+                platform,
+            }),
+            _ => run.events.notice(Notice::Published {
+                repository: &repository,
+                digest: &index.digest,
+                tags: image.tags(),
+            }),
+        }
         published.push(PublishedImage {
-            repository: repository.to_string(),
+            repository,
+            loaded,
             tags: image.tags().to_vec(),
             digest: index.digest,
             media_type: index.media_type,
@@ -107,10 +119,11 @@ where
                 .collect(),
         });
     }
-    if let [first, rest @ ..] = published.as_slice()
+    let in_registries: Vec<&PublishedImage> = published.iter().filter(|p| !p.loaded).collect();
+    if let [first, rest @ ..] = in_registries.as_slice()
         && rest.iter().any(|p| p.digest != first.digest)
     {
-        let digests: Vec<(String, String)> = published
+        let digests: Vec<(String, String)> = in_registries
             .iter()
             .map(|p| (p.repository.clone(), p.digest.clone()))
             .collect();

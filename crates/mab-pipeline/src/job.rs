@@ -3,8 +3,9 @@
 
 use std::time::Instant;
 
-use mab_build::{BuildRequest, Fit, error_chain};
+use mab_build::{BaseResolver, BuildRequest, Fit, error_chain};
 use mab_plan::ImageSpec;
+use mab_plan::Repository;
 use mab_platform::Platform;
 use mab_registry::ManifestOptions;
 
@@ -38,6 +39,51 @@ pub(crate) struct PlatformJob<'a, D, J> {
     pub manifest: &'a ManifestOptions,
     /// The job's progress.
     pub events: J,
+    /// Which image each base reference names, for the job's platform.
+    pub bases: &'a dyn BaseResolver,
+}
+
+/// The repositories of the images a job's image depends on, built in this run.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Dependencies {
+    /// Pushed to a registry: a `FROM` naming one is always pulled afresh.
+    pub pushed: Vec<String>,
+    /// Only loaded into the local daemon (`--load --no-push`): a `FROM` naming one takes the
+    /// local image, never the registry's (which is older, or not there).
+    pub loaded: Vec<String>,
+}
+
+/// A resolver that leaves bases of the `local` repositories to the daemon (its local image of
+/// the tag) and asks `inner` about the others.
+struct LocalFirst<'a> {
+    inner: &'a dyn BaseResolver,
+    local: &'a [String],
+}
+
+impl BaseResolver for LocalFirst<'_> {
+    fn platform_image<'a>(
+        &'a self,
+        reference: &'a str,
+        platform: &'a Platform,
+    ) -> futures::future::BoxFuture<'a, Option<String>> {
+        let local = repository_of(reference)
+            .is_some_and(|repository| self.local.iter().any(|l| *l == repository.to_string()));
+        if local {
+            Box::pin(std::future::ready(None))
+        } else {
+            self.inner.platform_image(reference, platform)
+        }
+    }
+}
+
+/// The repository of an image reference (`name[:tag][@digest]`), Docker Hub names normalised.
+fn repository_of(reference: &str) -> Option<Repository> {
+    let name = reference.split('@').next().unwrap_or(reference);
+    let name = match name.rfind(':') {
+        Some(colon) if !name[colon..].contains('/') => &name[..colon],
+        _ => name,
+    };
+    name.parse().ok()
 }
 
 /// Builds one platform of `image` on a builder of the pool and stores its manifest (untagged)
@@ -47,7 +93,7 @@ pub(crate) async fn build_platform<B, D, E>(
     platform: &Platform,
     destinations: &[D],
     run: Run<'_, B, E>,
-    pull_repositories: &[String],
+    dependencies: &Dependencies,
     manifest: &ManifestOptions,
 ) -> Result<BuiltPlatform<D::Stored>, PipelineError>
 where
@@ -69,14 +115,20 @@ where
             labels: settings.labels().clone(),
             no_cache: settings.no_cache() || options.no_cache,
             pull: settings.pull() || options.pull,
+            cache_from: settings.cache_from().to_vec(),
+            inline_cache: settings.cache_to() == Some(mab_plan::CacheExport::Inline),
             builder: crate::inputs::builder_kind(settings.backend()),
             secrets,
             ssh,
-            pull_repositories: pull_repositories.to_vec(),
+            pull_repositories: dependencies.pushed.clone(),
         },
         destinations,
         manifest,
         events: run.events.job(image, platform),
+        bases: &LocalFirst {
+            inner: run.bases,
+            local: &dependencies.loaded,
+        },
     };
     // Builders that failed under this job, and how the last one failed.
     let mut excluded = Vec::new();

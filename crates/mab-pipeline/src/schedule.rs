@@ -10,6 +10,7 @@ use mab_plan::Plan;
 use tokio::sync::Semaphore;
 
 use crate::image::build_image;
+use crate::job::Dependencies;
 use crate::{
     BuilderPool, Destination, Events, Failure, ImageOutcome, PipelineError, RunOptions, RunOutcome,
 };
@@ -78,13 +79,19 @@ where
                 }
             }
             let result = if failed.is_empty() {
-                // Bases from the images this one depends on are pulled afresh.
-                let pull_repositories = image
-                    .depends_on()
-                    .iter()
-                    .flat_map(|&d| images[d].repositories().iter().map(|r| r.to_string()))
-                    .collect();
-                build_image(image, image_destinations, run, pull_repositories).await
+                // Bases from the images this one depends on are pulled afresh, or taken from
+                // the local daemon when they were only loaded there.
+                let mut dependencies = Dependencies::default();
+                for &d in image.depends_on() {
+                    let pushed = destinations[d].iter().any(|d| !d.is_local_daemon());
+                    let list = if pushed {
+                        &mut dependencies.pushed
+                    } else {
+                        &mut dependencies.loaded
+                    };
+                    list.extend(images[d].repositories().iter().map(|r| r.to_string()));
+                }
+                build_image(image, image_destinations, run, dependencies).await
             } else {
                 Err(vec![Failure {
                     platform: None,
