@@ -37,9 +37,10 @@ pub trait BuildReporter: Send + Sync {
 
 /// Tells which image a base image reference names, for one platform, in its registry now.
 pub trait BaseResolver: Send + Sync {
-    /// `registry/repository@sha256:…` of `reference`'s image for `platform`; `None` when that
-    /// is not known (the registry cannot be reached or read, no such platform there): the
-    /// daemon then pulls the tag for the platform, as `docker pull --platform` does.
+    /// `registry/repository@sha256:…` of `reference`'s image for `platform` (or the id,
+    /// `sha256:…`, of an image the building daemon has: one built earlier in the same run);
+    /// `None` when that is not known (the registry cannot be reached or read, no such platform
+    /// there): the daemon then pulls the tag for the platform, as `docker pull --platform` does.
     fn platform_image<'a>(
         &'a self,
         reference: &'a str,
@@ -409,6 +410,11 @@ impl Daemon {
         let id = self
             .local_or_pulled(&by_digest, base, &wanted, PullAttempts::One)
             .await?;
+        // An image of this daemon named by its id (built earlier in the same run): BuildKit
+        // cannot name an image by id.
+        if by_digest.starts_with("sha256:") {
+            return Ok(Some((self.private_tag(&id).await?, id)));
+        }
         Ok(Some((by_digest, id)))
     }
 

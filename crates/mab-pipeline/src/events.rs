@@ -45,8 +45,11 @@ pub enum JobEvent<'a> {
     },
     /// The platform's manifest is stored in every destination: the job is done.
     Stored {
-        /// The manifest digest.
+        /// The manifest digest (the local image id when the image only went into the local
+        /// daemon).
         digest: &'a str,
+        /// Whether it went to a registry or an OCI layout (not only into the local daemon).
+        pushed: bool,
         /// Nothing changed since a previous run: nothing was exported or uploaded.
         reused: bool,
         /// Seconds from the start of the build (on its last builder) to the manifest stored.

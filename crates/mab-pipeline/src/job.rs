@@ -43,21 +43,32 @@ pub(crate) struct PlatformJob<'a, D, J> {
     pub bases: &'a dyn BaseResolver,
 }
 
-/// The repositories of the images a job's image depends on, built in this run.
+/// The images a job's image depends on, built in this run.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Dependencies {
-    /// Pushed to a registry: a `FROM` naming one is always pulled afresh.
+    /// The repositories of those pushed to a registry: a `FROM` naming one is always pulled
+    /// afresh.
     pub pushed: Vec<String>,
-    /// Only loaded into the local daemon (`--load --no-push`): a `FROM` naming one takes the
-    /// local image, never the registry's (which is older, or not there).
-    pub loaded: Vec<String>,
+    /// Those only put into the local daemon (`--load --no-push`): a `FROM` naming one of
+    /// their repositories takes the image built in this run for its platform (by id), never
+    /// the registry's (older, or not there).
+    pub loaded: Vec<LoadedDependency>,
 }
 
-/// A resolver that leaves bases of the `local` repositories to the daemon (its local image of
-/// the tag) and asks `inner` about the others.
+/// An image only loaded into the local daemon, as the images depending on it see it.
+#[derive(Debug, Clone)]
+pub(crate) struct LoadedDependency {
+    /// Its repositories (`registry/path`; with `name`, that name's too).
+    pub repositories: Vec<String>,
+    /// The local image id of each platform built.
+    pub images: Vec<(Platform, String)>,
+}
+
+/// A resolver that names the images of `loaded` dependencies by their local ids and asks
+/// `inner` about the other bases.
 struct LocalFirst<'a> {
     inner: &'a dyn BaseResolver,
-    local: &'a [String],
+    loaded: &'a [LoadedDependency],
 }
 
 impl BaseResolver for LocalFirst<'_> {
@@ -66,12 +77,22 @@ impl BaseResolver for LocalFirst<'_> {
         reference: &'a str,
         platform: &'a Platform,
     ) -> futures::future::BoxFuture<'a, Option<String>> {
-        let local = repository_of(reference)
-            .is_some_and(|repository| self.local.iter().any(|l| *l == repository.to_string()));
-        if local {
-            Box::pin(std::future::ready(None))
-        } else {
-            self.inner.platform_image(reference, platform)
+        let repository = repository_of(reference).map(|r| r.to_string());
+        let dependency = self.loaded.iter().find(|d| {
+            repository
+                .as_ref()
+                .is_some_and(|r| d.repositories.contains(r))
+        });
+        match dependency {
+            Some(dependency) => {
+                let id = dependency
+                    .images
+                    .iter()
+                    .find(|(p, _)| p == platform)
+                    .map(|(_, id)| id.clone());
+                Box::pin(std::future::ready(id))
+            }
+            None => self.inner.platform_image(reference, platform),
         }
     }
 }
@@ -127,7 +148,7 @@ where
         events: run.events.job(image, platform),
         bases: &LocalFirst {
             inner: run.bases,
-            local: &dependencies.loaded,
+            loaded: &dependencies.loaded,
         },
     };
     // Builders that failed under this job, and how the last one failed.
@@ -188,6 +209,7 @@ where
                 let seconds = started.elapsed().as_secs_f64();
                 job.events.event(JobEvent::Stored {
                     digest: stored.first().map(StoredImage::digest).unwrap_or_default(),
+                    pushed: destinations.iter().any(|d| !d.is_local_daemon()),
                     reused,
                     seconds,
                     placement,
