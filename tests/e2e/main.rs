@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod builders;
+mod cache;
 mod compression;
 mod credentials;
 mod docker_format;
