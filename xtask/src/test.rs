@@ -83,20 +83,7 @@ pub fn run(paths: &Paths, args: Args) -> Result<bool> {
         for (k, v) in env.test_vars(paths) {
             cmd = cmd.env(k, v);
         }
-        signals::check()?;
-        eprintln!("==> test: {}", cmd.display());
-        let started = Instant::now();
-        let status = cmd.status_tee(|line| counts.add(line));
-        signals::check()?;
-        steps.push(Step {
-            name: "test",
-            outcome: match status {
-                Ok(s) if s.success() => Outcome::Ok,
-                Ok(s) => Outcome::Failed(s.to_string()),
-                Err(e) => Outcome::Failed(format!("{e:#}")),
-            },
-            took: started.elapsed(),
-        });
+        steps.push(test_step("test", cmd, &mut counts)?);
     } else {
         steps.push(skipped("test", "mab did not build"));
     }
@@ -112,20 +99,7 @@ pub fn run(paths: &Paths, args: Args) -> Result<bool> {
             for (k, v) in env.test_vars(paths) {
                 cmd = cmd.env(k, v);
             }
-            signals::check()?;
-            eprintln!("==> classic: {}", cmd.display());
-            let started = Instant::now();
-            let status = cmd.status_tee(|line| counts.add(line));
-            signals::check()?;
-            steps.push(Step {
-                name: "classic",
-                outcome: match status {
-                    Ok(s) if s.success() => Outcome::Ok,
-                    Ok(s) => Outcome::Failed(s.to_string()),
-                    Err(e) => Outcome::Failed(format!("{e:#}")),
-                },
-                took: started.elapsed(),
-            });
+            steps.push(test_step("classic", cmd, &mut counts)?);
         }
     }
 
@@ -228,6 +202,24 @@ fn skipped(name: &'static str, why: &'static str) -> Step {
         outcome: Outcome::Skipped(why),
         took: Duration::ZERO,
     }
+}
+
+/// Runs `cargo test` as a step, its output streamed and its result lines counted.
+fn test_step(name: &'static str, cmd: Cmd, counts: &mut Counts) -> Result<Step> {
+    signals::check()?;
+    eprintln!("==> {name}: {}", cmd.display());
+    let started = Instant::now();
+    let status = cmd.status_tee(|line| counts.add(line));
+    signals::check()?;
+    Ok(Step {
+        name,
+        outcome: match status {
+            Ok(s) if s.success() => Outcome::Ok,
+            Ok(s) => Outcome::Failed(s.to_string()),
+            Err(e) => Outcome::Failed(format!("{e:#}")),
+        },
+        took: started.elapsed(),
+    })
 }
 
 /// Runs one step with its output streamed; an interruption ends the whole run.

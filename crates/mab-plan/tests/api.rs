@@ -7,20 +7,9 @@ use mab_plan::{
     SshSource, parse_plan,
 };
 
-/// Every variable unset; every path exists.
-struct EverythingExists;
+mod common;
 
-impl PlanEnv for EverythingExists {
-    fn var(&self, _name: &str) -> Option<String> {
-        None
-    }
-    fn is_dir(&self, _path: &Path) -> bool {
-        true
-    }
-    fn is_file(&self, _path: &Path) -> bool {
-        true
-    }
-}
+use common::EverythingExists;
 
 const PLAN: &str = r#"version: 1
 registries:

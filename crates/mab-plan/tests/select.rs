@@ -3,21 +3,11 @@
 
 use std::path::Path;
 
-use mab_plan::{Plan, PlanEnv, Platform, Selection, parse_plan};
+use mab_plan::{Plan, Platform, Selection, parse_plan};
 
-struct Env;
+mod common;
 
-impl PlanEnv for Env {
-    fn var(&self, _name: &str) -> Option<String> {
-        None
-    }
-    fn is_dir(&self, _path: &Path) -> bool {
-        true
-    }
-    fn is_file(&self, _path: &Path) -> bool {
-        true
-    }
-}
+use common::EverythingExists;
 
 const PLAN: &str = r#"version: 1
 defaults:
@@ -38,7 +28,7 @@ images:
 "#;
 
 fn plan() -> Plan {
-    parse_plan(Path::new("plan.yaml"), PLAN, &Env).unwrap()
+    parse_plan(Path::new("plan.yaml"), PLAN, &EverythingExists).unwrap()
 }
 
 fn selection(images: &[&str], platforms: &[&str]) -> Selection {
