@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod builders;
+mod buildkit;
 mod cache;
 mod ci;
 mod compression;

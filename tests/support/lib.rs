@@ -586,6 +586,8 @@ pub struct Image {
     pub tags: Vec<String>,
     /// `oci` (the default when `None`) or `docker`.
     pub format: Option<String>,
+    /// More keys of the image, as YAML lines (`secrets: [...]`).
+    pub extra: Vec<String>,
 }
 
 impl Image {
@@ -598,7 +600,14 @@ impl Image {
             platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
             tags: vec!["latest".into()],
             format: None,
+            extra: Vec::new(),
         }
+    }
+
+    /// Adds a key of the image, as one YAML line (`secrets: [{id: a, env: A}]`).
+    pub fn yaml(mut self, line: &str) -> Self {
+        self.extra.push(line.to_string());
+        self
     }
 
     pub fn context(mut self, c: &str) -> Self {
@@ -651,8 +660,25 @@ pub fn plan_yaml(images: &[Image]) -> String {
             "    build_args: {{ BASE_IMAGE: {} }}\n",
             q(&env.base_image)
         ));
+        for line in &i.extra {
+            y.push_str(&format!("    {line}\n"));
+        }
     }
     y
+}
+
+/// The version of the test daemon's engine (`20.10.24+dfsg1`), as (major, minor).
+pub fn engine_version() -> (u32, u32) {
+    let out = docker(["version", "--format", "{{.Server.Version}}"]);
+    out.assert_success();
+    let text = out.stdout.trim();
+    let mut parts = text.split(['.', '+', '-']);
+    let major = parts.next().and_then(|p| p.parse().ok());
+    let minor = parts.next().and_then(|p| p.parse().ok());
+    match (major, minor) {
+        (Some(major), Some(minor)) => (major, minor),
+        _ => panic!("cannot read the engine version {text:?}"),
+    }
 }
 
 /// The entry of `repository` in mab's `--json` output; panics unless there is exactly one.
@@ -735,4 +761,18 @@ pub fn says_a_step_failed(text: &str) -> bool {
     ]
     .iter()
     .any(|words| text.contains(words))
+}
+
+/// A static x86-64 program that lists the identities of the ssh agent at `$SSH_AUTH_SOCK`, one
+/// comment per line (after a count line), compiled into `dir` with gcc: an oracle for ssh
+/// forwarding inside a build (the busybox base has no ssh client).
+pub fn agent_list_program(dir: &Path) -> PathBuf {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("support/c/agent_list.c");
+    let program = dir.join("agent-list");
+    let mut cmd = Command::new("gcc");
+    cmd.args(["-static", "-O2", "-o"])
+        .arg(&program)
+        .arg(&source);
+    run_command(cmd, TOOL_TIMEOUT).assert_success();
+    program
 }

@@ -208,14 +208,7 @@ impl Daemon {
             .info()
             .await
             .map_err(|e| self.daemon_error("asking for its info", e))?;
-        let emulated_platforms = if self.inner.is_local {
-            host_emulated_platforms()
-                .into_iter()
-                .filter(|p| Some(p) != self.native_platform())
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let emulated_platforms = self.emulated_platforms().await;
         Ok(DaemonInfo {
             endpoint: self.endpoint().to_string(),
             engine_version: self.inner.engine_version.clone(),
@@ -223,6 +216,28 @@ impl Daemon {
             emulated_platforms,
             containers_running: info.containers_running.unwrap_or_default().max(0) as u64,
             cpus: info.ncpu.unwrap_or_default().max(0) as u64,
+        })
+    }
+
+    /// The platforms the daemon runs under emulation, as its BuildKit workers report them (the
+    /// QEMU handlers of the daemon's own kernel, be it in a VM or on another host); for a daemon
+    /// without BuildKit, this machine's handlers if the daemon is on this machine; `None` when
+    /// that cannot be known.
+    async fn emulated_platforms(&self) -> Option<Vec<Platform>> {
+        let native = self.native_platform();
+        let known = if self.inner.has_buildkit {
+            crate::backend::buildkit::control::worker_platforms(self.dialer())
+                .await
+                .ok()
+        } else {
+            None
+        };
+        let known = known.or_else(|| self.inner.is_local.then(host_emulated_platforms));
+        known.map(|platforms| {
+            platforms
+                .into_iter()
+                .filter(|p| Some(p) != native)
+                .collect()
         })
     }
 
@@ -553,8 +568,9 @@ pub struct DaemonInfo {
     pub engine_version: String,
     /// Its own platform.
     pub native_platform: Option<Platform>,
-    /// Platforms it can run under QEMU user emulation (known for local daemons only).
-    pub emulated_platforms: Vec<Platform>,
+    /// Platforms it can run under QEMU user emulation; `None` when that cannot be known (a
+    /// remote daemon without BuildKit).
+    pub emulated_platforms: Option<Vec<Platform>>,
     /// Containers running right now (builds in progress show up here).
     pub containers_running: u64,
     /// CPUs the daemon sees.
@@ -656,67 +672,8 @@ impl std::fmt::Display for ConfigPlatform {
 /// Whether image `reference` (`name[:tag][@digest]`) is in `repository` (`registry/path`),
 /// with Docker Hub's short names normalised (`alpine` is `docker.io/library/alpine`).
 pub(crate) fn same_repository(reference: &str, repository: &str) -> bool {
-    fn normal(name: &str) -> String {
-        let name = name.split('@').next().unwrap_or(name);
-        // A `:` after the last `/` starts a tag; before it, it is a registry port.
-        let name = match name.rfind(':') {
-            Some(colon) if !name[colon..].contains('/') => &name[..colon],
-            _ => name,
-        };
-        let (first, rest) = name.split_once('/').unwrap_or(("", name));
-        let has_registry = first.contains(['.', ':']) || first == "localhost";
-        let (registry, path) = if has_registry {
-            (first, rest)
-        } else {
-            ("docker.io", name)
-        };
-        let registry = if registry == "index.docker.io" {
-            "docker.io"
-        } else {
-            registry
-        };
-        if registry == "docker.io" && !path.contains('/') {
-            format!("docker.io/library/{path}")
-        } else {
-            format!("{registry}/{path}")
-        }
-    }
-    normal(reference) == normal(repository)
-}
-
-#[cfg(test)]
-mod plan_tests {
-    use super::same_repository;
-
-    #[test]
-    fn references_match_their_repository() {
-        let yes = [
-            ("127.0.0.1:5000/demo/base:1.2.3", "127.0.0.1:5000/demo/base"),
-            ("127.0.0.1:5000/demo/base", "127.0.0.1:5000/demo/base"),
-            (
-                "127.0.0.1:5000/demo/base@sha256:abc",
-                "127.0.0.1:5000/demo/base",
-            ),
-            ("alpine:3", "docker.io/library/alpine"),
-            ("me/app", "docker.io/me/app"),
-            ("index.docker.io/me/app:1", "docker.io/me/app"),
-        ];
-        for (reference, repository) in yes {
-            assert!(
-                same_repository(reference, repository),
-                "{reference} {repository}"
-            );
-        }
-        let no = [
-            ("127.0.0.1:5000/demo/base2:1", "127.0.0.1:5000/demo/base"),
-            ("127.0.0.1:5001/demo/base", "127.0.0.1:5000/demo/base"),
-            ("alpine", "docker.io/me/alpine"),
-        ];
-        for (reference, repository) in no {
-            assert!(
-                !same_repository(reference, repository),
-                "{reference} {repository}"
-            );
-        }
-    }
+    let Ok(repository) = repository.parse::<mab_vocab::Repository>() else {
+        return false;
+    };
+    mab_vocab::ImageReference::parse(reference).is_ok_and(|image| image.is_in(&repository))
 }

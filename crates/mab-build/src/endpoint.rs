@@ -51,23 +51,11 @@ impl DaemonEndpoint {
     /// An endpoint from its URL; `tls` makes a `tcp://` endpoint use TLS with client certificates.
     pub fn new(url: impl Into<String>, tls: Option<TlsFiles>) -> Result<Self, BuildError> {
         let url = url.into();
-        let known = ["unix://", "tcp://", "http://", "https://", "ssh://"];
-        if !known.iter().any(|scheme| url.starts_with(scheme)) {
+        if let Err(reason) = mab_vocab::check_endpoint(&url, tls.is_some()) {
             return Err(BuildError::InvalidEndpoint {
-                endpoint: url,
-                reason: "the accepted forms are unix:///path/to/docker.sock, tcp://host:port and ssh://user@host[:port]".to_string(),
-            });
-        }
-        if tls.is_some() && !(url.starts_with("tcp://") || url.starts_with("https://")) {
-            return Err(BuildError::InvalidEndpoint {
-                endpoint: url,
-                reason: "tls settings only apply to tcp:// endpoints".to_string(),
-            });
-        }
-        if url.starts_with("https://") && tls.is_none() {
-            return Err(BuildError::InvalidEndpoint {
-                endpoint: url,
-                reason: "an https:// daemon needs tls files (ca, cert, key)".to_string(),
+                // Never show a password an address may carry.
+                endpoint: mab_vocab::redacted(&url),
+                reason,
             });
         }
         Ok(Self { url, tls })
@@ -199,6 +187,8 @@ mod tests {
             "{err}"
         );
         let err = DaemonEndpoint::new("ssh://a@b", Some(TlsFiles::in_dir("/c"))).unwrap_err();
-        assert!(err.to_string().contains("only apply to tcp://"), "{err}");
+        assert!(err.to_string().contains("only applies to tcp://"), "{err}");
+        let err = DaemonEndpoint::new("tcp://10.0.0.1", None).unwrap_err();
+        assert!(err.to_string().contains("has no port"), "{err}");
     }
 }

@@ -7,16 +7,24 @@ use std::path::PathBuf;
 pub enum BuildError {
     /// The Dockerfile does not exist (or is not a file).
     #[error("dockerfile not found: {path}")]
-    DockerfileMissing { path: PathBuf },
+    DockerfileMissing {
+        /// The file or folder.
+        path: PathBuf,
+    },
 
     /// The build context folder does not exist (or is not a folder).
     #[error("build context folder not found: {path}")]
-    ContextMissing { path: PathBuf },
+    ContextMissing {
+        /// The file or folder.
+        path: PathBuf,
+    },
 
     /// Reading a file or folder of the build context failed.
     #[error("cannot read build context file {path}")]
     ContextRead {
+        /// The file or folder.
         path: PathBuf,
+        /// The cause.
         #[source]
         source: std::io::Error,
     },
@@ -24,8 +32,11 @@ pub enum BuildError {
     /// A `.dockerignore` line is not a valid pattern.
     #[error("{path}:{line}: invalid .dockerignore pattern: {message}")]
     Dockerignore {
+        /// The file or folder.
         path: PathBuf,
+        /// The 1-based line.
         line: usize,
+        /// What was said about it.
         message: String,
     },
 
@@ -33,15 +44,20 @@ pub enum BuildError {
     /// problem a line: `PATH:LINE: FEATURE needs ...`).
     #[error("{}", problems.join("; "))]
     DockerfileUnsupported {
+        /// The file or folder.
         path: PathBuf,
+        /// Every problem, one per line.
         problems: Vec<String>,
     },
 
     /// The Dockerfile cannot be understood well enough to find its base images.
     #[error("{path}:{line}: {message}")]
     DockerfileSyntax {
+        /// The file or folder.
         path: PathBuf,
+        /// The 1-based line.
         line: usize,
+        /// What was said about it.
         message: String,
     },
 
@@ -50,24 +66,37 @@ pub enum BuildError {
     #[error(
         "build context {context} already has {name}, the name chosen for the rewritten dockerfile"
     )]
-    DockerfileNameTaken { context: PathBuf, name: String },
+    DockerfileNameTaken {
+        /// The build context folder.
+        context: PathBuf,
+        /// The name.
+        name: String,
+    },
 
     /// The name chosen for the rewritten Dockerfile is not a plain relative path.
     #[error(
         "invalid name for the dockerfile in the build context: {name:?} (it must be a relative path without empty, . or .. parts)"
     )]
-    DockerfileNameInvalid { name: String },
+    DockerfileNameInvalid {
+        /// The name.
+        name: String,
+    },
 
     /// The receiver of the context stream was dropped before the whole context was sent.
     #[error("the build context stream of {context} was closed before the whole context was sent")]
-    ContextStreamClosed { context: PathBuf },
+    ContextStreamClosed {
+        /// The build context folder.
+        context: PathBuf,
+    },
 
     /// The daemon does not answer at all.
     #[error(
         "cannot reach the docker daemon at {endpoint}: is dockerd running there? Set DOCKER_HOST (or the builder's endpoint) to a daemon that answers"
     )]
     DaemonUnreachable {
+        /// The daemon's endpoint.
         endpoint: String,
+        /// The cause.
         #[source]
         source: Box<bollard::errors::Error>,
     },
@@ -75,8 +104,11 @@ pub enum BuildError {
     /// A request to a daemon that was reachable failed.
     #[error("docker daemon at {endpoint}: {action} failed")]
     Daemon {
+        /// The daemon's endpoint.
         endpoint: String,
+        /// What mab asked of it.
         action: String,
+        /// The cause.
         #[source]
         source: Box<bollard::errors::Error>,
     },
@@ -84,7 +116,9 @@ pub enum BuildError {
     /// The Dockerfile could not be read.
     #[error("cannot read dockerfile {path}")]
     DockerfileRead {
+        /// The file or folder.
         path: PathBuf,
+        /// The cause.
         #[source]
         source: std::io::Error,
     },
@@ -92,8 +126,11 @@ pub enum BuildError {
     /// The daemon reported an error while building (a failing `RUN`, a missing file...).
     #[error("build for {platform} failed on the docker daemon at {endpoint}: {message}")]
     BuildFailed {
+        /// The platform.
         platform: String,
+        /// The daemon's endpoint.
         endpoint: String,
+        /// What was said about it.
         message: String,
     },
 
@@ -101,24 +138,36 @@ pub enum BuildError {
     #[error(
         "build for {platform} on the docker daemon at {endpoint} ended without producing an image"
     )]
-    NoImageProduced { platform: String, endpoint: String },
+    NoImageProduced {
+        /// The platform.
+        platform: String,
+        /// The daemon's endpoint.
+        endpoint: String,
+    },
 
     /// The daemon built an image of another platform than the one asked for.
     #[error(
         "the docker daemon at {endpoint} built an image for {actual} when {wanted} was requested"
     )]
     PlatformMismatch {
+        /// The daemon's endpoint.
         endpoint: String,
+        /// The platform asked for.
         wanted: String,
+        /// The platform found.
         actual: String,
     },
 
     /// A base image could not be pulled for a platform.
     #[error("cannot pull base image {reference} for {platform} on the docker daemon at {endpoint}")]
     BasePull {
+        /// The image reference, as written.
         reference: String,
+        /// The platform.
         platform: String,
+        /// The daemon's endpoint.
         endpoint: String,
+        /// The cause.
         #[source]
         source: Box<bollard::errors::Error>,
     },
@@ -128,26 +177,43 @@ pub enum BuildError {
         "base image {reference} is {actual} on the docker daemon at {endpoint}, but the build for {wanted} needs {wanted}; pulled again for {wanted}, the tag still names a {actual} image: the registry has no {wanted} variant of it, or another client keeps pulling it for another platform"
     )]
     BasePlatform {
+        /// The image reference, as written.
         reference: String,
+        /// The daemon's endpoint.
         endpoint: String,
+        /// The platform asked for.
         wanted: String,
+        /// The platform found.
         actual: String,
     },
 
     /// An endpoint that is not a daemon address mab can use.
     #[error("invalid docker daemon endpoint {endpoint:?}: {reason}")]
-    InvalidEndpoint { endpoint: String, reason: String },
+    InvalidEndpoint {
+        /// The daemon's endpoint.
+        endpoint: String,
+        /// Why.
+        reason: String,
+    },
 
     /// No builder of a fleet can (any longer) build a platform; `tried` says why, builder by
     /// builder, one line each.
     #[error("no builder can build {platform}:\n  {tried}")]
-    NoBuilder { platform: String, tried: String },
+    NoBuilder {
+        /// The platform.
+        platform: String,
+        /// Each builder and why it cannot, one per line.
+        tried: String,
+    },
 
     /// An ssh agent a build forwards cannot be offered.
     #[error("the ssh agent `{id}` for the {platform} build cannot be forwarded: {reason}")]
     SshAgent {
+        /// The id.
         id: String,
+        /// The platform.
         platform: String,
+        /// Why.
         reason: String,
     },
 
@@ -156,20 +222,26 @@ pub enum BuildError {
         "{path}:{line}: the dockerfile mounts the {kind} `{id}`, which the plan does not give the {platform} build (add it to `{key}:` in the plan, or write required=false on the mount if the step can do without it)"
     )]
     MountNotProvided {
+        /// The file or folder.
         path: PathBuf,
+        /// The 1-based line.
         line: usize,
         /// `secret` or `ssh agent`.
         kind: &'static str,
         /// The plan key that provides it: `secrets` or `ssh`.
         key: &'static str,
+        /// The id.
         id: String,
+        /// The platform.
         platform: String,
     },
 
     /// A BuildKit session with the daemon could not be opened.
     #[error("cannot open a buildkit session with the docker daemon at {endpoint}")]
     Session {
+        /// The daemon's endpoint.
         endpoint: String,
+        /// The cause.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },

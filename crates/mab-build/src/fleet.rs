@@ -3,11 +3,13 @@
 //!
 //! Which builder takes a job for platform P:
 //! 1. one that builds P natively (its declared platforms, else the daemon's own platform);
-//! 2. only when none does: one that can emulate P — a daemon on this machine (a `unix://`
-//!    socket) when this machine's kernel has a QEMU binfmt handler for P (or P is the daemon's
-//!    own platform while the plan declared others for it);
-//! 3. only when neither exists: a remote daemon of another platform, which *may* emulate P
-//!    (whether it has binfmt handlers cannot be asked through the Docker API).
+//! 2. only when none does: one that can emulate P — as the daemon's BuildKit workers report
+//!    their platforms (the QEMU handlers of the daemon's own kernel, be it this machine, a
+//!    laptop's VM or a remote host), or, for a daemon without BuildKit on this machine, this
+//!    machine's binfmt handlers (or P is the daemon's own platform while the plan declared others
+//!    for it);
+//! 3. only when neither exists: a daemon whose emulation cannot be known (remote, no BuildKit),
+//!    which *may* emulate P.
 //!
 //! Within the best tier that has any usable builder, the least busy builder with a free slot
 //! (`max_jobs`) takes the job (ties go to the first in the plan); when all of them are full the
@@ -23,7 +25,7 @@ use std::time::Duration;
 use mab_platform::Platform;
 use tokio::sync::Notify;
 
-use crate::daemon::{Daemon, DaemonInfo, host_emulated_platforms};
+use crate::daemon::{Daemon, DaemonInfo};
 use crate::endpoint::DaemonEndpoint;
 use crate::error::BuildError;
 
@@ -50,9 +52,10 @@ pub struct BuilderConfig {
 pub enum Fit {
     /// It is that platform.
     Native,
-    /// It runs that platform under QEMU user emulation (known: a daemon on this machine).
+    /// It runs that platform under QEMU user emulation (known: the daemon said so).
     Emulated,
-    /// A remote daemon of another platform: it may emulate it (unknown until it tries).
+    /// A daemon of another platform whose emulation cannot be known: it may emulate it
+    /// (unknown until it tries).
     MayEmulate,
 }
 
@@ -287,8 +290,8 @@ impl Fleet {
                         format!("native {}", join(&status.native))
                     };
                     format!(
-                        "{native} and cannot emulate {platform} (no QEMU binfmt handler for it \
-                         on this machine)"
+                        "{native} and cannot emulate {platform} (the daemon has no QEMU binfmt \
+                         handler for it)"
                     )
                 };
                 format!("builder `{}` ({}): {why}", status.name, status.endpoint)
@@ -406,17 +409,18 @@ async fn connect_member(config: BuilderConfig) -> Member {
     } else {
         reported.iter().cloned().collect()
     };
-    let emulated = if config.endpoint.is_local() {
-        let mut emulated: Vec<Platform> = host_emulated_platforms();
-        // A daemon declared to be another platform still runs its own natively.
-        emulated.extend(reported);
-        emulated.retain(|p| !native.contains(p));
-        emulated.sort();
-        emulated.dedup();
-        Some(emulated)
-    } else {
-        None
-    };
+    let emulated = info
+        .as_ref()
+        .ok()
+        .and_then(|i| i.emulated_platforms.clone())
+        .map(|mut emulated| {
+            // A daemon declared to be another platform still runs its own natively.
+            emulated.extend(reported);
+            emulated.retain(|p| !native.contains(p));
+            emulated.sort();
+            emulated.dedup();
+            emulated
+        });
     let cpus = info.as_ref().map(|i| i.cpus as usize).unwrap_or(0);
     let max_jobs = config.max_jobs.unwrap_or(cpus.max(2)).max(1);
     Member {
@@ -529,7 +533,7 @@ mod tests {
             endpoint: "unix:///b.sock".into(),
             engine_version: "20.10.24".into(),
             native_platform: Some("linux/amd64".parse().unwrap()),
-            emulated_platforms: vec!["linux/arm64".parse().unwrap()],
+            emulated_platforms: Some(vec!["linux/arm64".parse().unwrap()]),
             containers_running: 0,
             cpus: 1,
         });

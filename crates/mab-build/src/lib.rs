@@ -12,6 +12,8 @@
 //! It must not know about plans, registries, manifests or how anything is printed: the CLI wires it
 //! to `mab-registry`, and progress goes through the [`BuildReporter`] trait.
 
+#![warn(missing_docs)]
+
 mod backend;
 mod cache;
 mod context;

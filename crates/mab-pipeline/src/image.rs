@@ -2,9 +2,9 @@
 //! them made it — the index published in each destination.
 
 use futures::future::join_all;
-use mab_plan::{ImageSpec, LayerCompression as PlanCompression, ManifestFormat as PlanFormat};
+use mab_plan::ImageSpec;
 use mab_platform::Platform;
-use mab_registry::{IndexOptions, LayerCompression, ManifestFormat, ManifestOptions};
+use mab_registry::{IndexOptions, ManifestOptions};
 
 use crate::job::{BuiltPlatform, Dependencies, build_platform};
 use crate::publish::publish_image;
@@ -27,11 +27,11 @@ where
     D: Destination,
     E: Events,
 {
-    let format = manifest_format(image.format());
+    let format = image.format();
     let manifest_options = ManifestOptions {
         format,
         annotations: image.annotations().manifest().clone(),
-        compression: layer_compression(image.compression()),
+        compression: image.compression(),
     };
     let results = join_all(image.platforms().iter().map(|platform| {
         build_platform(
@@ -133,19 +133,4 @@ where
         });
     }
     Ok(published)
-}
-
-fn manifest_format(format: PlanFormat) -> ManifestFormat {
-    match format {
-        PlanFormat::Oci => ManifestFormat::Oci,
-        PlanFormat::Docker => ManifestFormat::Docker,
-    }
-}
-
-fn layer_compression(compression: PlanCompression) -> LayerCompression {
-    match compression {
-        PlanCompression::Gzip => LayerCompression::Gzip,
-        PlanCompression::Zstd => LayerCompression::Zstd,
-        PlanCompression::None => LayerCompression::None,
-    }
 }

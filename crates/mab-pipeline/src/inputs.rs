@@ -4,18 +4,10 @@
 
 use std::os::unix::fs::FileTypeExt as _;
 
-use mab_build::{BuildSecret, BuilderKind, SecretValue, SshForward, SshSource};
-use mab_plan::{BuildBackend, BuildSettings, Plan, SecretSource};
+use mab_build::{BuildSecret, SecretValue, SshForward, SshSource};
+use mab_plan::{BuildSettings, Plan, SecretSource};
 
 use crate::PipelineError;
-
-/// The builder a plan's `builder:` names.
-pub(crate) fn builder_kind(backend: BuildBackend) -> BuilderKind {
-    match backend {
-        BuildBackend::BuildKit => BuilderKind::BuildKit,
-        BuildBackend::Classic => BuilderKind::Classic,
-    }
-}
 
 /// The secrets and ssh agents of one platform's build, read now.
 pub(crate) fn resolve(

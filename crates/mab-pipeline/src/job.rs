@@ -5,7 +5,6 @@ use std::time::Instant;
 
 use mab_build::{BaseResolver, BuildRequest, Fit, error_chain};
 use mab_plan::ImageSpec;
-use mab_plan::Repository;
 use mab_platform::Platform;
 use mab_registry::ManifestOptions;
 
@@ -77,7 +76,9 @@ impl BaseResolver for LocalFirst<'_> {
         reference: &'a str,
         platform: &'a Platform,
     ) -> futures::future::BoxFuture<'a, Option<String>> {
-        let repository = repository_of(reference).map(|r| r.to_string());
+        let repository = mab_vocab::ImageReference::parse(reference)
+            .ok()
+            .map(|r| r.name());
         let dependency = self.loaded.iter().find(|d| {
             repository
                 .as_ref()
@@ -95,16 +96,6 @@ impl BaseResolver for LocalFirst<'_> {
             None => self.inner.platform_image(reference, platform),
         }
     }
-}
-
-/// The repository of an image reference (`name[:tag][@digest]`), Docker Hub names normalised.
-fn repository_of(reference: &str) -> Option<Repository> {
-    let name = reference.split('@').next().unwrap_or(reference);
-    let name = match name.rfind(':') {
-        Some(colon) if !name[colon..].contains('/') => &name[..colon],
-        _ => name,
-    };
-    name.parse().ok()
 }
 
 /// Builds one platform of `image` on a builder of the pool and stores its manifest (untagged)
@@ -138,7 +129,7 @@ where
             pull: settings.pull() || options.pull,
             cache_from: settings.cache_from().to_vec(),
             inline_cache: settings.cache_to() == Some(mab_plan::CacheExport::Inline),
-            builder: crate::inputs::builder_kind(settings.backend()),
+            builder: settings.backend(),
             secrets,
             ssh,
             pull_repositories: dependencies.pushed.clone(),

@@ -20,6 +20,8 @@
 //! renders nothing: the CLI does. It knows `mab-build` and `mab-registry` (which do not know each
 //! other) and wires them; it must not know about terminals, JSON or exit codes.
 
+#![warn(missing_docs)]
+
 mod attempt;
 mod bases;
 mod builders;

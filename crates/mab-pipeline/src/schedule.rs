@@ -135,8 +135,7 @@ where
 /// The repository the image's `name` stands for alone (`app` is `docker.io/library/app`), as
 /// `--load` tags it.
 fn local_name(image: &mab_plan::ImageSpec) -> Option<String> {
-    let name = image.name()?;
-    name.parse::<mab_plan::Repository>()
+    mab_vocab::Repository::parse(image.name()?)
         .ok()
         .map(|r| r.to_string())
 }

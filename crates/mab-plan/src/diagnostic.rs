@@ -141,14 +141,6 @@ pub enum PlanError {
         /// One line per problem.
         problems: Vec<String>,
     },
-    /// A repository name given outside a plan (e.g. on the command line) is not valid.
-    #[error("invalid repository {input:?}: {reason}")]
-    InvalidRepository {
-        /// The text that was given.
-        input: String,
-        /// Why it is not a repository.
-        reason: String,
-    },
 }
 
 impl PlanError {
@@ -156,7 +148,7 @@ impl PlanError {
     pub fn diagnostics(&self) -> &[Diagnostic] {
         match self {
             PlanError::Invalid { diagnostics, .. } => diagnostics,
-            PlanError::InvalidRepository { .. } | PlanError::Selection { .. } => &[],
+            PlanError::Selection { .. } => &[],
         }
     }
 }

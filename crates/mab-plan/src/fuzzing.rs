@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::{GitValue, PlanEnv, PlanError, parse_plan};
+use crate::{GitValue, PlanEnv, parse_plan};
 
 /// A few variables set; every path exists except those containing "missing"; every Dockerfile
 /// has the stages `build` and `runtime`; git answers.
@@ -67,7 +67,7 @@ pub fn check(text: &str) {
                     assert!(ids(secrets), "secret ids sorted and unique: {build:?}");
                     let ssh = build.ssh().iter().map(|s| s.id()).collect();
                     assert!(ids(ssh), "ssh ids sorted and unique: {build:?}");
-                    if build.backend() == crate::BuildBackend::Classic {
+                    if build.backend() == crate::BuilderKind::Classic {
                         assert!(build.secrets().is_empty() && build.ssh().is_empty());
                     }
                 }
@@ -89,9 +89,7 @@ pub fn check(text: &str) {
         Err(error) => {
             let rendered = error.to_string();
             assert!(!rendered.is_empty());
-            let PlanError::Invalid { diagnostics, .. } = &error else {
-                panic!("parse_plan returned {error:?}");
-            };
+            let diagnostics = error.diagnostics();
             assert!(!diagnostics.is_empty(), "an error without diagnostics");
             for diagnostic in diagnostics {
                 let message = diagnostic.message();

@@ -31,14 +31,12 @@
 #![warn(missing_docs)]
 
 mod diagnostic;
-mod endpoint;
 mod expand;
 #[doc(hidden)]
 pub mod fuzzing;
 mod mounts;
 mod plan;
 mod raw;
-mod reference;
 mod schema;
 mod select;
 mod semver;
@@ -51,12 +49,13 @@ use std::path::Path;
 
 pub use diagnostic::{Diagnostic, PlanError};
 pub use mab_platform::Platform;
+pub use mab_vocab::Repository;
+pub use mab_vocab::{BuilderKind, LayerCompression, ManifestFormat};
 pub use mounts::{BuildSecret, SecretSource, SshForward, SshSource};
 pub use plan::{
-    Annotations, BuildBackend, BuildSettings, Builder, BuilderTls, CacheExport, ImageSpec,
-    LayerCompression, ManifestFormat, Plan, PlatformBuild, RegistrySettings,
+    Annotations, BuildSettings, Builder, BuilderTls, CacheExport, ImageSpec, Plan, PlatformBuild,
+    RegistrySettings,
 };
-pub use reference::Repository;
 pub use schema::json_schema;
 pub use select::{Selected, Selection};
 pub use set::PlanOverride;

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use mab_platform::Platform;
+use mab_vocab::{BuilderKind, LayerCompression, ManifestFormat};
 
 use crate::Repository;
 use crate::mounts::{BuildSecret, SshForward};
@@ -159,34 +160,6 @@ impl BuilderTls {
     }
 }
 
-/// How layers are compressed when they are pushed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LayerCompression {
-    /// gzip (the default): every client reads it.
-    #[default]
-    Gzip,
-    /// zstd: OCI format only.
-    Zstd,
-    /// Uncompressed tar: OCI format only.
-    None,
-}
-
-impl LayerCompression {
-    /// The spelling used in plans.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Gzip => "gzip",
-            Self::Zstd => "zstd",
-            Self::None => "none",
-        }
-    }
-
-    fn is_gzip(&self) -> bool {
-        *self == Self::Gzip
-    }
-}
-
 /// One image to build for several platforms and push, under several tags, to one or more
 /// repositories.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -272,7 +245,7 @@ impl ImageSpec {
 
     /// Which of the daemon's builders builds the image (the plan's `builder:`, default
     /// BuildKit); every platform's [`BuildSettings::backend`] is this one.
-    pub fn backend(&self) -> BuildBackend {
+    pub fn backend(&self) -> BuilderKind {
         self.build.backend
     }
 
@@ -327,8 +300,8 @@ pub struct BuildSettings {
     pub(crate) cache_from: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) cache_to: Option<CacheExport>,
-    #[serde(rename = "builder", skip_serializing_if = "BuildBackend::is_buildkit")]
-    pub(crate) backend: BuildBackend,
+    #[serde(rename = "builder", skip_serializing_if = "BuilderKind::is_buildkit")]
+    pub(crate) backend: BuilderKind,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) secrets: Vec<BuildSecret>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -386,7 +359,7 @@ impl BuildSettings {
 
     /// Which of the daemon's builders builds it (the plan's `builder:`, the same for every
     /// platform of an image).
-    pub fn backend(&self) -> BuildBackend {
+    pub fn backend(&self) -> BuilderKind {
         self.backend
     }
 
@@ -401,33 +374,6 @@ impl BuildSettings {
     /// like [`BuildSettings::secrets`].
     pub fn ssh(&self) -> &[SshForward] {
         &self.ssh
-    }
-}
-
-/// Which builder of the Docker daemon builds an image (the plan's `builder:`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BuildBackend {
-    /// BuildKit (the default): the daemon's BuildKit, with `RUN --mount`, secrets, ssh and
-    /// `FROM --platform=$BUILDPLATFORM`.
-    #[default]
-    BuildKit,
-    /// The classic builder, which Docker has deprecated: no `RUN --mount`, so no secrets and no
-    /// ssh.
-    Classic,
-}
-
-impl BuildBackend {
-    /// The spelling used in plans: `buildkit` or `classic`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::BuildKit => "buildkit",
-            Self::Classic => "classic",
-        }
-    }
-
-    fn is_buildkit(&self) -> bool {
-        *self == Self::BuildKit
     }
 }
 
@@ -480,26 +426,5 @@ impl Annotations {
     /// Whether there are none at either level.
     pub fn is_empty(&self) -> bool {
         self.index.is_empty() && self.manifest.is_empty()
-    }
-}
-
-/// The kind of multi-platform manifest (and per-platform manifests) to push.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ManifestFormat {
-    /// An OCI image index (`application/vnd.oci.image.index.v1+json`).
-    #[default]
-    Oci,
-    /// A Docker manifest list (`application/vnd.docker.distribution.manifest.list.v2+json`).
-    Docker,
-}
-
-impl ManifestFormat {
-    /// The spelling used in plans: `oci` or `docker`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ManifestFormat::Oci => "oci",
-            ManifestFormat::Docker => "docker",
-        }
     }
 }

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use mab_plan::{
-    BuildBackend, GitValue, ManifestFormat, PlanEnv, PlanError, Platform, Repository, SecretSource,
+    BuilderKind, GitValue, ManifestFormat, PlanEnv, PlanError, Platform, Repository, SecretSource,
     SshSource, parse_plan,
 };
 
@@ -236,12 +236,12 @@ images:
 fn secrets_and_ssh_are_merged_per_platform_and_hold_no_values() {
     let plan = parse_plan(Path::new("plan.yaml"), MOUNTS, &SecretsAround).unwrap();
     let app = &plan.images()[0];
-    assert_eq!(app.backend(), BuildBackend::BuildKit);
+    assert_eq!(app.backend(), BuilderKind::BuildKit);
     let amd64: Platform = "linux/amd64".parse().unwrap();
     let arm64: Platform = "linux/arm64".parse().unwrap();
 
     let build = app.build_for(&amd64);
-    assert_eq!(build.backend(), BuildBackend::BuildKit);
+    assert_eq!(build.backend(), BuilderKind::BuildKit);
     let secrets: Vec<(&str, &SecretSource)> = build
         .secrets()
         .iter()

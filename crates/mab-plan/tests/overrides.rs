@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use mab_plan::{BuildBackend, PlanEnv, PlanError, PlanOverride, parse_plan_with};
+use mab_plan::{BuilderKind, PlanEnv, PlanError, PlanOverride, parse_plan_with};
 
 /// `REGISTRY` is set; every path exists.
 struct Env;
@@ -87,7 +87,7 @@ fn every_image_takes_a_star() {
     assert!(
         plan.images()
             .iter()
-            .all(|image| image.backend() == BuildBackend::Classic)
+            .all(|image| image.backend() == BuilderKind::Classic)
     );
 }
 

@@ -7,6 +7,8 @@
 //!
 //! This crate knows nothing of YAML, Docker daemons or registries, and does no IO.
 
+#![warn(missing_docs)]
+
 use std::fmt;
 use std::str::FromStr;
 

@@ -12,7 +12,7 @@ use mab_platform::Platform;
 use tokio::sync::Mutex;
 
 use crate::cache::LayerCache;
-use crate::list::{ImageReference, classify, parse_index};
+use crate::list::{classify, parse_index};
 use crate::{RegistryClient, RegistryError};
 
 /// How long asking a base's registry may take.
@@ -90,8 +90,8 @@ impl BaseImages {
     }
 
     async fn resolve(&self, reference: &str) -> Result<Resolved, RegistryError> {
-        let image = ImageReference::parse(reference)?;
-        let repository = image.remote(&self.client);
+        let image = crate::list::parse_reference(reference)?;
+        let repository = crate::list::remote_of(&image, &self.client);
         let digest = match image.digest() {
             Some(digest) => digest.to_string(),
             None => repository.manifest_digest(image.tag_or_digest()).await?,

@@ -84,7 +84,7 @@ impl LayerCache {
         Some(
             self.root
                 .join("layers")
-                .join(compression.cache_key())
+                .join(crate::manifest::cache_key(compression))
                 .join(hex),
         )
     }

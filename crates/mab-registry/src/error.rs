@@ -8,8 +8,11 @@ pub enum RegistryError {
     /// A request to a registry failed (connection, HTTP status, protocol).
     #[error("registry {registry}: {action} failed")]
     Request {
+        /// The registry (`host[:port]`).
         registry: String,
+        /// What mab asked of it.
         action: String,
+        /// The cause.
         #[source]
         source: oci_client::errors::OciDistributionError,
     },
@@ -19,19 +22,26 @@ pub enum RegistryError {
         "registry {registry}: authentication failed while {action}; check `docker login {registry}` or your credential helper"
     )]
     Authentication {
+        /// The registry (`host[:port]`).
         registry: String,
+        /// What mab asked of it.
         action: String,
+        /// The cause.
         #[source]
         source: oci_client::errors::OciDistributionError,
     },
 
     /// A `docker save` stream is not what Docker writes.
     #[error("the image archive exported by the daemon is malformed: {message}")]
-    MalformedArchive { message: String },
+    MalformedArchive {
+        /// What was said about it.
+        message: String,
+    },
 
     /// Reading the `docker save` stream failed.
     #[error("reading the image archive exported by the daemon failed")]
     ArchiveRead {
+        /// The cause.
         #[source]
         source: std::io::Error,
     },
@@ -39,20 +49,30 @@ pub enum RegistryError {
     /// A reference that is not a valid image reference.
     #[error("invalid image reference {reference:?}")]
     InvalidReference {
+        /// The image reference, as written.
         reference: String,
+        /// The cause.
         #[source]
-        source: oci_client::ParseError,
+        source: mab_vocab::InvalidReference,
     },
 
     /// The credential store could not be read.
     #[error("cannot read docker credentials for {registry}: {message}")]
-    Credentials { registry: String, message: String },
+    Credentials {
+        /// The registry (`host[:port]`).
+        registry: String,
+        /// What was said about it.
+        message: String,
+    },
 
     /// Reading or writing an OCI image layout failed.
     #[error("oci layout {path}: {action} failed")]
     Layout {
+        /// The file or folder.
         path: PathBuf,
+        /// What mab asked of it.
         action: String,
+        /// The cause.
         #[source]
         source: std::io::Error,
     },
@@ -63,55 +83,85 @@ pub enum RegistryError {
 
     /// An image or list named by a reference is not in its registry.
     #[error("{reference} is not in registry {registry} (no such manifest)")]
-    ManifestNotFound { reference: String, registry: String },
+    ManifestNotFound {
+        /// The image reference, as written.
+        reference: String,
+        /// The registry (`host[:port]`).
+        registry: String,
+    },
 
     /// A blob a manifest names is not in its repository.
     #[error("blob {digest} is not in {repository} (registry {registry})")]
     BlobNotFound {
+        /// The digest.
         digest: String,
+        /// The repository (`registry/path`).
         repository: String,
+        /// The registry (`host[:port]`).
         registry: String,
     },
 
     /// What a registry sent does not hash to the digest it was asked for or announced.
     #[error("registry {registry}: {what} has digest {actual}, expected {expected}")]
     DigestMismatch {
+        /// The registry (`host[:port]`).
         registry: String,
+        /// What was checked.
         what: String,
+        /// What was expected.
         expected: String,
+        /// The platform found.
         actual: String,
     },
 
     /// A manifest, index or config from a registry is not what it claims to be.
     #[error("{reference}: {message}")]
-    MalformedManifest { reference: String, message: String },
+    MalformedManifest {
+        /// The image reference, as written.
+        reference: String,
+        /// What was said about it.
+        message: String,
+    },
 
     /// A manifest list entry would come from another registry than the list itself.
     #[error(
         "cannot put {image} in manifest list {list}: the image is in registry {image_registry}, the list in {list_registry} (entries must be in the list's registry)"
     )]
     CrossRegistry {
+        /// The manifest list.
         list: String,
+        /// The image.
         image: String,
+        /// The list registry.
         list_registry: String,
+        /// The image registry.
         image_registry: String,
     },
 
     /// A manifest list with no entries cannot be pushed.
     #[error("manifest list {list} has no entries")]
-    EmptyManifestList { list: String },
+    EmptyManifestList {
+        /// The manifest list.
+        list: String,
+    },
 
     /// An index that lists only attestation manifests.
     #[error(
         "index {reference} has no platform images, only attestation manifests (which are left out unless kept)"
     )]
-    NoPlatformImages { reference: String },
+    NoPlatformImages {
+        /// The image reference, as written.
+        reference: String,
+    },
 
     /// A manifest list has no entry for an image.
     #[error("manifest list {list} has no entry for {image} (its entries: {entries})")]
     NotInList {
+        /// The manifest list.
         list: String,
+        /// The image.
         image: String,
+        /// The entries.
         entries: String,
     },
 
@@ -120,23 +170,31 @@ pub enum RegistryError {
         "{image} names {count} entries of manifest list {list} (it is an index); name one by digest: {candidates}"
     )]
     AmbiguousEntry {
+        /// The manifest list.
         list: String,
+        /// The image.
         image: String,
+        /// The count.
         count: usize,
+        /// The candidates.
         candidates: String,
     },
 
     /// A platform change that does not make a valid platform.
     #[error("cannot annotate {image} in manifest list {list}: {message}")]
     InvalidPlatform {
+        /// The manifest list.
         list: String,
+        /// The image.
         image: String,
+        /// What was said about it.
         message: String,
     },
 
     /// Serialising a manifest failed (a bug, not a user error).
     #[error("serialising a manifest failed")]
     Serialize {
+        /// The cause.
         #[source]
         source: serde_json::Error,
     },

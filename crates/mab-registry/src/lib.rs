@@ -12,6 +12,8 @@
 //! It must not know about plans, Docker daemons or terminals: it takes byte streams and platforms,
 //! and reports progress through [`PushReporter`].
 
+#![warn(missing_docs)]
+
 mod archive;
 mod bases;
 mod cache;
@@ -33,9 +35,10 @@ pub use elf::ElfFiles;
 pub use error::RegistryError;
 pub use layout::OciLayout;
 pub use list::{
-    FetchedManifest, ImageReference, ListEntry, ManifestList, PlatformChange, PushedList,
-    ResolvedImage, fetch_manifest, push_list, resolve_image,
+    FetchedManifest, ListEntry, ManifestList, PlatformChange, PushedList, ResolvedImage,
+    fetch_manifest, parse_reference, push_list, resolve_image,
 };
+pub use mab_vocab::ImageReference;
 pub use manifest::{LayerCompression, ManifestFormat, PlatformJson, PublishedIndex, media_types};
 pub use push::{ImageFacts, PushOutcome, PushSettings, push_image};
 pub use remote::{RegistryClient, RegistryOptions, RetryPolicy};

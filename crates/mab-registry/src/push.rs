@@ -36,6 +36,7 @@ pub struct PushSettings<'a> {
 /// The stored manifest, and whether it was written from what was already stored.
 #[derive(Debug, Clone)]
 pub struct PushOutcome {
+    /// The stored manifest.
     pub manifest: PushedManifest,
     /// Every blob was already in place: nothing was exported, compressed or uploaded.
     pub reused: bool,

@@ -34,7 +34,12 @@ pub enum Target {
     /// A registry repository.
     Registry(RemoteRepository),
     /// An OCI image layout; `name` is the repository name used in `index.json` references.
-    Layout { layout: OciLayout, name: String },
+    Layout {
+        /// The layout.
+        layout: OciLayout,
+        /// The repository name its `index.json` entries use (`name:tag`).
+        name: String,
+    },
 }
 
 impl Target {

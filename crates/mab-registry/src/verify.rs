@@ -6,9 +6,10 @@ use mab_platform::Platform;
 use serde::Serialize;
 
 use crate::RegistryError;
-use crate::list::{ImageReference, classify, config_platform};
+use crate::list::{classify, config_platform};
 use crate::manifest::{ImageIndex, ImageManifest, PlatformJson};
 use crate::remote::{RegistryClient, RemoteRepository};
+use mab_vocab::ImageReference;
 
 /// What a verification found.
 #[derive(Debug, Clone, Serialize)]
@@ -102,7 +103,7 @@ pub async fn verify_image(
     expected_digest: Option<&str>,
 ) -> Result<VerifyReport, RegistryError> {
     verify_in(
-        &image.remote(client),
+        &crate::list::remote_of(image, client),
         &image.to_string(),
         image.tag_or_digest(),
         expected_digest,

@@ -11,6 +11,8 @@
 //! It knows nothing of registries or manifests: documents are anything serde can write. It does
 //! not print.
 
+#![warn(missing_docs)]
+
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
@@ -33,8 +35,11 @@ pub enum StoreError {
     /// A file-system operation failed.
     #[error("local store: {action} {path} failed")]
     Io {
+        /// What mab asked of it.
         action: &'static str,
+        /// The file or folder.
         path: PathBuf,
+        /// The cause.
         #[source]
         source: std::io::Error,
     },
@@ -42,8 +47,11 @@ pub enum StoreError {
     /// A stored document does not parse (edited by hand, or written by another version).
     #[error("local store: {name} ({path}) does not parse")]
     Corrupt {
+        /// The name.
         name: String,
+        /// The file or folder.
         path: PathBuf,
+        /// The cause.
         #[source]
         source: serde_json::Error,
     },
@@ -51,7 +59,9 @@ pub enum StoreError {
     /// A document could not be serialised (a bug).
     #[error("local store: serialising {name} failed")]
     Serialize {
+        /// The name.
         name: String,
+        /// The cause.
         #[source]
         source: serde_json::Error,
     },

@@ -19,34 +19,7 @@ use tokio::io::AsyncRead;
 use crate::BuildError;
 use crate::daemon::{BaseResolver, BuildReporter, BuildRequest, BuiltImage};
 
-/// Which builder of a daemon builds an image.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub enum BuilderKind {
-    /// Docker's classic (legacy) builder: `POST /build` without a BuildKit session.
-    #[default]
-    Classic,
-    /// The daemon's own BuildKit.
-    BuildKit,
-}
-
-impl std::fmt::Display for BuilderKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            BuilderKind::Classic => "the classic builder",
-            BuilderKind::BuildKit => "BuildKit",
-        })
-    }
-}
-
-impl BuilderKind {
-    /// `classic` or `buildkit`, as in plans.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Classic => "classic",
-            Self::BuildKit => "buildkit",
-        }
-    }
-}
+pub use mab_vocab::BuilderKind;
 
 /// A built image as the pusher reads it: the bytes of `docker save` of that one image (the
 /// classic layout of Docker 20.10, or the OCI layout Docker 25+ writes).

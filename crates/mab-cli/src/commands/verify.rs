@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Args;
-use mab_registry::{ImageReference, RegistryClient, RegistryOptions, verify_image};
+use mab_registry::{RegistryClient, RegistryOptions, verify_image};
 
 use crate::exit::{FAILURE, SUCCESS, UsageError};
 
@@ -21,7 +21,8 @@ pub struct VerifyArgs {
 }
 
 pub async fn run(args: VerifyArgs) -> anyhow::Result<u8> {
-    let image = ImageReference::parse(&args.reference).map_err(|e| UsageError(e.to_string()))?;
+    let image =
+        mab_registry::parse_reference(&args.reference).map_err(|e| UsageError(e.to_string()))?;
     let client = RegistryClient::new(&RegistryOptions {
         insecure_registries: if args.insecure {
             vec![image.registry().to_string()]

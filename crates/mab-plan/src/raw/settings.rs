@@ -7,7 +7,7 @@ use super::mounts::{RawSecret, RawSsh, secrets, ssh};
 use super::{ANNOTATION_KEYS, Field, Item, RawMap, SEMVER_TAG_KEYS, Text};
 use crate::diagnostic::Diagnostics;
 use crate::tree::{Node, NodeValue, Position};
-use crate::{BuildBackend, CacheExport, LayerCompression, ManifestFormat};
+use crate::{BuilderKind, CacheExport, LayerCompression, ManifestFormat};
 
 /// The settings of `defaults`, of an image or of one platform of an image, as written. A level
 /// holds only some of them (see the key lists in [`crate::raw`]); the others stay `Absent`.
@@ -30,7 +30,7 @@ pub(crate) struct RawSettings {
     pub(crate) cache_from: Field<Vec<Item<Text>>>,
     /// Where the build's cache goes, with where it was written.
     pub(crate) cache_to: Field<(CacheExport, Position)>,
-    pub(crate) builder: Field<(BuildBackend, Position)>,
+    pub(crate) builder: Field<(BuilderKind, Position)>,
     /// The secrets, with where the list starts.
     pub(crate) secrets: Field<(Vec<Item<RawSecret>>, Position)>,
     /// The ssh forwards, with where the list starts.
@@ -160,8 +160,8 @@ pub(super) fn decode_settings(
     }
     if let Some(value) = fields.take("builder") {
         let backends = [
-            ("buildkit", BuildBackend::BuildKit),
-            ("classic", BuildBackend::Classic),
+            ("buildkit", BuilderKind::BuildKit),
+            ("classic", BuilderKind::Classic),
         ];
         settings.builder = choice(value, "builder", "builder", &backends, diagnostics);
     }

@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use super::{Validator, shown};
-use crate::endpoint::{check_endpoint, password_of};
 use crate::plan::{Builder, BuilderTls};
 use crate::raw::{Field, RawBuilder, RawTls, Text};
 use crate::tree::Position;
+use mab_vocab::{check_endpoint, password_of};
 
 impl Validator<'_, '_, '_, '_> {
     /// `builders:`: names unique, endpoints of an accepted form and distinct, native platforms,

@@ -88,7 +88,11 @@ pub(crate) fn check_image_reference(reference: &str) -> Result<(), String> {
     if let Some(tag) = tag {
         super::tags::check_tag(tag).map_err(|reason| format!("invalid tag `{tag}`: {reason}"))?;
     }
-    Repository::parse(repository).map(|_| ())
+    Repository::parse(repository)?;
+    // What the checks above let through, the one reference parser has the last word on.
+    mab_vocab::ImageReference::parse(reference)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use super::{Validator, or_default};
 use crate::plan::{Annotations, BuildSettings, PlatformBuild};
 use crate::raw::{Field, RawImage, RawOverride};
 use crate::tree::Position;
-use crate::{BuildBackend, ImageSpec, LayerCompression, ManifestFormat};
+use crate::{BuilderKind, ImageSpec, LayerCompression, ManifestFormat};
 
 /// The tag pushed when neither an image nor `defaults` have `tags`.
 const DEFAULT_TAG: &str = "latest";
@@ -95,7 +95,7 @@ impl Validator<'_, '_, '_, '_> {
                 pull: or_default(pull, || false)?,
                 cache_from: or_default(cache_from, Vec::new)?,
                 cache_to: or_default(cache_to, || None)?,
-                backend: or_default(backend, BuildBackend::default)?,
+                backend: or_default(backend, BuilderKind::default)?,
                 secrets: or_default(secrets, BTreeMap::new)?.into_values().collect(),
                 ssh: or_default(ssh, BTreeMap::new)?.into_values().collect(),
             }),

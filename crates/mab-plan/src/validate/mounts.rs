@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use super::settings::{Settings, is_variable_name};
 use super::{Validator, check_characters};
-use crate::BuildBackend;
+use crate::BuilderKind;
 use crate::mounts::{BuildSecret, SecretSource, SshForward, SshSource};
 use crate::raw::{Field, Item, RawSecret, RawSecretSource, RawSsh, Text};
 use crate::tree::Position;
@@ -189,12 +189,12 @@ impl Validator<'_, '_, '_, '_> {
     /// defaults') gives are reported at `image_at`.
     pub(super) fn check_mounts_need_buildkit(
         &mut self,
-        backend: BuildBackend,
+        backend: BuilderKind,
         own: &Settings,
         inherited: Option<&Settings>,
         image_at: Position,
     ) {
-        if backend != BuildBackend::Classic {
+        if backend != BuilderKind::Classic {
             return;
         }
         let explanation = "the classic builder (`builder: classic`) cannot mount secrets or ssh \

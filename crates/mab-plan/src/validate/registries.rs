@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use super::{Validator, shown};
 use crate::RegistrySettings;
 use crate::raw::{Field, RawRegistry, Text};
-use crate::reference::check_registry;
 use crate::tree::Position;
+use mab_vocab::check_registry;
 
 impl Validator<'_, '_, '_, '_> {
     pub(super) fn registries(

@@ -8,8 +8,8 @@ use super::settings::{Settings, pick};
 use super::{Validator, from, shown};
 use crate::Repository;
 use crate::raw::{Field, Item, RawImage, Text};
-use crate::reference::check_registry;
 use crate::tree::Position;
+use mab_vocab::check_registry;
 
 /// Where an image goes, and what `depends_on` may call it.
 pub(super) struct Identity {

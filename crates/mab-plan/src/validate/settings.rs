@@ -12,7 +12,7 @@ use crate::mounts::{BuildSecret, SshForward};
 use crate::plan::Annotations;
 use crate::raw::{Field, Item, RawAnnotations, RawMap, RawSettings, Text};
 use crate::tree::Position;
-use crate::{BuildBackend, CacheExport, LayerCompression, ManifestFormat};
+use crate::{BuilderKind, CacheExport, LayerCompression, ManifestFormat};
 
 /// The settings of one level (`defaults`, an image, or a platform's overrides), validated:
 /// `Absent` when not given (or not a key of that level), `Invalid` when given but wrong (already
@@ -32,7 +32,7 @@ pub(super) struct Settings {
     pub(super) pull: Field<bool>,
     pub(super) cache_from: Field<Vec<String>>,
     pub(super) cache_to: Field<(CacheExport, Position)>,
-    pub(super) builder: Field<(BuildBackend, Position)>,
+    pub(super) builder: Field<(BuilderKind, Position)>,
     pub(super) secrets: Field<Keyed<BuildSecret>>,
     pub(super) ssh: Field<Keyed<SshForward>>,
     pub(super) format: Field<ManifestFormat>,

@@ -20,21 +20,11 @@ impl Auth for DockerConfigAuth {
         request: Request<CredentialsRequest>,
     ) -> Result<Response<CredentialsResponse>, Status> {
         let host = request.into_inner().host;
-        let key = crate::credentials::config_key(match host.as_str() {
-            "registry-1.docker.io" => "docker.io",
-            other => other,
-        });
-        let found = tokio::task::spawn_blocking(move || docker_credential::get_credential(&key))
-            .await
-            .ok()
-            .and_then(Result::ok);
-        let (username, secret) = match found {
-            Some(docker_credential::DockerCredential::UsernamePassword(user, password)) => {
-                (user, password)
+        let (username, secret) = match mab_credentials::lookup(&host).await {
+            Some(mab_credentials::Credential::UsernamePassword { username, password }) => {
+                (username, password)
             }
-            Some(docker_credential::DockerCredential::IdentityToken(token)) => {
-                (String::new(), token)
-            }
+            Some(mab_credentials::Credential::IdentityToken(token)) => (String::new(), token),
             None => (String::new(), String::new()),
         };
         Ok(Response::new(CredentialsResponse { username, secret }))

@@ -12,11 +12,13 @@
 //! arrives as BuildKit status updates, printed as plain lines (`progress.rs`).
 
 mod auth;
+pub(crate) mod control;
 mod health;
 mod progress;
 mod secrets;
 mod session;
 mod ssh;
+mod upgrade;
 
 use std::collections::{BTreeMap, HashMap};
 

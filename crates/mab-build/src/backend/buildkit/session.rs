@@ -11,8 +11,6 @@ use bollard_buildkit_proto::health::health_server::HealthServer;
 use bollard_buildkit_proto::moby::buildkit::secrets::v1::secrets_server::SecretsServer;
 use bollard_buildkit_proto::moby::filesync::v1::auth_server::AuthServer;
 use bollard_buildkit_proto::moby::sshforward::v1::ssh_server::SshServer;
-use http_body_util::Empty;
-use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -20,6 +18,7 @@ use super::auth::DockerConfigAuth;
 use super::health::AlwaysServing;
 use super::secrets::SessionSecrets;
 use super::ssh::SessionSsh;
+use super::upgrade::{UpgradeError, upgrade};
 use crate::dial::Dialer;
 
 /// The gRPC methods the session serves, announced to the daemon when it opens.
@@ -51,40 +50,17 @@ impl Session {
     pub(crate) async fn open(
         dialer: &Dialer,
         services: SessionServices,
-    ) -> Result<Self, SessionError> {
+    ) -> Result<Self, UpgradeError> {
         let id = session_id();
-        let stream = dialer.dial().await.map_err(SessionError::Connect)?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(SessionError::Http)?;
-        tokio::spawn(async move {
-            let _ = connection.with_upgrades().await;
-        });
-        let mut request = http::Request::builder()
-            .method(http::Method::POST)
-            .uri("/session")
-            .header(http::header::HOST, "docker")
-            .header(http::header::CONNECTION, "Upgrade")
-            .header(http::header::UPGRADE, "h2c")
-            .header("X-Docker-Expose-Session-Uuid", &id)
-            .header("X-Docker-Expose-Session-Name", "mab")
-            .header("X-Docker-Expose-Session-Sharedkey", "");
+        let mut headers = vec![
+            ("X-Docker-Expose-Session-Uuid", id.clone()),
+            ("X-Docker-Expose-Session-Name", "mab".to_string()),
+            ("X-Docker-Expose-Session-Sharedkey", String::new()),
+        ];
         for method in METHODS {
-            request = request.header("X-Docker-Expose-Session-Grpc-Method", *method);
+            headers.push(("X-Docker-Expose-Session-Grpc-Method", method.to_string()));
         }
-        let request = request
-            .body(Empty::<Bytes>::new())
-            .expect("the session request is well formed");
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(SessionError::Http)?;
-        if response.status() != http::StatusCode::SWITCHING_PROTOCOLS {
-            return Err(SessionError::Refused(response.status()));
-        }
-        let upgraded = hyper::upgrade::on(response)
-            .await
-            .map_err(SessionError::Http)?;
+        let upgraded = upgrade(dialer, "/session", &headers).await?;
         let io = SessionIo(TokioIo::new(upgraded));
         let router = tonic::transport::Server::builder()
             .add_service(HealthServer::new(AlwaysServing))
@@ -108,17 +84,6 @@ impl Drop for Session {
     fn drop(&mut self) {
         self.serving.abort();
     }
-}
-
-/// Why a session could not be opened.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum SessionError {
-    #[error("cannot connect for a buildkit session")]
-    Connect(#[source] std::io::Error),
-    #[error("the buildkit session request failed")]
-    Http(#[source] hyper::Error),
-    #[error("the daemon refused a buildkit session (HTTP {0})")]
-    Refused(http::StatusCode),
 }
 
 /// A session id: random enough that two runs never share one.

@@ -130,7 +130,7 @@ fn remote_error(error: RegistryError, registry: &str, insecure: bool) -> anyhow:
 
 /// Parses an image reference given on the command line.
 fn image_reference(text: &str) -> anyhow::Result<ImageReference> {
-    ImageReference::parse(text).map_err(usage)
+    mab_registry::parse_reference(text).map_err(usage)
 }
 
 /// Parses the name of a manifest list: a reference with a tag, not a digest (a list is pushed

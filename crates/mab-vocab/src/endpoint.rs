@@ -1,21 +1,19 @@
 //! The daemon endpoints a builder may have.
 //!
-//! These are the forms `mab_build::DaemonEndpoint` accepts (`unix://`, `tcp://`, `http://`,
-//! `https://`, `ssh://`; `tls` only with `tcp://`/`https://`; `https://` only with `tls`). The
-//! check is repeated here, not shared, because this crate must not depend on the build driver
-//! (and the pure check is too small for a crate of its own). It is a little stricter than the
-//! driver, so that mistakes are reported with their line and column before anything runs: a
-//! `unix://` path must be absolute, a `tcp://` endpoint needs its port (the docker CLI's
-//! defaults 2375/2376 do not apply: the HTTP client would use port 80), and no address may carry
-//! a password (it would be printed in messages; ssh uses keys or the agent).
+//! The forms mab accepts (`unix://`, `tcp://`, `http://`, `https://`, `ssh://`; `tls` only with
+//! `tcp://`/`https://`; `https://` only with `tls`), checked the same way for a plan's builders
+//! (with their line and column) and for a daemon the build driver connects to: a `unix://` path
+//! must be absolute, a `tcp://` endpoint needs its port (the docker CLI's defaults 2375/2376 do
+//! not apply: the HTTP client would use port 80), and no address may carry a password (it would
+//! be printed in messages; ssh uses keys or the agent).
 
 /// The schemes of daemon endpoints, as written in messages.
-pub(crate) const ACCEPTED_FORMS: &str = "unix:///path/to/docker.sock, tcp://host:port (with `tls` for a daemon started with \
+pub const ACCEPTED_FORMS: &str = "unix:///path/to/docker.sock, tcp://host:port (with `tls` for a daemon started with \
      --tlsverify) or ssh://[user@]host[:port]";
 
 /// Checks `endpoint` (variables expanded); `has_tls` says whether the builder has `tls`.
 /// The error says what is wrong, in lower case.
-pub(crate) fn check_endpoint(endpoint: &str, has_tls: bool) -> Result<(), String> {
+pub fn check_endpoint(endpoint: &str, has_tls: bool) -> Result<(), String> {
     let Some((scheme, rest)) = endpoint.split_once("://") else {
         return Err(format!(
             "`{endpoint}` has no scheme; the accepted forms are {ACCEPTED_FORMS}"
@@ -134,7 +132,7 @@ fn check_authority(endpoint: &str, authority: &str, user_allowed: bool) -> Resul
 }
 
 /// The password of an endpoint's `user:password@`, if it has one.
-pub(crate) fn password_of(endpoint: &str) -> Option<&str> {
+pub fn password_of(endpoint: &str) -> Option<&str> {
     let (_, rest) = endpoint.split_once("://")?;
     let (user, _) = rest.rsplit_once('@')?;
     let (_, password) = user.split_once(':')?;
@@ -142,7 +140,7 @@ pub(crate) fn password_of(endpoint: &str) -> Option<&str> {
 }
 
 /// `endpoint` with the password of its `user:password@` replaced by `***`.
-fn redacted(endpoint: &str) -> String {
+pub fn redacted(endpoint: &str) -> String {
     let Some((scheme, rest)) = endpoint.split_once("://") else {
         return endpoint.to_string();
     };

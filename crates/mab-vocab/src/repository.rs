@@ -15,8 +15,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::PlanError;
-
 /// Docker Hub's registry name.
 const DOCKER_HUB: &str = "docker.io";
 /// The longest repository name (registry and path) the distribution grammar allows.
@@ -42,7 +40,7 @@ impl Repository {
     }
 
     /// Parses `input`, explaining what is wrong with it when it is not a repository.
-    pub(crate) fn parse(input: &str) -> Result<Self, String> {
+    pub fn parse(input: &str) -> Result<Self, String> {
         if input.is_empty() {
             return Err("it is empty".to_string());
         }
@@ -116,7 +114,7 @@ impl Repository {
 }
 
 /// Checks `host[:port]` (the key of `registries:` and the first part of a repository).
-pub(crate) fn check_registry(registry: &str) -> Result<(), String> {
+pub fn check_registry(registry: &str) -> Result<(), String> {
     if registry.is_empty() {
         return Err("the registry host is empty".to_string());
     }
@@ -251,16 +249,33 @@ impl serde::Serialize for Repository {
 }
 
 impl FromStr for Repository {
-    type Err = PlanError;
+    type Err = InvalidRepository;
 
     /// Parses a repository name; a tag or digest in it is an error (tags go under `tags:`).
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        Repository::parse(input).map_err(|reason| PlanError::InvalidRepository {
+        Repository::parse(input).map_err(|reason| InvalidRepository {
             input: input.to_string(),
             reason,
         })
     }
 }
+
+/// A repository name that is not valid, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidRepository {
+    /// The text that was given.
+    pub input: String,
+    /// Why it is not a repository.
+    pub reason: String,
+}
+
+impl fmt::Display for InvalidRepository {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid repository {:?}: {}", self.input, self.reason)
+    }
+}
+
+impl std::error::Error for InvalidRepository {}
 
 #[cfg(test)]
 mod tests {
@@ -368,7 +383,6 @@ mod tests {
                 .to_string()
                 .starts_with("invalid repository \"Me/app\": ")
         );
-        assert!(error.diagnostics().is_empty());
     }
 
     #[test]
