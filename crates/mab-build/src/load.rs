@@ -34,6 +34,35 @@ impl Daemon {
             .map_err(|e| self.daemon_error("loading an image", e))
     }
 
+    /// Loads an OCI image layout folder (`index.json`, `oci-layout`, `blobs/`) as `docker load`
+    /// does: its images keep the names its index gives them (`io.containerd.image.name`). On the
+    /// containerd image store, an index of several platforms stays one image of them all.
+    pub async fn load_layout(&self, dir: &std::path::Path) -> Result<(), BuildError> {
+        let folder = dir.to_path_buf();
+        let archive = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+            let mut file = tempfile::tempfile()?;
+            {
+                let mut builder = tar::Builder::new(&mut file);
+                builder.follow_symlinks(false);
+                builder.append_dir_all(".", &folder)?;
+                builder.finish()?;
+            }
+            std::io::Seek::rewind(&mut file)?;
+            Ok(file)
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|archive| archive)
+        .map_err(|err| {
+            self.daemon_error(
+                format!("packing the image layout {} to load", dir.display()),
+                bollard::errors::Error::IOError { err },
+            )
+        })?;
+        self.load(Box::new(tokio::fs::File::from_std(archive)))
+            .await
+    }
+
     /// Points `repository:tag` at image `id` (`docker tag`).
     pub async fn tag(&self, id: &str, repository: &str, tag: &str) -> Result<(), BuildError> {
         let options = TagImageOptionsBuilder::default()

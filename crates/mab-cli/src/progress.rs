@@ -218,7 +218,8 @@ impl Events for Progress {
                 image_id,
                 platform,
             } => format!(
-                "[{repository}] loaded {platform} into the docker daemon as {} ({image_id})",
+                "[{repository}] loaded {} into the docker daemon as {} ({image_id})",
+                platform.map_or_else(|| "every platform".to_string(), |p| p.to_string()),
                 tags.iter()
                     .map(|tag| format!("{repository}:{tag}"))
                     .collect::<Vec<_>>()

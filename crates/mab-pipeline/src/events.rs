@@ -119,8 +119,9 @@ pub enum Notice<'a> {
         tags: &'a [String],
         /// The local image id.
         image_id: &'a str,
-        /// Its platform.
-        platform: &'a Platform,
+        /// Its platform; `None` when the image holds every platform (an index, on the
+        /// containerd image store).
+        platform: Option<&'a Platform>,
     },
     /// The repositories of one image got different index digests (the same image exported
     /// differently for each): worth a warning.

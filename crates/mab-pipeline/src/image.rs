@@ -82,21 +82,22 @@ where
             })?;
         let repository = destination.repository();
         let loaded = destination.is_local_daemon();
-        match manifests
-            .iter()
-            .find(|(_, stored)| stored.digest() == index.digest)
-        {
-            Some((platform, _)) if loaded => run.events.notice(Notice::Loaded {
+        if loaded {
+            run.events.notice(Notice::Loaded {
                 repository: &repository,
                 tags: image.tags(),
                 image_id: &index.digest,
-                platform,
-            }),
-            _ => run.events.notice(Notice::Published {
+                platform: manifests
+                    .iter()
+                    .find(|(_, stored)| stored.digest() == index.digest)
+                    .map(|(platform, _)| platform),
+            });
+        } else {
+            run.events.notice(Notice::Published {
                 repository: &repository,
                 digest: &index.digest,
                 tags: image.tags(),
-            }),
+            });
         }
         published.push(PublishedImage {
             repository,

@@ -1,18 +1,22 @@
 //! The local Docker daemon (the one of `DOCKER_HOST`) as a destination, for `--load`: each
 //! built image is put into its image store and, once every platform of the image is built, the
-//! image's tags are pointed at one platform's image there — the one the daemon runs natively, or
-//! the only one built. A daemon's classic image store holds one platform per tag.
+//! image's tags are pointed at it there. A daemon's classic image store holds one platform per
+//! tag: the tags name the platform the daemon runs natively, or the only one built. The
+//! containerd image store holds images of several platforms: there the platforms are gathered
+//! in an OCI image layout (as `--output oci:DIR` writes one) and loaded whole, one index under
+//! each tag.
 //!
 //! An image built by that daemon is already there; one built by another builder comes from that
 //! builder's `docker save` stream, loaded as `docker load` does. Nothing is pushed anywhere.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use mab_build::Daemon;
 use mab_plan::{ImageSpec, Plan};
 use mab_platform::Platform;
 use mab_registry::{
-    ElfFiles, ImageFacts, IndexOptions, PublishedIndex, PushReporter, PushSettings, VerifyReport,
+    ElfFiles, ImageFacts, IndexOptions, OciLayout, PublishedIndex, PushReporter, PushSettings,
+    PushedManifest, Target, VerifyReport,
 };
 
 use crate::{Destination, PipelineError, Pushed, StoredImage};
@@ -26,17 +30,31 @@ pub struct LocalDaemon {
     daemon: Daemon,
     /// `registry/path`, or the image's `name`.
     repository: String,
-    /// The platform whose image the tags name.
-    platform: Platform,
+    how: Loading,
+}
+
+/// How the images of one image reach the daemon.
+#[derive(Clone)]
+enum Loading {
+    /// The classic image store: one platform per tag, this one.
+    OnePlatform(Platform),
+    /// The containerd image store: every platform, gathered in an OCI layout in `dir` and
+    /// loaded whole when the tags are published.
+    AllPlatforms {
+        layout: Target,
+        dir: Arc<tempfile::TempDir>,
+    },
 }
 
 /// One platform's image in the local daemon.
 #[derive(Debug, Clone)]
 pub struct LoadedImage {
-    /// Its local id.
+    /// Its local id (with the containerd image store, its manifest digest).
     id: String,
-    /// Its size as the daemon counts it (unpacked).
+    /// Its size as the daemon counts it (unpacked), or as stored in the gathering layout.
     size: u64,
+    /// Its manifest in the layout gathered for the containerd image store.
+    manifest: Option<PushedManifest>,
 }
 
 impl StoredImage for LoadedImage {
@@ -56,34 +74,65 @@ impl StoredImage for LoadedImage {
 
 /// The local daemon's destinations of each image of `plan` (in plan order): one per repository
 /// of the image, and one for its `name` when it has one (so that `docker run NAME:TAG` works).
-/// Fails, before anything is built, for an image of several platforms none of which the daemon
-/// runs natively.
-pub fn local_destinations(
+/// Fails, before anything is built, for an image of several platforms none of which a daemon
+/// with the classic image store runs natively.
+pub async fn local_destinations(
     plan: &Plan,
     daemon: &Daemon,
 ) -> Result<Vec<Vec<LocalDaemon>>, PipelineError> {
-    plan.images()
-        .iter()
-        .map(|image| {
-            let platform = load_platform(image, daemon)?;
-            let mut repositories: Vec<String> =
-                image.repositories().iter().map(|r| r.to_string()).collect();
-            if let Some(name) = image
-                .name()
-                .filter(|n| !repositories.iter().any(|r| r == n))
-            {
-                repositories.push(name.to_string());
-            }
-            Ok(repositories
-                .into_iter()
-                .map(|repository| LocalDaemon {
-                    daemon: daemon.clone(),
-                    repository,
-                    platform: platform.clone(),
-                })
-                .collect())
-        })
-        .collect()
+    let all_platforms = daemon.holds_image_indexes().await?;
+    let mut out = Vec::new();
+    for image in plan.images() {
+        let platform = if all_platforms {
+            None
+        } else {
+            Some(load_platform(image, daemon)?)
+        };
+        let mut repositories: Vec<String> =
+            image.repositories().iter().map(|r| r.to_string()).collect();
+        // The name alone, as Docker names it (`app` is `docker.io/library/app`, which `docker
+        // run app:dev` finds).
+        if let Some(name) = image
+            .name()
+            .and_then(|name| mab_vocab::Repository::parse(name).ok())
+            .map(|name| name.to_string())
+            .filter(|name| !repositories.contains(name))
+        {
+            repositories.push(name);
+        }
+        let mut destinations = Vec::new();
+        for repository in repositories {
+            let how = match &platform {
+                Some(platform) => Loading::OnePlatform(platform.clone()),
+                None => gathering_layout(daemon, &repository).await?,
+            };
+            destinations.push(LocalDaemon {
+                daemon: daemon.clone(),
+                repository,
+                how,
+            });
+        }
+        out.push(destinations);
+    }
+    Ok(out)
+}
+
+/// A fresh OCI layout in a temporary folder, naming its images `repository:TAG`.
+async fn gathering_layout(daemon: &Daemon, repository: &str) -> Result<Loading, PipelineError> {
+    let dir = tempfile::Builder::new()
+        .prefix("mab-load-")
+        .tempdir()
+        .map_err(|e| PipelineError::LocalImage {
+            endpoint: daemon.endpoint().to_string(),
+            message: format!("cannot make a folder to gather the image of {repository} in: {e}"),
+        })?;
+    let layout = OciLayout::open(dir.path())
+        .await
+        .map_err(|e| PipelineError::Layout(Box::new(e)))?;
+    Ok(Loading::AllPlatforms {
+        layout: Target::layout(layout, repository),
+        dir: Arc::new(dir),
+    })
 }
 
 /// The platform of `image` whose image the local daemon gets: the only one, or the one the
@@ -115,6 +164,41 @@ impl LocalDaemon {
             message,
         }
     }
+
+    /// Puts the `platform` image into the daemon when it is the one platform its tags name.
+    async fn load_one(
+        &self,
+        only: &Platform,
+        platform: &Platform,
+        export: &(dyn Fn() -> mab_build::ImageExport + Send + Sync),
+        id: String,
+    ) -> Result<LoadedImage, PipelineError> {
+        if platform != only {
+            // Not the platform the tags will name: it stays out of the daemon.
+            return Ok(LoadedImage {
+                id,
+                size: 0,
+                manifest: None,
+            });
+        }
+        // Built by this daemon (or loaded for another repository of the image): it is there.
+        let image = match self.daemon.local_image(&id).await {
+            Some(image) => image,
+            None => {
+                self.daemon.load(export()).await?;
+                self.daemon.local_image(&id).await.ok_or_else(|| {
+                    self.error(format!(
+                        "the {platform} image {id} was loaded, but the daemon does not have it"
+                    ))
+                })?
+            }
+        };
+        Ok(LoadedImage {
+            id: image.id,
+            size: image.size,
+            manifest: None,
+        })
+    }
 }
 
 impl Destination for LocalDaemon {
@@ -142,34 +226,28 @@ impl Destination for LocalDaemon {
         platform: &'a Platform,
         export: &'a (dyn Fn() -> mab_build::ImageExport + Send + Sync),
         facts: ImageFacts<'a>,
-        _settings: PushSettings<'a>,
-        _reporter: &'a dyn PushReporter,
+        settings: PushSettings<'a>,
+        reporter: &'a dyn PushReporter,
     ) -> Result<Pushed<LoadedImage>, PipelineError> {
-        let id = facts.config_digest.to_string();
-        if platform != &self.platform {
-            // Not the platform the tags will name: it stays out of the daemon.
-            return Ok(Pushed {
-                stored: LoadedImage { id, size: 0 },
-                reused: false,
-            });
-        }
-        // Built by this daemon (or loaded for another repository of the image): it is there.
-        let image = match self.daemon.local_image(&id).await {
-            Some(image) => image,
-            None => {
-                self.daemon.load(export()).await?;
-                self.daemon.local_image(&id).await.ok_or_else(|| {
-                    self.error(format!(
-                        "the {platform} image {id} was loaded, but the daemon does not have it"
-                    ))
-                })?
+        let stored = match &self.how {
+            Loading::OnePlatform(only) => {
+                let id = facts.config_digest.to_string();
+                self.load_one(only, platform, export, id).await?
+            }
+            Loading::AllPlatforms { layout, .. } => {
+                let pushed = Destination::push(layout, platform, export, facts, settings, reporter)
+                    .await
+                    .map_err(|e| PipelineError::Layout(Box::new(e)))?;
+                let manifest = pushed.stored;
+                LoadedImage {
+                    id: manifest.digest.clone(),
+                    size: manifest.size(),
+                    manifest: Some(manifest),
+                }
             }
         };
         Ok(Pushed {
-            stored: LoadedImage {
-                id: image.id,
-                size: image.size,
-            },
+            stored,
             reused: false,
         })
     }
@@ -178,15 +256,30 @@ impl Destination for LocalDaemon {
         &'a self,
         manifests: &'a [(Platform, LoadedImage)],
         tags: &'a [String],
-        _options: &'a IndexOptions,
+        options: &'a IndexOptions,
     ) -> Result<PublishedIndex, PipelineError> {
+        let only = match &self.how {
+            Loading::OnePlatform(only) => only,
+            Loading::AllPlatforms { layout, dir } => {
+                let manifests: Vec<(Platform, PushedManifest)> = manifests
+                    .iter()
+                    .filter_map(|(p, image)| Some((p.clone(), image.manifest.clone()?)))
+                    .collect();
+                let index = Destination::publish(layout, &manifests, tags, options)
+                    .await
+                    .map_err(|e| PipelineError::Layout(Box::new(e)))?;
+                // Every tag at once: the layout names the index `REPOSITORY:TAG` for each.
+                self.daemon.load_layout(dir.path()).await?;
+                return Ok(index);
+            }
+        };
         let (_, image) = manifests
             .iter()
-            .find(|(platform, _)| platform == &self.platform)
+            .find(|(platform, _)| platform == only)
             .ok_or_else(|| {
                 self.error(format!(
-                    "no {} image of {} was built to load",
-                    self.platform, self.repository
+                    "no {only} image of {} was built to load",
+                    self.repository
                 ))
             })?;
         for tag in tags {
@@ -211,7 +304,7 @@ impl Destination for LocalDaemon {
                 "{reference} names {}, not the image just loaded ({expected_digest})",
                 image.id
             ))),
-            None => Err(self.error(format!("{reference} is not in the daemon after tagging"))),
+            None => Err(self.error(format!("{reference} is not in the daemon after loading"))),
         }
     }
 }

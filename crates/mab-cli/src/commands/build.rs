@@ -116,9 +116,12 @@ async fn build(args: BuildArgs, sinks: &mut Option<Sinks>) -> anyhow::Result<u8>
     check_build_inputs(&plan, &progress)?;
     let local = if args.load {
         let daemon = mab_build::Daemon::connect(&mab_build::DaemonEndpoint::from_env()?).await?;
-        match mab_pipeline::local_destinations(&plan, &daemon) {
+        match mab_pipeline::local_destinations(&plan, &daemon).await {
             Ok(local) => Some(local),
-            Err(error) => return Err(UsageError(error.to_string()).into()),
+            Err(error @ mab_pipeline::PipelineError::NoPlatformToLoad { .. }) => {
+                return Err(UsageError(error.to_string()).into());
+            }
+            Err(error) => return Err(error.into()),
         }
     } else {
         None

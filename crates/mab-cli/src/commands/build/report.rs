@@ -57,7 +57,8 @@ struct LoadedReport {
     tags: Vec<String>,
     /// The local image id.
     image_id: String,
-    platform: String,
+    /// The platforms its tags hold: one on the classic image store, all on the containerd one.
+    platforms: Vec<String>,
     /// Its size as the daemon counts it (unpacked), in bytes.
     size: u64,
     /// Seconds from the start of its build to the image loaded.
@@ -263,11 +264,16 @@ fn output_key(plan: &Plan, image: &ImageSpec) -> String {
 }
 
 fn loaded_report(image: PublishedImage) -> LoadedReport {
-    let platform = image.platforms.iter().find(|p| p.digest == image.digest);
+    // One platform's image (the classic image store), or an index of them all.
+    let held: Vec<&mab_pipeline::PublishedPlatform> =
+        match image.platforms.iter().find(|p| p.digest == image.digest) {
+            Some(one) => vec![one],
+            None => image.platforms.iter().collect(),
+        };
     LoadedReport {
-        platform: platform.map(|p| p.platform.to_string()).unwrap_or_default(),
-        size: platform.map_or(0, |p| p.size),
-        seconds: platform.map_or(0.0, |p| p.seconds),
+        platforms: held.iter().map(|p| p.platform.to_string()).collect(),
+        size: held.iter().map(|p| p.size).sum(),
+        seconds: held.iter().map(|p| p.seconds).fold(0.0, f64::max),
         repository: image.repository,
         tags: image.tags,
         image_id: image.digest,
@@ -299,7 +305,7 @@ fn summary_rows(report: &Report) -> Vec<SummaryRow> {
     for loaded in &report.loaded {
         rows.push(SummaryRow {
             image: loaded.repository.clone(),
-            platform: loaded.platform.clone(),
+            platform: loaded.platforms.join(", "),
             digest: short_digest(&loaded.image_id),
             size: indicatif::HumanBytes(loaded.size).to_string(),
             time: format!("{:.1}s", loaded.seconds),
