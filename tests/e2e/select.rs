@@ -178,3 +178,37 @@ fn bad_selections_and_sets_are_usage_errors_and_build_nothing() {
         assert!(!registry_has(&format!("{}:dev", plan.repository(name))));
     }
 }
+
+#[test]
+fn a_dry_run_of_a_part_lists_its_jobs_and_dependencies_without_a_daemon() {
+    let plan = TwoImages::new("select-dry");
+    let out = mab()
+        .args(["build", "--dry-run", "--json", "--platform", "linux/arm64"])
+        .arg(plan.plan())
+        .arg(&plan.app)
+        .env("DOCKER_HOST", NO_DAEMON)
+        .run();
+    out.assert_success().assert_stderr_contains(&[&format!(
+        "note: {} (needed by {}) is built too, unless it is already published",
+        plan.repository(&plan.base),
+        plan.repository(&plan.app)
+    )]);
+    let jobs: Vec<(String, String)> = out.json()["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|job| {
+            (
+                job["repository"].as_str().unwrap().to_string(),
+                job["platform"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        jobs,
+        [
+            (plan.repository(&plan.base), "linux/arm64/v8".to_string()),
+            (plan.repository(&plan.app), "linux/arm64/v8".to_string()),
+        ]
+    );
+}
