@@ -19,6 +19,16 @@ impl Drop for LocalImages {
     }
 }
 
+/// `NAME:dev` of the plan's base, and what removes it (and its repository's tag) at the end.
+fn base_loaded_as(plan: &TwoImages) -> (String, LocalImages) {
+    let reference = format!("{}:dev", plan.base);
+    let cleanup = LocalImages(vec![
+        reference.clone(),
+        format!("{}:dev", plan.repository(&plan.base)),
+    ]);
+    (reference, cleanup)
+}
+
 /// Whether the daemon under test has the containerd image store, which holds an image of
 /// several platforms under one tag (then `--load` loads every platform).
 fn holds_indexes() -> bool {
@@ -112,11 +122,7 @@ fn the_laptop_loop_builds_loads_and_pushes_nothing() {
 #[test]
 fn the_one_platform_built_is_loaded_even_when_emulated() {
     let plan = TwoImages::new("load-arm64");
-    let reference = format!("{}:dev", plan.base);
-    let _cleanup = LocalImages(vec![
-        reference.clone(),
-        format!("{}:dev", plan.repository(&plan.base)),
-    ]);
+    let (reference, _cleanup) = base_loaded_as(&plan);
     mab()
         .args(["build", "--load", "--no-push", "--platform", "linux/arm64"])
         .arg(plan.plan())
@@ -130,10 +136,7 @@ fn the_one_platform_built_is_loaded_even_when_emulated() {
 fn with_pushing_the_image_is_published_and_loaded() {
     let plan = TwoImages::new("load-push");
     let repository = plan.repository(&plan.base);
-    let _cleanup = LocalImages(vec![
-        format!("{}:dev", plan.base),
-        format!("{repository}:dev"),
-    ]);
+    let (_, _cleanup) = base_loaded_as(&plan);
     let out = mab()
         .args(["build", "--load", "--json"])
         .arg(plan.plan())
@@ -174,11 +177,7 @@ fn with_pushing_the_image_is_published_and_loaded() {
 fn an_image_built_by_another_daemon_is_loaded_from_its_export() {
     let plan = TwoImages::new("load-remote");
     let builder = ExtraDaemon::start("load");
-    let reference = format!("{}:dev", plan.base);
-    let _cleanup = LocalImages(vec![
-        reference.clone(),
-        format!("{}:dev", plan.repository(&plan.base)),
-    ]);
+    let (reference, _cleanup) = base_loaded_as(&plan);
     let text = std::fs::read_to_string(plan.plan()).unwrap().replacen(
         "version: 1\n",
         &format!(
@@ -211,11 +210,7 @@ fn an_image_built_by_another_daemon_is_loaded_from_its_export() {
 #[test]
 fn several_platforms_none_of_them_native() {
     let plan = TwoImages::new("load-none-native");
-    let reference = format!("{}:dev", plan.base);
-    let _cleanup = LocalImages(vec![
-        reference.clone(),
-        format!("{}:dev", plan.repository(&plan.base)),
-    ]);
+    let (reference, _cleanup) = base_loaded_as(&plan);
     let text = std::fs::read_to_string(plan.plan()).unwrap().replace(
         "platforms: [linux/amd64, linux/arm64]",
         "platforms: [linux/arm64, linux/arm/v7]",
