@@ -12,6 +12,7 @@
 //! | `MAB_TEST_AMD64_BASE` | optional: the amd64 base alone (`REG/mab-base/busybox:amd64`) |
 //! | `MAB_TEST_ARM64_BASE` | optional: the arm64 base alone (`REG/mab-base/busybox:arm64`) |
 //! | `DOCKER_HOST`         | the daemon (inherited by mab, docker and the tests)           |
+//! | `MAB_TEST_BUILDER`    | optional: `classic` runs every `mab build` with `--set '*.builder=classic'` |
 //! | `MAB_TEST_COSIGN`     | cosign 2.5 (Debian trixie), for the supply-chain tests        |
 //! | `MAB_TEST_CRANE`      | crane (Debian sid)                                            |
 //! | `MAB_TEST_BUILDX_CONFIG` | a `DOCKER_CONFIG` folder with the docker-buildx plugin     |
@@ -298,8 +299,28 @@ impl Mab {
         self
     }
 
-    pub fn run(self) -> Output {
+    /// Runs it; a `mab build` gets `--set '*.builder=B'` when `MAB_TEST_BUILDER=B` is set (so
+    /// that the whole suite can run with the classic builder too).
+    pub fn run(mut self) -> Output {
+        let is_build = self.cmd.get_args().next().is_some_and(|a| a == "build");
+        if is_build && let Some(builder) = test_builder() {
+            self.cmd.arg("--set").arg(format!("*.builder={builder}"));
+        }
         run_command(self.cmd, MAB_TIMEOUT)
+    }
+}
+
+/// The builder every `mab build` of the tests is made to use (`MAB_TEST_BUILDER`), if any.
+pub fn test_builder() -> Option<String> {
+    optional("MAB_TEST_BUILDER")
+}
+
+/// Whether a build's output says that a step came from the cache, in the words of the builder
+/// the tests run with (BuildKit's `CACHED`, the classic builder's `Using cache`).
+pub fn says_a_step_was_cached(text: &str) -> bool {
+    match test_builder().as_deref() {
+        Some("classic") => text.contains("Using cache"),
+        _ => text.contains("CACHED"),
     }
 }
 

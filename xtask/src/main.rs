@@ -1,9 +1,10 @@
 //! Developer tasks for mab.
 //!
-//! - `cargo xtask test [--no-lint] [-- CARGO_TEST_ARGS...]`: brings up a Docker daemon (unless
-//!   one answers at DOCKER_HOST), QEMU binfmt for arm64, a throwaway registry on a free
-//!   127.0.0.1 port and multi-arch busybox base images; runs fmt, clippy, `cargo build -p
-//!   mab-cli` and `cargo test --workspace`; tears down what it started.
+//! - `cargo xtask test [--no-lint] [--no-classic] [-- CARGO_TEST_ARGS...]`: brings up a Docker
+//!   daemon (unless one answers at DOCKER_HOST), QEMU binfmt for arm64, a throwaway registry on
+//!   a free 127.0.0.1 port and multi-arch busybox base images; runs fmt, clippy, `cargo build -p
+//!   mab-cli`, `cargo test --workspace`, and the end-to-end suite again with the classic builder
+//!   (`MAB_TEST_BUILDER=classic`); tears down what it started.
 //! - `cargo xtask demo [--keep]`: the same environment, then `mab build
 //!   examples/echo-platform/plan.yaml` and what each platform's container prints.
 //! - `cargo xtask env`: the same environment, kept up until Ctrl-C, for running tests by hand.
@@ -32,8 +33,11 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  test [--no-lint] [-- ARGS...]   bring up the test environment, run fmt, clippy, build mab,
-                                  `cargo test --workspace ARGS...`, tear down
+  test [--no-lint] [--no-classic] [-- ARGS...]
+                                  bring up the test environment, run fmt, clippy, build mab,
+                                  `cargo test --workspace ARGS...`, then the end-to-end suite
+                                  again with the classic builder (MAB_TEST_BUILDER=classic;
+                                  --no-classic skips it), tear down
   demo [--keep]                   build examples/echo-platform with mab into a local registry
                                   and show the result; --keep leaves the registry running
   env                             bring up the test environment, print its variables and keep
@@ -92,11 +96,13 @@ fn run(args: Vec<String>) -> Result<bool> {
     match task.as_str() {
         "test" => {
             let mut no_lint = false;
+            let mut no_classic = false;
             let mut cargo_test_args = Vec::new();
             let mut it = rest.iter();
             while let Some(a) = it.next() {
                 match a.as_str() {
                     "--no-lint" => no_lint = true,
+                    "--no-classic" => no_classic = true,
                     "--" => {
                         cargo_test_args.extend(it.by_ref().cloned());
                     }
@@ -109,6 +115,7 @@ fn run(args: Vec<String>) -> Result<bool> {
                 &paths,
                 test::Args {
                     no_lint,
+                    no_classic,
                     cargo_test_args,
                 },
             )

@@ -1,5 +1,5 @@
-//! `cargo xtask test`: environment up, fmt, clippy, build mab, `cargo test --workspace`,
-//! teardown, summary.
+//! `cargo xtask test`: environment up, fmt, clippy, build mab, `cargo test --workspace`, the
+//! end-to-end suite again with the classic builder, teardown, summary.
 
 use std::time::{Duration, Instant};
 
@@ -13,9 +13,37 @@ use crate::signals;
 
 pub struct Args {
     pub no_lint: bool,
+    /// Skip the end-to-end suite's second pass with the classic builder.
+    pub no_classic: bool,
     /// Passed through to `cargo test`.
     pub cargo_test_args: Vec<String>,
 }
+
+/// The end-to-end tests the classic builder's pass leaves out: those of what only BuildKit
+/// does (`buildkit::`: secrets, ssh, cache mounts, BUILDPLATFORM stages), and, to keep it
+/// short, those that build no image (`mab manifest`, completions and man pages, dry runs, usage errors) and those
+/// whose images are incidental to what they test on the registry's side or in the output
+/// (layer compression, credentials, the docker format, registry faults, malformed registries,
+/// OCI layouts, verification, many images at once, the platform lint, CI's files). What the
+/// builder does — building both platforms, `FROM` another image of the plan, builders,
+/// reruns, Ctrl-C, the build cache, `--load`, selections — runs with both builders.
+const CLASSIC_PASS_SKIPS: &[&str] = &[
+    "buildkit::",
+    "manifest::",
+    "shell::",
+    "dry_run::",
+    "bad_input::",
+    "compression::",
+    "credentials::",
+    "docker_format::",
+    "faults::",
+    "malformed_registry::",
+    "oci_output::",
+    "verify::",
+    "many_images::",
+    "lint::",
+    "ci::",
+];
 
 struct Step {
     name: &'static str,
@@ -78,22 +106,24 @@ pub fn run(paths: &Paths, args: Args) -> Result<bool> {
         for (k, v) in env.test_vars(paths) {
             cmd = cmd.env(k, v);
         }
-        signals::check()?;
-        eprintln!("==> test: {}", cmd.display());
-        let started = Instant::now();
-        let status = cmd.status_tee(|line| counts.add(line));
-        signals::check()?;
-        steps.push(Step {
-            name: "test",
-            outcome: match status {
-                Ok(s) if s.success() => Outcome::Ok,
-                Ok(s) => Outcome::Failed(s.to_string()),
-                Err(e) => Outcome::Failed(format!("{e:#}")),
-            },
-            took: started.elapsed(),
-        });
+        steps.push(test_step("test", cmd, &mut counts)?);
     } else {
         steps.push(skipped("test", "mab did not build"));
+    }
+    // The end-to-end suite again with every plan's images built by the classic builder
+    // (`--set '*.builder=classic'`), so that builder keeps being tested on every run.
+    match classic_pass_args(&args) {
+        _ if !built => steps.push(skipped("classic", "mab did not build")),
+        Err(why) => steps.push(skipped("classic", why)),
+        Ok(pass_args) => {
+            let mut cmd = cargo(&["test", "--no-fail-fast"])
+                .args(&pass_args)
+                .env("MAB_TEST_BUILDER", "classic");
+            for (k, v) in env.test_vars(paths) {
+                cmd = cmd.env(k, v);
+            }
+            steps.push(test_step("classic", cmd, &mut counts)?);
+        }
     }
 
     env.teardown();
@@ -123,6 +153,41 @@ pub fn run(paths: &Paths, args: Args) -> Result<bool> {
         counts.passed, counts.failed, counts.ignored
     );
     Ok(ok)
+}
+
+/// The `cargo test` arguments of the classic builder's pass: the end-to-end suite, with the
+/// test filter asked for, if any; why there is none when the tests asked for are not the suite.
+fn classic_pass_args(args: &Args) -> Result<Vec<String>, &'static str> {
+    if args.no_classic {
+        return Err("--no-classic");
+    }
+    let asked = &args.cargo_test_args;
+    if asked.is_empty() {
+        let mut pass: Vec<String> = ["-p", "mab-tests", "--test", "e2e", "--"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for skip in CLASSIC_PASS_SKIPS {
+            pass.push("--skip".to_string());
+            pass.push(skip.to_string());
+        }
+        return Ok(pass);
+    }
+    let names_e2e = asked.windows(2).any(|w| w[0] == "--test" && w[1] == "e2e")
+        || asked.iter().any(|a| a == "--test=e2e");
+    if !names_e2e {
+        return Err("the tests asked for are not the end-to-end suite");
+    }
+    let names_package = asked
+        .iter()
+        .take_while(|a| *a != "--")
+        .any(|a| a.starts_with("-p") || a.starts_with("--package"));
+    let mut pass = Vec::new();
+    if !names_package {
+        pass.extend(["-p".to_string(), "mab-tests".to_string()]);
+    }
+    pass.extend(asked.iter().cloned());
+    Ok(pass)
 }
 
 /// The sum of libtest's `test result: ok. 3 passed; 0 failed; 1 ignored; ...` lines.
@@ -162,6 +227,24 @@ fn skipped(name: &'static str, why: &'static str) -> Step {
     }
 }
 
+/// Runs `cargo test` as a step, its output streamed and its result lines counted.
+fn test_step(name: &'static str, cmd: Cmd, counts: &mut Counts) -> Result<Step> {
+    signals::check()?;
+    eprintln!("==> {name}: {}", cmd.display());
+    let started = Instant::now();
+    let status = cmd.status_tee(|line| counts.add(line));
+    signals::check()?;
+    Ok(Step {
+        name,
+        outcome: match status {
+            Ok(s) if s.success() => Outcome::Ok,
+            Ok(s) => Outcome::Failed(s.to_string()),
+            Err(e) => Outcome::Failed(format!("{e:#}")),
+        },
+        took: started.elapsed(),
+    })
+}
+
 /// Runs one step with its output streamed; an interruption ends the whole run.
 fn step(name: &'static str, cmd: Cmd) -> Result<Step> {
     signals::check()?;
@@ -182,7 +265,29 @@ fn step(name: &'static str, cmd: Cmd) -> Result<Step> {
 
 #[cfg(test)]
 mod tests {
-    use super::Counts;
+    use super::{Args, Counts, classic_pass_args};
+
+    fn args(cargo_test_args: &[&str], no_classic: bool) -> Args {
+        Args {
+            no_lint: false,
+            no_classic,
+            cargo_test_args: cargo_test_args.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_classic_pass_runs_the_end_to_end_suite() {
+        let whole = classic_pass_args(&args(&[], false)).unwrap();
+        assert_eq!(whole[..5], ["-p", "mab-tests", "--test", "e2e", "--"]);
+        assert_eq!(whole[5..7], ["--skip", "buildkit::"]);
+        assert_eq!(whole.len(), 5 + 2 * super::CLASSIC_PASS_SKIPS.len());
+        assert_eq!(
+            classic_pass_args(&args(&["--test", "e2e", "cache::"], false)).unwrap(),
+            ["-p", "mab-tests", "--test", "e2e", "cache::"]
+        );
+        assert!(classic_pass_args(&args(&["-p", "mab-plan"], false)).is_err());
+        assert!(classic_pass_args(&args(&[], true)).is_err());
+    }
 
     #[test]
     fn counts_sum_libtest_result_lines() {

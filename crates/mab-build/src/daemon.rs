@@ -37,9 +37,10 @@ pub trait BuildReporter: Send + Sync {
 
 /// Tells which image a base image reference names, for one platform, in its registry now.
 pub trait BaseResolver: Send + Sync {
-    /// `registry/repository@sha256:…` of `reference`'s image for `platform`; `None` when that
-    /// is not known (the registry cannot be reached or read, no such platform there): the
-    /// daemon then pulls the tag for the platform, as `docker pull --platform` does.
+    /// `registry/repository@sha256:…` of `reference`'s image for `platform` (or the id,
+    /// `sha256:…`, of an image the building daemon has: one built earlier in the same run);
+    /// `None` when that is not known (the registry cannot be reached or read, no such platform
+    /// there): the daemon then pulls the tag for the platform, as `docker pull --platform` does.
     fn platform_image<'a>(
         &'a self,
         reference: &'a str,
@@ -87,6 +88,12 @@ pub struct BuildRequest {
     pub secrets: Vec<crate::BuildSecret>,
     /// Ssh agents `RUN --mount=type=ssh` may reach (BuildKit only).
     pub ssh: Vec<crate::SshForward>,
+    /// Images whose build cache the build may use (`--cache-from`): each is looked up in its
+    /// registry for the platform and used by digest; one that is not there is left out.
+    pub cache_from: Vec<String>,
+    /// Write BuildKit's cache metadata into the image (`BUILDKIT_INLINE_CACHE=1`), so that the
+    /// pushed image can be a later build's `cache_from`.
+    pub inline_cache: bool,
     /// Repositories (`registry/path`, no tag) whose images are always pulled when a `FROM`
     /// names them, even when the daemon has one: images this build depends on, published
     /// moments ago, which a local image of an earlier run must not stand in for.
@@ -423,6 +430,11 @@ impl Daemon {
         let id = self
             .local_or_pulled(&by_digest, base, &wanted, PullAttempts::One)
             .await?;
+        // An image of this daemon named by its id (built earlier in the same run): BuildKit
+        // cannot name an image by id.
+        if by_digest.starts_with("sha256:") {
+            return Ok(Some((self.private_tag(&id).await?, id)));
+        }
         Ok(Some((by_digest, id)))
     }
 

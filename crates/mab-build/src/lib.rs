@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 mod backend;
+mod cache;
 mod context;
 mod credentials;
 mod daemon;
@@ -23,6 +24,7 @@ mod dockerfile;
 mod endpoint;
 mod error;
 mod fleet;
+mod load;
 mod secret;
 mod ssh;
 mod tls;
@@ -40,4 +42,5 @@ pub use dockerfile::{
 pub use endpoint::{DEFAULT_ENDPOINT, DaemonEndpoint, TlsFiles};
 pub use error::BuildError;
 pub use fleet::{BuilderConfig, BuilderStatus, Fit, Fleet, Lease, error_chain};
+pub use load::LocalImage;
 pub use secret::{BuildSecret, SecretValue, SshForward, SshSource};

@@ -27,6 +27,19 @@ pub enum Command {
     Verify(crate::commands::verify::VerifyArgs),
     /// The builders (Docker daemons) of a plan, or the default one: `mab builders ls [PLAN]`.
     Builders(crate::commands::builders::BuildersArgs),
+    /// Print a shell completion script, e.g. `mab completions bash >
+    /// ~/.local/share/bash-completion/completions/mab`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (`mab.1`, `mab-build.1`, ...) into DIR, e.g. `mab manpages
+    /// /usr/local/share/man/man1`.
+    Manpages {
+        /// The folder (created if missing).
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -34,9 +47,43 @@ pub struct BuildArgs {
     /// The plan file (YAML).
     pub plan: PathBuf,
 
+    /// Build only these images (each by its `name` or a repository), and the images they
+    /// depend on that are not published yet.
+    #[arg(value_name = "IMAGE")]
+    pub images: Vec<String>,
+
+    /// Build only this platform (repeatable, or comma-separated); each image built must have
+    /// it.
+    #[arg(long = "platform", value_name = "PLATFORM", value_delimiter = ',', value_parser = parse_platform)]
+    pub platforms: Vec<mab_plan::Platform>,
+
+    /// Set a plan value for this run: TARGET.KEY=VALUE, TARGET an image's name or repository,
+    /// or `*` (repeatable), e.g. `app.build_args.MSG=hi`, `*.platforms=linux/amd64`,
+    /// `*.builder=classic`.
+    #[arg(long = "set", value_name = "TARGET.KEY=VALUE", value_parser = parse_override)]
+    pub set: Vec<mab_plan::PlanOverride>,
+
+    /// Also put each image into the local Docker daemon (DOCKER_HOST) under its tags: the
+    /// platform the daemon runs natively, or the one platform built.
+    #[arg(long)]
+    pub load: bool,
+
+    /// Push nothing to registries (with --load or --output).
+    #[arg(long)]
+    pub no_push: bool,
+
     /// Write everything into an OCI image layout instead of pushing: `oci:DIR`.
     #[arg(long, value_name = "oci:DIR")]
     pub output: Option<String>,
+
+    /// Also write the --json document to FILE (atomically; also when the run fails, with
+    /// `errors`).
+    #[arg(long, value_name = "FILE")]
+    pub metadata_file: Option<PathBuf>,
+
+    /// How progress is shown on stderr.
+    #[arg(long, value_enum, default_value_t, value_name = "MODE")]
+    pub progress: crate::progress::ProgressMode,
 
     /// Print one JSON document with the results on stdout (progress stays on stderr).
     #[arg(long)]
@@ -84,4 +131,13 @@ pub enum PlanCommand {
     },
     /// Print the JSON Schema of the plan format, for editors (docs/plan.schema.json is a copy).
     Schema,
+}
+
+fn parse_platform(text: &str) -> Result<mab_plan::Platform, String> {
+    text.parse::<mab_plan::Platform>()
+        .map_err(|e| e.to_string())
+}
+
+fn parse_override(text: &str) -> Result<mab_plan::PlanOverride, String> {
+    text.parse()
 }

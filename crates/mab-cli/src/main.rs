@@ -3,6 +3,7 @@
 //! The binary is thin: parse arguments, run the command, print the error chain, return the exit
 //! code. Everything else lives in the library crates; this crate is the only one that prints.
 
+mod ci;
 mod cli;
 mod commands;
 mod exit;

@@ -1,30 +1,64 @@
-//! Progress on stderr: indicatif bars on a terminal, one plain line per step otherwise (CI logs).
+//! Progress on stderr: indicatif bars on a terminal, one plain line per step otherwise (CI logs);
+//! `--progress tty|plain|quiet` chooses instead of the terminal test.
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressStyle};
+use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mab_build::{Fit, error_chain};
 use mab_pipeline::{Events, JobEvent, JobEvents, JobFailure, Notice, Placement};
 use mab_plan::ImageSpec;
 use mab_platform::Platform;
 
+/// How progress is shown (`--progress`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ProgressMode {
+    /// Bars when stderr is a terminal, plain lines otherwise.
+    #[default]
+    Auto,
+    /// Bars, even when stderr is not a terminal.
+    Tty,
+    /// One plain line per step, even on a terminal.
+    Plain,
+    /// No progress: only warnings, errors and the results.
+    Quiet,
+}
+
 /// Where progress goes; cheap to clone.
 #[derive(Clone)]
 pub struct Progress {
     bars: Option<MultiProgress>,
+    quiet: bool,
 }
 
 impl Progress {
-    /// Bars when stderr is a terminal, plain lines otherwise.
-    pub fn for_stderr() -> Self {
-        let bars = std::io::stderr().is_terminal().then(MultiProgress::new);
-        Self { bars }
+    /// Progress on stderr as `mode` says.
+    pub fn new(mode: ProgressMode) -> Self {
+        let bars = match mode {
+            ProgressMode::Auto => std::io::stderr().is_terminal().then(MultiProgress::new),
+            ProgressMode::Tty => Some(MultiProgress::with_draw_target(
+                ProgressDrawTarget::term_like_with_hz(Box::new(console::Term::stderr()), 20),
+            )),
+            ProgressMode::Plain | ProgressMode::Quiet => None,
+        };
+        Self {
+            bars,
+            quiet: mode == ProgressMode::Quiet,
+        }
     }
 
-    /// A line that stays (above the bars, if any).
+    /// A line that stays (above the bars, if any). Quiet progress keeps only warnings and
+    /// errors.
     pub fn println(&self, line: &str) {
+        if self.quiet && !(line.starts_with("error") || line.starts_with("warning")) {
+            return;
+        }
+        self.print(line);
+    }
+
+    /// A line that stays, whatever the mode (a result the user asked for).
+    pub fn print(&self, line: &str) {
         match &self.bars {
             Some(bars) => {
                 let _ = bars.println(line);
@@ -70,6 +104,7 @@ impl JobProgress {
     pub fn step(&self, text: &str) {
         match &self.bar {
             Some(bar) => bar.set_message(text.to_string()),
+            None if self.progress.quiet => {}
             None => eprintln!("[{}] {text}", self.label),
         }
     }
@@ -82,7 +117,7 @@ impl JobProgress {
                 bar.finish_and_clear();
                 self.progress.println(&line);
             }
-            None => eprintln!("{line}"),
+            None => self.progress.println(&line),
         }
     }
 
@@ -177,6 +212,19 @@ impl Events for Progress {
                 digest,
                 tags,
             } => format!("[{repository}] published {digest} as {}", tags.join(", ")),
+            Notice::Loaded {
+                repository,
+                tags,
+                image_id,
+                platform,
+            } => format!(
+                "[{repository}] loaded {} into the docker daemon as {} ({image_id})",
+                platform.map_or_else(|| "every platform".to_string(), |p| p.to_string()),
+                tags.iter()
+                    .map(|tag| format!("{repository}:{tag}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             Notice::DigestsDiffer { image, digests } => format!(
                 "warning: {}: the repositories got different index digests ({}); the same \
                  image was exported differently for each",
@@ -198,12 +246,23 @@ impl JobEvents for JobProgress {
             JobEvent::Building(placement) => {
                 self.step(&format!("building{}", describe_placement(placement)))
             }
-            JobEvent::Built { image_id } => self.step(&format!("built {image_id}; pushing")),
+            JobEvent::Built { image_id } => self.step(&format!("built {image_id}")),
+            JobEvent::Stored {
+                digest,
+                pushed: false,
+                seconds,
+                placement,
+                ..
+            } => self.finish(&format!(
+                "built {digest} in {seconds:.1}s{}; nothing pushed",
+                describe_placement(placement)
+            )),
             JobEvent::Stored {
                 digest,
                 reused,
                 seconds,
                 placement,
+                ..
             } => self.finish(&format!(
                 "{} {digest} ({} sent) in {seconds:.1}s{}",
                 if reused {

@@ -48,7 +48,7 @@ where
     let platform = job.platform;
     let events = &job.events;
     events.event(JobEvent::Building(placement));
-    let recorder = BaseRecorder::new(events, run.bases);
+    let recorder = BaseRecorder::new(events, job.bases);
     let built = match lease.build(&job.request, &recorder, &recorder).await {
         Ok(built) => built,
         Err(e) if e.is_builder_failure() => return Err(Attempt::Builder(e.into())),
@@ -95,19 +95,25 @@ where
         let export = &export;
         async move {
             destination
-                .push(export, facts, settings, events)
+                .push(platform, export, facts, settings, events)
                 .await
                 .map_err(|source| PipelineError::Push {
                     platform: platform.to_string(),
                     destination: destination.describe(),
-                    source: Box::new(source),
+                    source: source.into(),
                 })
         }
     }))
     .await;
-    let reused = pushes
+    // Reused: every registry (or layout) already had it. The local daemon does not count: an
+    // image loaded there is not an upload.
+    let mut stores = pushes
         .iter()
-        .all(|p| p.as_ref().is_ok_and(|pushed| pushed.reused));
+        .zip(job.destinations)
+        .filter(|(_, destination)| !destination.is_local_daemon())
+        .peekable();
+    let reused = stores.peek().is_some()
+        && stores.all(|(p, _)| p.as_ref().is_ok_and(|pushed| pushed.reused));
     match pushes.into_iter().collect::<Result<Vec<_>, _>>() {
         Ok(pushed) => Ok((
             pushed.into_iter().map(|p| p.stored).collect(),

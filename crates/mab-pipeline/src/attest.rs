@@ -86,9 +86,9 @@ where
                     .map_err(|source| PipelineError::Attest {
                         platform: platform.to_string(),
                         destination: destination.describe(),
-                        source: Box::new(source),
+                        source: source.into(),
                     })?;
-            list.push(attestation);
+            list.extend(attestation);
         }
     }
     Ok(stored)

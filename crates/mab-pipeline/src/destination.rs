@@ -42,35 +42,43 @@ pub struct Pushed<S> {
 pub trait Destination: Send + Sync {
     /// One platform's image, stored.
     type Stored: StoredImage;
+    /// Why storing, publishing or reading back failed.
+    type Error: Into<crate::DestinationError> + Send + 'static;
 
     /// The destination, for messages (`registry/path`, or `oci:DIR (name)`).
     fn describe(&self) -> String;
 
-    /// Stores one platform's image; `export` opens a fresh `docker save` stream of it (called
-    /// again for each try, not at all when everything is already stored).
+    /// The repository the image is published as here (`registry/path`, or the name of a local
+    /// image).
+    fn repository(&self) -> String;
+
+    /// Whether this is the local Docker daemon (`--load`): what it publishes is a local image
+    /// (its "index digest" is the image id), not an index in a registry.
+    fn is_local_daemon(&self) -> bool {
+        false
+    }
+
+    /// Stores the `platform` image of the image; `export` opens a fresh `docker save` stream of
+    /// it (called again for each try, not at all when everything is already stored).
     fn push<'a>(
         &'a self,
+        platform: &'a Platform,
         export: &'a (dyn Fn() -> ImageExport + Send + Sync),
         facts: ImageFacts<'a>,
         settings: PushSettings<'a>,
         reporter: &'a dyn PushReporter,
-    ) -> impl Future<Output = Result<Pushed<Self::Stored>, RegistryError>> + Send + 'a;
+    ) -> impl Future<Output = Result<Pushed<Self::Stored>, Self::Error>> + Send + 'a;
 
     /// Stores in-toto statements about one platform's image as its attestation manifest (by
-    /// digest, untagged), to be listed in the index. By default a destination stores none.
+    /// digest, untagged), to be listed in the index; `None` when the destination keeps no
+    /// attestations (the default: a local daemon's image store has no place for them).
     fn attach<'a>(
         &'a self,
         subject: &'a Self::Stored,
         statements: &'a [Statement],
-    ) -> impl Future<Output = Result<StoredAttestation, RegistryError>> + Send + 'a {
+    ) -> impl Future<Output = Result<Option<StoredAttestation>, Self::Error>> + Send + 'a {
         let _ = (subject, statements);
-        let reference = self.describe();
-        async move {
-            Err(RegistryError::MalformedManifest {
-                reference,
-                message: "this destination stores no attestations".to_string(),
-            })
-        }
+        std::future::ready(Ok(None))
     }
 
     /// Publishes the index of `manifests` (and of the attestation manifests of `extras`) under
@@ -81,7 +89,7 @@ pub trait Destination: Send + Sync {
         extras: IndexExtras<'a>,
         tags: &'a [String],
         options: &'a IndexOptions,
-    ) -> impl Future<Output = Result<PublishedIndex, RegistryError>> + Send + 'a;
+    ) -> impl Future<Output = Result<PublishedIndex, Self::Error>> + Send + 'a;
 
     /// Reads `tag` back and checks the whole image it points at; `None` when the destination
     /// is not read back (an OCI layout).
@@ -89,7 +97,7 @@ pub trait Destination: Send + Sync {
         &'a self,
         tag: &'a str,
         expected_digest: &'a str,
-    ) -> impl Future<Output = Result<Option<VerifyReport>, RegistryError>> + Send + 'a;
+    ) -> impl Future<Output = Result<Option<VerifyReport>, Self::Error>> + Send + 'a;
 }
 
 impl StoredImage for PushedManifest {
@@ -112,13 +120,22 @@ impl StoredImage for PushedManifest {
 
 impl Destination for Target {
     type Stored = PushedManifest;
+    type Error = RegistryError;
 
     fn describe(&self) -> String {
         Target::describe(self)
     }
 
+    fn repository(&self) -> String {
+        match self {
+            Target::Registry(repository) => repository.name(),
+            Target::Layout { name, .. } => name.clone(),
+        }
+    }
+
     async fn push<'a>(
         &'a self,
+        _platform: &'a Platform,
         export: &'a (dyn Fn() -> ImageExport + Send + Sync),
         facts: ImageFacts<'a>,
         settings: PushSettings<'a>,
@@ -131,12 +148,14 @@ impl Destination for Target {
         })
     }
 
-    fn attach<'a>(
+    async fn attach<'a>(
         &'a self,
         subject: &'a PushedManifest,
         statements: &'a [Statement],
-    ) -> impl Future<Output = Result<StoredAttestation, RegistryError>> + Send + 'a {
+    ) -> Result<Option<StoredAttestation>, RegistryError> {
         store_attestation(self, &subject.digest, statements)
+            .await
+            .map(Some)
     }
 
     fn publish<'a>(

@@ -3,6 +3,9 @@
 use mab_build::BuildError;
 use mab_registry::RegistryError;
 
+/// Why a destination failed: a registry's error, or the local daemon's.
+pub type DestinationError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Why a job, an image or the preparation of a run failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -64,11 +67,11 @@ pub enum PipelineError {
     Push {
         /// The platform.
         platform: String,
-        /// The destination (`registry/path`, or an OCI layout).
+        /// The destination (`registry/path`, an OCI layout, the local daemon).
         destination: String,
         /// Why.
         #[source]
-        source: Box<RegistryError>,
+        source: DestinationError,
     },
 
     /// A platform's image holds executables for another machine, and the run is strict.
@@ -91,7 +94,7 @@ pub enum PipelineError {
         destination: String,
         /// Why.
         #[source]
-        source: Box<RegistryError>,
+        source: DestinationError,
     },
 
     /// A tag could not be read back after publishing.
@@ -103,7 +106,7 @@ pub enum PipelineError {
         tag: String,
         /// Why.
         #[source]
-        source: Box<RegistryError>,
+        source: DestinationError,
     },
 
     /// A tag read back after publishing did not check out.
@@ -198,7 +201,38 @@ pub enum PipelineError {
         destination: String,
         /// Why.
         #[source]
-        source: Box<RegistryError>,
+        source: DestinationError,
+    },
+
+    /// `--load` of an image of several platforms none of which the local daemon runs natively
+    /// (its image store holds one platform per tag).
+    #[error(
+        "--load: {image} has several platforms ({platforms}), and the docker daemon at \
+         {endpoint} runs none of them natively ({native}): it holds one platform per tag; choose \
+         one with --platform"
+    )]
+    NoPlatformToLoad {
+        /// The image, as the plan names it.
+        image: String,
+        /// The local daemon's endpoint.
+        endpoint: String,
+        /// The daemon's own platform.
+        native: String,
+        /// The image's platforms, comma-separated.
+        platforms: String,
+    },
+
+    /// What was asked of the plan does not fit it (an image that would have no platform).
+    #[error(transparent)]
+    Plan(Box<mab_plan::PlanError>),
+
+    /// The local daemon does not hold what `--load` put there.
+    #[error("the docker daemon at {endpoint}: {message}")]
+    LocalImage {
+        /// The local daemon's endpoint.
+        endpoint: String,
+        /// What is wrong.
+        message: String,
     },
 }
 

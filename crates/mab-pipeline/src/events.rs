@@ -2,7 +2,7 @@
 //! also receives the build's and the push's own progress, and [`Notice`]s about the run.
 
 use mab_build::{BuildReporter, Fit};
-use mab_plan::{ImageSpec, Repository};
+use mab_plan::ImageSpec;
 use mab_platform::Platform;
 use mab_registry::PushReporter;
 
@@ -45,8 +45,11 @@ pub enum JobEvent<'a> {
     },
     /// The platform's manifest is stored in every destination: the job is done.
     Stored {
-        /// The manifest digest.
+        /// The manifest digest (the local image id when the image only went into the local
+        /// daemon).
         digest: &'a str,
+        /// Whether it went to a registry or an OCI layout (not only into the local daemon).
+        pushed: bool,
         /// Nothing changed since a previous run: nothing was exported or uploaded.
         reused: bool,
         /// Seconds from the start of the build (on its last builder) to the manifest stored.
@@ -101,12 +104,24 @@ pub enum Notice<'a> {
     },
     /// An image's index is published in one repository under its tags.
     Published {
-        /// The repository.
-        repository: &'a Repository,
+        /// The repository (`registry/path`).
+        repository: &'a str,
         /// The index digest.
         digest: &'a str,
         /// The tags that now point at it.
         tags: &'a [String],
+    },
+    /// An image is in the local daemon under its tags (`--load`).
+    Loaded {
+        /// The local repository.
+        repository: &'a str,
+        /// The tags that now point at it.
+        tags: &'a [String],
+        /// The local image id.
+        image_id: &'a str,
+        /// Its platform; `None` when the image holds every platform (an index, on the
+        /// containerd image store).
+        platform: Option<&'a Platform>,
     },
     /// The repositories of one image got different index digests (the same image exported
     /// differently for each): worth a warning.

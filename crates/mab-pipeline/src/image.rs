@@ -7,7 +7,7 @@ use mab_platform::Platform;
 use mab_registry::{IndexExtras, IndexOptions, ManifestOptions, Signer};
 
 use crate::attest::attest_image;
-use crate::job::{BuiltPlatform, build_platform};
+use crate::job::{BuiltPlatform, Dependencies, build_platform};
 use crate::publish::publish_image;
 use crate::schedule::Run;
 use crate::sign::signer;
@@ -22,7 +22,7 @@ pub(crate) async fn build_image<B, D, E>(
     image: &ImageSpec,
     destinations: &[D],
     run: Run<'_, B, E>,
-    pull_repositories: Vec<String>,
+    dependencies: Dependencies,
 ) -> Result<Vec<PublishedImage>, Vec<Failure>>
 where
     B: BuilderPool,
@@ -41,7 +41,7 @@ where
             platform,
             destinations,
             run,
-            &pull_repositories,
+            &dependencies,
             &manifest_options,
         )
     }))
@@ -84,11 +84,8 @@ where
         annotations: image.annotations().index().clone(),
     };
     let mut published = Vec::new();
-    for (((destination, repository), manifests), attestations) in destinations
-        .iter()
-        .zip(image.repositories())
-        .zip(manifests)
-        .zip(&attestations)
+    for ((destination, manifests), attestations) in
+        destinations.iter().zip(manifests).zip(&attestations)
     {
         let extras = IndexExtras {
             attestations,
@@ -103,13 +100,28 @@ where
         )
         .await
         .map_err(whole)?;
-        run.events.notice(Notice::Published {
-            repository,
-            digest: &index.digest,
-            tags: image.tags(),
-        });
+        let repository = destination.repository();
+        let loaded = destination.is_local_daemon();
+        if loaded {
+            run.events.notice(Notice::Loaded {
+                repository: &repository,
+                tags: image.tags(),
+                image_id: &index.digest,
+                platform: manifests
+                    .iter()
+                    .find(|(_, stored)| stored.digest() == index.digest)
+                    .map(|(platform, _)| platform),
+            });
+        } else {
+            run.events.notice(Notice::Published {
+                repository: &repository,
+                digest: &index.digest,
+                tags: image.tags(),
+            });
+        }
         published.push(PublishedImage {
-            repository: repository.to_string(),
+            repository,
+            loaded,
             tags: image.tags().to_vec(),
             digest: index.digest,
             media_type: index.media_type,
@@ -128,10 +140,11 @@ where
                 .collect(),
         });
     }
-    if let [first, rest @ ..] = published.as_slice()
+    let in_registries: Vec<&PublishedImage> = published.iter().filter(|p| !p.loaded).collect();
+    if let [first, rest @ ..] = in_registries.as_slice()
         && rest.iter().any(|p| p.digest != first.digest)
     {
-        let digests: Vec<(String, String)> = published
+        let digests: Vec<(String, String)> = in_registries
             .iter()
             .map(|p| (p.repository.clone(), p.digest.clone()))
             .collect();

@@ -5,7 +5,7 @@ use std::time::{Instant, SystemTime};
 
 use mab_attest::BaseImage;
 
-use mab_build::{BuildRequest, Fit, error_chain};
+use mab_build::{BaseResolver, BuildRequest, Fit, error_chain};
 use mab_plan::ImageSpec;
 use mab_platform::Platform;
 use mab_registry::ManifestOptions;
@@ -59,6 +59,64 @@ pub(crate) struct PlatformJob<'a, D, J> {
     pub manifest: &'a ManifestOptions,
     /// The job's progress.
     pub events: J,
+    /// Which image each base reference names, for the job's platform.
+    pub bases: &'a dyn BaseResolver,
+}
+
+/// The images a job's image depends on, built in this run.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Dependencies {
+    /// The repositories of those pushed to a registry: a `FROM` naming one is always pulled
+    /// afresh.
+    pub pushed: Vec<String>,
+    /// Those only put into the local daemon (`--load --no-push`): a `FROM` naming one of
+    /// their repositories takes the image built in this run for its platform (by id), never
+    /// the registry's (older, or not there).
+    pub loaded: Vec<LoadedDependency>,
+}
+
+/// An image only loaded into the local daemon, as the images depending on it see it.
+#[derive(Debug, Clone)]
+pub(crate) struct LoadedDependency {
+    /// Its repositories (`registry/path`; with `name`, that name's too).
+    pub repositories: Vec<String>,
+    /// The local image id of each platform built.
+    pub images: Vec<(Platform, String)>,
+}
+
+/// A resolver that names the images of `loaded` dependencies by their local ids and asks
+/// `inner` about the other bases.
+struct LocalFirst<'a> {
+    inner: &'a dyn BaseResolver,
+    loaded: &'a [LoadedDependency],
+}
+
+impl BaseResolver for LocalFirst<'_> {
+    fn platform_image<'a>(
+        &'a self,
+        reference: &'a str,
+        platform: &'a Platform,
+    ) -> futures::future::BoxFuture<'a, Option<String>> {
+        let repository = mab_vocab::ImageReference::parse(reference)
+            .ok()
+            .map(|r| r.name());
+        let dependency = self.loaded.iter().find(|d| {
+            repository
+                .as_ref()
+                .is_some_and(|r| d.repositories.contains(r))
+        });
+        match dependency {
+            Some(dependency) => {
+                let id = dependency
+                    .images
+                    .iter()
+                    .find(|(p, _)| p == platform)
+                    .map(|(_, id)| id.clone());
+                Box::pin(std::future::ready(id))
+            }
+            None => self.inner.platform_image(reference, platform),
+        }
+    }
 }
 
 /// Builds one platform of `image` on a builder of the pool and stores its manifest (untagged)
@@ -68,7 +126,7 @@ pub(crate) async fn build_platform<B, D, E>(
     platform: &Platform,
     destinations: &[D],
     run: Run<'_, B, E>,
-    pull_repositories: &[String],
+    dependencies: &Dependencies,
     manifest: &ManifestOptions,
 ) -> Result<BuiltPlatform<D::Stored>, PipelineError>
 where
@@ -90,14 +148,20 @@ where
             labels: settings.labels().clone(),
             no_cache: settings.no_cache() || options.no_cache,
             pull: settings.pull() || options.pull,
+            cache_from: settings.cache_from().to_vec(),
+            inline_cache: settings.cache_to() == Some(mab_plan::CacheExport::Inline),
             builder: settings.backend(),
             secrets,
             ssh,
-            pull_repositories: pull_repositories.to_vec(),
+            pull_repositories: dependencies.pushed.clone(),
         },
         destinations,
         manifest,
         events: run.events.job(image, platform),
+        bases: &LocalFirst {
+            inner: run.bases,
+            loaded: &dependencies.loaded,
+        },
     };
     // Builders that failed under this job, and how the last one failed.
     let mut excluded = Vec::new();
@@ -158,6 +222,7 @@ where
                 let seconds = started.elapsed().as_secs_f64();
                 job.events.event(JobEvent::Stored {
                     digest: stored.first().map(StoredImage::digest).unwrap_or_default(),
+                    pushed: destinations.iter().any(|d| !d.is_local_daemon()),
                     reused,
                     seconds,
                     placement,

@@ -27,11 +27,14 @@ pub struct ImageOutcome {
     pub result: Result<Vec<PublishedImage>, Vec<Failure>>,
 }
 
-/// An image published in one repository.
+/// An image published in one repository, or loaded into the local daemon.
 #[derive(Debug, Clone)]
 pub struct PublishedImage {
-    /// `registry/path`.
+    /// `registry/path` (for an image loaded into the local daemon: the local repository).
     pub repository: String,
+    /// Loaded into the local daemon (`--load`): `digest` is the local image id of the platform
+    /// it holds, `media_type` that of an image config.
+    pub loaded: bool,
     /// The tags that point at the index.
     pub tags: Vec<String>,
     /// The index digest.

@@ -20,7 +20,7 @@ pub(crate) async fn publish_image<D: Destination>(
         .await
         .map_err(|source| PipelineError::Publish {
             destination: destination.describe(),
-            source: Box::new(source),
+            source: source.into(),
         })?;
     // Read every tag back: it must point at this index, and the whole image must check out.
     for tag in tags {
@@ -30,7 +30,7 @@ pub(crate) async fn publish_image<D: Destination>(
             .map_err(|source| PipelineError::ReadBack {
                 destination: destination.describe(),
                 tag: tag.clone(),
-                source: Box::new(source),
+                source: source.into(),
             })?;
         if let Some(report) = report.filter(|r| !r.is_sound()) {
             return Err(PipelineError::Verification {

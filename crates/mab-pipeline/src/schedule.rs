@@ -10,6 +10,7 @@ use mab_plan::Plan;
 use tokio::sync::Semaphore;
 
 use crate::image::build_image;
+use crate::job::{Dependencies, LoadedDependency};
 use crate::{
     BuilderPool, Destination, Events, Failure, ImageOutcome, PipelineError, RunOptions, RunOutcome,
 };
@@ -72,22 +73,38 @@ where
             .map(|&d| (d, runs[d].clone().expect("dependencies run first")))
             .collect();
         let slot = &outcomes[index];
+        let outcomes = &outcomes;
         let image_destinations = &destinations[index];
         let image_run = async move {
             let mut failed = Vec::new();
+            // Bases from the images this one depends on are pulled afresh, or taken from the
+            // local daemon when they were only loaded there.
+            let mut built = Dependencies::default();
             for (dependency, published) in dependencies {
                 if !published.await {
                     failed.push(images[dependency].label());
+                    continue;
+                }
+                let repositories = images[dependency]
+                    .repositories()
+                    .iter()
+                    .map(|r| r.to_string());
+                if destinations[dependency]
+                    .iter()
+                    .any(|d| !d.is_local_daemon())
+                {
+                    built.pushed.extend(repositories);
+                } else {
+                    built.loaded.push(LoadedDependency {
+                        repositories: repositories
+                            .chain(local_name(&images[dependency]))
+                            .collect(),
+                        images: local_images(&outcomes[dependency]),
+                    });
                 }
             }
             let result = if failed.is_empty() {
-                // Bases from the images this one depends on are pulled afresh.
-                let pull_repositories = image
-                    .depends_on()
-                    .iter()
-                    .flat_map(|&d| images[d].repositories().iter().map(|r| r.to_string()))
-                    .collect();
-                build_image(image, image_destinations, run, pull_repositories).await
+                build_image(image, image_destinations, run, built).await
             } else {
                 Err(vec![Failure {
                     platform: None,
@@ -116,4 +133,31 @@ where
             })
             .collect(),
     }
+}
+
+/// The repository the image's `name` stands for alone (`app` is `docker.io/library/app`), as
+/// `--load` tags it.
+fn local_name(image: &mab_plan::ImageSpec) -> Option<String> {
+    mab_vocab::Repository::parse(image.name()?)
+        .ok()
+        .map(|r| r.to_string())
+}
+
+/// The local image id of each platform of a published image's run (those of its local daemon
+/// destination).
+fn local_images(outcome: &Mutex<Option<ImageOutcome>>) -> Vec<(mab_platform::Platform, String)> {
+    let outcome = outcome.lock().expect("outcome lock");
+    let Some(Ok(published)) = outcome.as_ref().map(|o| o.result.as_ref()) else {
+        return Vec::new();
+    };
+    published
+        .iter()
+        .find(|p| p.loaded)
+        .map(|p| {
+            p.platforms
+                .iter()
+                .map(|platform| (platform.platform.clone(), platform.digest.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
 }

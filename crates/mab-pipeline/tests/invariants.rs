@@ -41,6 +41,13 @@ enum Happened {
         destination: String,
         platforms: Vec<String>,
     },
+    /// What a build was given about the images it depends on: the repositories it must pull
+    /// afresh, and what the resolver says `r.example/team/base:latest` is.
+    Given {
+        image: String,
+        pull: Vec<String>,
+        base: Option<String>,
+    },
 }
 
 #[derive(Default)]
@@ -165,12 +172,19 @@ impl BuilderLease for OwnedLease {
         &'a self,
         request: &'a BuildRequest,
         _reporter: &'a dyn BuildReporter,
-        _bases: &'a dyn BaseResolver,
+        bases: &'a dyn BaseResolver,
     ) -> Result<BuiltImage, BuildError> {
         tokio::task::yield_now().await;
         let builder = &self.pool.builders[self.index];
         let image = image_of(request);
         let platform = request.platform.to_string();
+        self.pool.log.push(Happened::Given {
+            image: image.clone(),
+            pull: request.pull_repositories.clone(),
+            base: bases
+                .platform_image("r.example/team/base:latest", &request.platform)
+                .await,
+        });
         let behaviour = builder
             .script
             .iter()
@@ -237,17 +251,31 @@ struct FakeDestination {
     log: Arc<Log>,
     /// Platforms whose push fails.
     refuse: Vec<String>,
+    /// Stands for the local daemon (`--load`).
+    local: bool,
+    /// Says that it had every blob already.
+    reuses: bool,
 }
 
 impl Destination for FakeDestination {
     type Stored = FakeStored;
+    type Error = RegistryError;
 
     fn describe(&self) -> String {
         self.name.clone()
     }
 
+    fn repository(&self) -> String {
+        self.name.clone()
+    }
+
+    fn is_local_daemon(&self) -> bool {
+        self.local
+    }
+
     async fn push<'a>(
         &'a self,
+        _platform: &'a Platform,
         _export: &'a (dyn Fn() -> ImageExport + Send + Sync),
         facts: ImageFacts<'a>,
         _settings: PushSettings<'a>,
@@ -268,7 +296,7 @@ impl Destination for FakeDestination {
                 digest: format!("sha256:{image}-{platform}"),
                 elf: ElfFiles::default(),
             },
-            reused: false,
+            reused: self.reuses,
         })
     }
 
@@ -363,6 +391,8 @@ fn world(builders: Vec<FakeBuilder>, refuse: &[&str]) -> World {
                     name: repository.to_string(),
                     log: Arc::clone(&log),
                     refuse: refuse.iter().map(|p| p.to_string()).collect(),
+                    local: false,
+                    reuses: false,
                 })
                 .collect()
         })
@@ -567,4 +597,110 @@ async fn an_image_starts_after_the_images_it_depends_on_are_published() {
         .rposition(|h| matches!(h, Happened::Published { destination, .. } if destination.ends_with("/base")))
         .unwrap();
     assert!(last_base_publish < first_app_build, "{log:?}");
+}
+
+/// Knows every base: `REF@sha256:known`.
+struct KnowsEverything;
+
+impl BaseResolver for KnowsEverything {
+    fn platform_image<'a>(
+        &'a self,
+        reference: &'a str,
+        _platform: &'a Platform,
+    ) -> futures::future::BoxFuture<'a, Option<String>> {
+        Box::pin(std::future::ready(Some(format!(
+            "{reference}@sha256:known"
+        ))))
+    }
+}
+
+async fn run_knowing_bases(world: &World) -> mab_pipeline::RunOutcome {
+    mab_pipeline::run(
+        &plan(),
+        &world.destinations,
+        &world.pool,
+        &KnowsEverything,
+        &RunOptions::default(),
+        &Quiet,
+    )
+    .await
+}
+
+/// What the builds of `app` were given about `base`.
+fn given_to_app(log: &Log) -> Vec<(Vec<String>, Option<String>)> {
+    log.all()
+        .into_iter()
+        .filter_map(|h| match h {
+            Happened::Given { image, pull, base } if image == "app" => Some((pull, base)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_dependency_pushed_to_a_registry_is_pulled_afresh_by_digest() {
+    let world = world(vec![both("one")], &[]);
+    assert!(run_knowing_bases(&world).await.all_published());
+    let given = given_to_app(&world.log);
+    assert_eq!(given.len(), 2);
+    for (pull, base) in given {
+        assert_eq!(pull, ["r.example/team/base", "mirror.example/team/base"]);
+        assert_eq!(
+            base.as_deref(),
+            Some("r.example/team/base:latest@sha256:known")
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_dependency_only_loaded_into_the_local_daemon_is_taken_from_it() {
+    let mut world = world(vec![both("one")], &[]);
+    for destination in world.destinations.iter_mut().flatten() {
+        destination.local = true;
+    }
+    assert!(run_knowing_bases(&world).await.all_published());
+    let given = given_to_app(&world.log);
+    assert_eq!(given.len(), 2);
+    let mut bases = Vec::new();
+    for (pull, base) in given {
+        assert!(pull.is_empty(), "{pull:?}");
+        bases.push(base);
+    }
+    bases.sort();
+    // Not the registry's (older) image: the one built in this run for the platform, by id.
+    assert_eq!(
+        bases,
+        [
+            Some("sha256:base-linux/amd64".to_string()),
+            Some("sha256:base-linux/arm64/v8".to_string())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn reused_means_every_registry_had_it_whatever_the_local_daemon_says() {
+    let mut world = world(vec![both("one")], &[]);
+    for destination in world.destinations.iter_mut().flatten() {
+        destination.reuses = true;
+    }
+    // A registry and the local daemon: the registry's answer counts.
+    for image in world.destinations.iter_mut() {
+        image[1].local = true;
+        image[1].reuses = false;
+    }
+    let reused = |outcome: mab_pipeline::RunOutcome| -> Vec<bool> {
+        outcome
+            .images
+            .into_iter()
+            .flat_map(|i| i.result.unwrap())
+            .flat_map(|p| p.platforms)
+            .map(|p| p.reused)
+            .collect()
+    };
+    assert!(reused(run(&world).await).iter().all(|r| *r));
+    // The local daemon alone: nothing was uploaded anywhere, but nothing was reused either.
+    for image in world.destinations.iter_mut() {
+        image.remove(0);
+    }
+    assert!(reused(run(&world).await).iter().all(|r| !*r));
 }

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use crate::tree::Position;
 
-/// One problem in a plan file: where it is, what is wrong, and the line it is on.
+/// One problem in a plan file, or in a `--set` of the command line: where it is, what is wrong,
+/// and the line it is on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     line: usize,
@@ -13,6 +14,10 @@ pub struct Diagnostic {
     message: String,
     /// The text of line `line` of the plan file, shown under the message.
     source_line: String,
+    /// `TARGET.KEY` of the `--set` the problem is in (then `line` and `column` are 0), and
+    /// which `--set` of the command line it is.
+    set: Option<String>,
+    set_index: usize,
 }
 
 impl Diagnostic {
@@ -26,15 +31,29 @@ impl Diagnostic {
             column: at.column,
             message: message.into(),
             source_line,
+            set: None,
+            set_index: 0,
         }
     }
 
-    /// The 1-based line of the problem.
+    /// A problem with the `index`th `--set`, whose left side (`TARGET.KEY`) is `set`.
+    pub(crate) fn in_override(index: usize, set: &str, message: impl Into<String>) -> Self {
+        Self {
+            line: 0,
+            column: 0,
+            message: message.into(),
+            source_line: String::new(),
+            set: Some(set.to_string()),
+            set_index: index,
+        }
+    }
+
+    /// The 1-based line of the problem (0 for a problem in a `--set`).
     pub fn line(&self) -> usize {
         self.line
     }
 
-    /// The 1-based column (in characters) of the problem.
+    /// The 1-based column (in characters) of the problem (0 for a problem in a `--set`).
     pub fn column(&self) -> usize {
         self.column
     }
@@ -44,8 +63,18 @@ impl Diagnostic {
         &self.message
     }
 
-    /// Writes `error: FILE:LINE:COL: MESSAGE`, the offending line and a caret under the column.
+    /// `TARGET.KEY` of the `--set` the problem is in, when it is in one rather than in the file.
+    pub fn set(&self) -> Option<&str> {
+        self.set.as_deref()
+    }
+
+    /// Writes `error: FILE:LINE:COL: MESSAGE`, the offending line and a caret under the column
+    /// (`error: --set TARGET.KEY: MESSAGE` for a problem in a `--set`).
     fn render(&self, file: &Path, out: &mut String) {
+        if let Some(set) = &self.set {
+            let _ = write!(out, "error: --set {set}: {}", self.message);
+            return;
+        }
         let number = self.line.to_string();
         let width = number.len().max(4);
         // Keep tabs before the column so that the caret lines up with the character.
@@ -104,14 +133,39 @@ pub enum PlanError {
         /// The problems, in the order they appear in the file.
         diagnostics: Vec<Diagnostic>,
     },
+    /// Images or platforms asked for on the command line that the plan does not have.
+    #[error("{}", render_selection(.file, .problems))]
+    Selection {
+        /// The plan file, as the user named it.
+        file: PathBuf,
+        /// One line per problem.
+        problems: Vec<String>,
+    },
 }
 
 impl PlanError {
     /// The located problems (empty for errors that are not about a plan file's content).
     pub fn diagnostics(&self) -> &[Diagnostic] {
-        let PlanError::Invalid { diagnostics, .. } = self;
-        diagnostics
+        match self {
+            PlanError::Invalid { diagnostics, .. } => diagnostics,
+            PlanError::Selection { .. } => &[],
+        }
     }
+}
+
+fn render_selection(file: &Path, problems: &[String]) -> String {
+    let mut out = String::new();
+    if problems.len() > 1 {
+        let _ = writeln!(
+            out,
+            "{} problems with what was asked of plan {}",
+            problems.len(),
+            file.display()
+        );
+    }
+    let lines: Vec<String> = problems.iter().map(|p| format!("error: {p}")).collect();
+    out.push_str(&lines.join("\n"));
+    out
 }
 
 fn render_report(file: &Path, diagnostics: &[Diagnostic]) -> String {
@@ -136,13 +190,18 @@ fn render_report(file: &Path, diagnostics: &[Diagnostic]) -> String {
 impl fmt::Display for Diagnostic {
     /// The message alone, prefixed with its line and column (`7:5: unknown key ...`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}", self.line, self.column, self.message)
+        match &self.set {
+            Some(set) => write!(f, "--set {set}: {}", self.message),
+            None => write!(f, "{}:{}: {}", self.line, self.column, self.message),
+        }
     }
 }
 
-/// Collects diagnostics for one plan file.
+/// Collects diagnostics for one plan file and the `--set`s laid over it.
 pub(crate) struct Diagnostics<'a> {
     text: &'a str,
+    /// `TARGET.KEY` of each `--set`, by index (see [`Position::of_override`]).
+    overrides: Vec<String>,
     found: Vec<Diagnostic>,
 }
 
@@ -150,33 +209,55 @@ impl<'a> Diagnostics<'a> {
     pub(crate) fn new(text: &'a str) -> Self {
         Self {
             text,
+            overrides: Vec::new(),
             found: Vec::new(),
         }
     }
 
-    /// Records a problem at `at`.
+    /// Diagnostics for a plan whose `--set`s have these left sides (`TARGET.KEY`), in order.
+    pub(crate) fn with_overrides(text: &'a str, overrides: Vec<String>) -> Self {
+        Self {
+            overrides,
+            ..Self::new(text)
+        }
+    }
+
+    /// Records a problem at `at` (in the file, or in a `--set`).
     pub(crate) fn error(&mut self, at: Position, message: impl Into<String>) {
-        self.found.push(Diagnostic::new(at, message, self.text));
+        let diagnostic = match at.override_index() {
+            Some(index) => Diagnostic::in_override(
+                index,
+                self.overrides.get(index).map_or("", String::as_str),
+                message,
+            ),
+            None => Diagnostic::new(at, message, self.text),
+        };
+        self.found.push(diagnostic);
     }
 
     /// Records a problem at `at` whose line holds a secret (a password in an address): the
     /// secret is shown as `***`, in the message and in the line quoted under it.
     pub(crate) fn error_hiding(&mut self, at: Position, message: impl Into<String>, secret: &str) {
-        let mut diagnostic = Diagnostic::new(at, message, self.text);
+        self.error(at, message);
+        let diagnostic = self.found.last_mut().expect("just recorded");
         if !secret.is_empty() {
             diagnostic.message = diagnostic.message.replace(secret, "***");
             diagnostic.source_line = diagnostic.source_line.replace(secret, "***");
         }
-        self.found.push(diagnostic);
     }
 
     pub(crate) fn count(&self) -> usize {
         self.found.len()
     }
 
-    /// The problems in file order (stable for problems at the same place).
+    /// The problems of the `--set`s (in their order, each once: a `--set` for every image may
+    /// be wrong in each the same way), then those of the file in file order (stable for
+    /// problems at the same place).
     pub(crate) fn into_sorted(mut self) -> Vec<Diagnostic> {
-        self.found.sort_by_key(|d| (d.line, d.column));
+        self.found.sort_by_key(|d| (d.line, d.column, d.set_index));
+        let mut seen = std::collections::HashSet::new();
+        self.found
+            .retain(|d| d.set.is_none() || seen.insert((d.set_index, d.message.clone())));
         self.found
     }
 }

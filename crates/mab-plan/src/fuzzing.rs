@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::{GitValue, PlanEnv, PlanError, parse_plan};
+use crate::{GitValue, PlanEnv, parse_plan};
 
 /// A few variables set; every path exists except those containing "missing"; every Dockerfile
 /// has the stages `build` and `runtime`; git answers.
@@ -89,7 +89,7 @@ pub fn check(text: &str) {
         Err(error) => {
             let rendered = error.to_string();
             assert!(!rendered.is_empty());
-            let PlanError::Invalid { diagnostics, .. } = &error;
+            let diagnostics = error.diagnostics();
             assert!(!diagnostics.is_empty(), "an error without diagnostics");
             for diagnostic in diagnostics {
                 let message = diagnostic.message();

@@ -38,7 +38,9 @@ mod mounts;
 mod plan;
 mod raw;
 mod schema;
+mod select;
 mod semver;
+mod set;
 mod suggest;
 mod supply;
 mod tree;
@@ -52,10 +54,12 @@ pub use mab_vocab::Repository;
 pub use mab_vocab::{BuilderKind, LayerCompression, ManifestFormat};
 pub use mounts::{BuildSecret, SecretSource, SshForward, SshSource};
 pub use plan::{
-    Annotations, BuildSettings, Builder, BuilderTls, ImageSpec, Plan, PlatformBuild,
+    Annotations, BuildSettings, Builder, BuilderTls, CacheExport, ImageSpec, Plan, PlatformBuild,
     RegistrySettings,
 };
 pub use schema::json_schema;
+pub use select::{Selected, Selection};
+pub use set::PlanOverride;
 pub use supply::{Attestations, Signing};
 
 /// A value of the git repository a plan is in, for `${GIT_SHA}` and `${GIT_TAG}`.
@@ -102,9 +106,25 @@ pub trait PlanEnv {
 /// `file` is the plan's path as the user gave it: messages name it, and `context` folders are
 /// resolved against its parent folder. On failure, the error lists every problem found.
 pub fn parse_plan(file: &Path, text: &str, env: &dyn PlanEnv) -> Result<Plan, PlanError> {
-    let mut diagnostics = diagnostic::Diagnostics::new(text);
+    parse_plan_with(file, text, env, &[])
+}
+
+/// Parses and validates the plan `text` read from `file` with `overrides` (`--set
+/// TARGET.KEY=VALUE`) laid over it first, so that their values are checked like the file's.
+///
+/// A problem in an override is reported as that `--set`'s (`--set app.build_arg.MSG: unknown key
+/// `build_arg`; did you mean `build_args`?`), without a line; see [`Diagnostic::set`].
+pub fn parse_plan_with(
+    file: &Path,
+    text: &str,
+    env: &dyn PlanEnv,
+    overrides: &[PlanOverride],
+) -> Result<Plan, PlanError> {
+    let paths = overrides.iter().map(|o| o.path().to_string()).collect();
+    let mut diagnostics = diagnostic::Diagnostics::with_overrides(text, paths);
     let plan = match tree::parse(text) {
-        Ok(root) => {
+        Ok(mut root) => {
+            set::apply(&mut root, overrides, env, &mut diagnostics);
             let raw = raw::decode(&root, &mut diagnostics);
             validate::validate(file, raw, env, &mut diagnostics)
         }

@@ -312,6 +312,10 @@ pub struct BuildSettings {
     pub(crate) no_cache: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub(crate) pull: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) cache_from: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) cache_to: Option<CacheExport>,
     #[serde(rename = "builder", skip_serializing_if = "BuilderKind::is_buildkit")]
     pub(crate) backend: BuilderKind,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -357,6 +361,18 @@ impl BuildSettings {
         self.pull
     }
 
+    /// Images whose build cache the build may use (`cache_from`, variables expanded, each a
+    /// valid `repository[:tag][@digest]`), in the order of the plan: the platform's own list if
+    /// its `overrides` give one, else the image's, else the defaults'.
+    pub fn cache_from(&self) -> &[String] {
+        &self.cache_from
+    }
+
+    /// Where the build's cache goes (`cache_to`), if anywhere.
+    pub fn cache_to(&self) -> Option<CacheExport> {
+        self.cache_to
+    }
+
     /// Which of the daemon's builders builds it (the plan's `builder:`, the same for every
     /// platform of an image).
     pub fn backend(&self) -> BuilderKind {
@@ -374,6 +390,24 @@ impl BuildSettings {
     /// like [`BuildSettings::secrets`].
     pub fn ssh(&self) -> &[SshForward] {
         &self.ssh
+    }
+}
+
+/// Where a build's cache goes (the plan's `cache_to:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheExport {
+    /// In the image itself: BuildKit writes the cache's metadata into the image config
+    /// (`BUILDKIT_INLINE_CACHE`), so the pushed image can be a later build's `cache_from`.
+    Inline,
+}
+
+impl CacheExport {
+    /// The spelling used in plans: `inline`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Inline => "inline",
+        }
     }
 }
 

@@ -201,6 +201,11 @@ struct ImageSettingsFile {
     no_cache: Option<bool>,
     /// Pull base images even when the daemon has them (default false).
     pull: Option<bool>,
+    /// Where the build's cache goes: `inline` puts BuildKit's cache metadata into the image
+    /// itself (`BUILDKIT_INLINE_CACHE=1`), so that the pushed image can be a later build's
+    /// `cache_from` (the only kind the Docker daemon's build API exports). The classic
+    /// builder needs nothing: its images always serve as cache.
+    cache_to: Option<CacheTo>,
     /// Which builder of the daemon builds: `buildkit` (default) or `classic` (no `RUN
     /// --mount`, so no `secrets` and no `ssh`).
     builder: Option<Backend>,
@@ -223,6 +228,11 @@ struct ImageSettingsFile {
 struct PlatformSettingsFile {
     /// `--build-arg` values; merged name by name over the level above.
     build_args: Option<BTreeMap<String, Expanded>>,
+    /// Images whose build cache the build may use (`--cache-from`), e.g. the image a previous
+    /// run pushed with `cache_to: inline`: `repository[:tag][@digest]`. An image that is not
+    /// there yet is left out with a note. A platform's list replaces the image's.
+    #[schemars(length(min = 1))]
+    cache_from: Option<Vec<Expanded>>,
     /// Secrets the build may mount (`RUN --mount=type=secret,id=ID`), as `--secret`: where
     /// each value is read when the image is built, never the value; merged id by id over the
     /// level above.
@@ -392,6 +402,14 @@ enum Backend {
     Buildkit,
     /// The classic builder, which Docker has deprecated.
     Classic,
+}
+
+/// Where a build's cache goes.
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+enum CacheTo {
+    /// Into the image config (BuildKit's inline cache).
+    Inline,
 }
 
 /// How layers are compressed.

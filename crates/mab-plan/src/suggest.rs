@@ -71,6 +71,6 @@ mod tests {
         assert_eq!(closest("Dockerfile", IMAGE_KEYS), Some("dockerfile"));
         assert_eq!(closest("repo", IMAGE_KEYS), None);
         assert_eq!(closest("x", IMAGE_KEYS), None);
-        assert_eq!(closest("cache_from", IMAGE_KEYS), None);
+        assert_eq!(closest("squash", IMAGE_KEYS), None);
     }
 }

@@ -34,12 +34,30 @@ impl Position {
         }
     }
 
-    /// The position `chars` characters to the right on the same line.
+    /// The position `chars` characters to the right on the same line (a value of a `--set`
+    /// stays where it is: it has no columns).
     pub(crate) fn right(self, chars: usize) -> Self {
+        if self.override_index().is_some() {
+            return self;
+        }
         Self {
             line: self.line,
             column: self.column + chars,
         }
+    }
+
+    /// Where the value of the `index`th `--set` of the command line goes: not in the file
+    /// (line 0), so that a problem with it is reported as the `--set`'s.
+    pub(crate) fn of_override(index: usize) -> Self {
+        Self {
+            line: 0,
+            column: index + 1,
+        }
+    }
+
+    /// Which `--set` a position is in, if it is one of theirs.
+    pub(crate) fn override_index(self) -> Option<usize> {
+        (self.line == 0).then(|| self.column.saturating_sub(1))
     }
 }
 

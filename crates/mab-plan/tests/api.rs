@@ -7,20 +7,9 @@ use mab_plan::{
     SshSource, parse_plan,
 };
 
-/// Every variable unset; every path exists.
-struct EverythingExists;
+mod common;
 
-impl PlanEnv for EverythingExists {
-    fn var(&self, _name: &str) -> Option<String> {
-        None
-    }
-    fn is_dir(&self, _path: &Path) -> bool {
-        true
-    }
-    fn is_file(&self, _path: &Path) -> bool {
-        true
-    }
-}
+use common::EverythingExists;
 
 const PLAN: &str = r#"version: 1
 registries:
@@ -75,7 +64,8 @@ fn one_error_renders_with_file_line_column_and_caret() {
         error.to_string(),
         "error: examples/x/plan.yaml:4:5: unknown key `platfroms` in an image; allowed keys: \
          repository, repositories, name, registries, context, dockerfile, target, platforms, \
-         tags, build_args, labels, annotations, no_cache, pull, builder, secrets, ssh, format, \
+         tags, build_args, labels, annotations, no_cache, pull, cache_from, cache_to, builder, \
+         secrets, ssh, format, \
          compression, attestations, sign, depends_on, overrides \
          (did you mean `platforms`?)\n   4 |     platfroms: [linux/amd64]\n     |     ^"
     );

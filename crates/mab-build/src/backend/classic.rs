@@ -100,10 +100,17 @@ impl ClassicBackend {
             dockerfile_name: dockerfile_name.clone(),
             dockerfile_text: pinned_text,
         });
+        // The classic builder reads its cache from local images only; its images need nothing
+        // more to serve as a later build's cache (`inline_cache` is BuildKit's).
+        let cache_from = self
+            .daemon
+            .cache_sources_local(&request.cache_from, &request.platform, reporter, bases)
+            .await;
         let mut options = BuildImageOptionsBuilder::default()
             .dockerfile(&dockerfile_name)
             .platform(&platform)
             .buildargs(&build_args.into_iter().collect::<HashMap<_, _>>())
+            .cachefrom(&cache_from)
             .labels(
                 &request
                     .labels

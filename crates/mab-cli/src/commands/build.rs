@@ -4,20 +4,22 @@
 //! the command line, connects the builders, renders progress and the outcome (the final table,
 //! `--json`), and prints `--dry-run`.
 
+mod report;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use mab_pipeline::{
-    FleetBuilders, ImageOutcome, Output, PublishedImage, RegistryBases, RunOptions, RunOutcome,
-};
-use mab_plan::Plan;
-use mab_registry::{LayerCache, RegistryClient, RetryPolicy};
+use mab_pipeline::{DependencyState, FleetBuilders, Output, RegistryBases, RunOptions, RunPlan};
+use mab_plan::{Plan, Selected, Selection};
+use mab_registry::{LayerCache, RegistryClient, RegistryOptions, RetryPolicy};
 use serde::Serialize;
 
+use crate::ci::{GitHub, MetadataFile};
 use crate::cli::BuildArgs;
-use crate::exit::{FAILURE, SUCCESS, UsageError};
-use crate::progress::Progress;
+use crate::exit::{SUCCESS, UsageError};
+use crate::progress::{Progress, ProgressMode};
+use report::Sinks;
 
 /// `--output`: `oci:DIR`, or each image's own registry.
 fn parse_output(value: Option<&str>) -> Result<Output, UsageError> {
@@ -32,79 +34,50 @@ fn parse_output(value: Option<&str>) -> Result<Output, UsageError> {
     }
 }
 
-/// The JSON document `--json` prints.
-#[derive(Serialize)]
-struct Report {
-    images: Vec<ImageReport>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    errors: Vec<ErrorReport>,
-}
-
-#[derive(Serialize)]
-struct ImageReport {
-    repository: String,
-    tags: Vec<String>,
-    digest: String,
-    media_type: String,
-    platforms: Vec<PlatformReport>,
-}
-
-#[derive(Serialize)]
-struct PlatformReport {
-    platform: String,
-    digest: String,
-    /// The builder that built it (when the plan declares builders).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    builder: Option<String>,
-    /// Built under emulation.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    emulated: bool,
-    /// Size of its layers (compressed) and config, in bytes.
-    size: u64,
-    /// Seconds from the start of its build to its manifest stored.
-    seconds: f64,
-    /// Nothing changed: its blobs were already stored and nothing was uploaded.
-    reused: bool,
-}
-
-#[derive(Serialize)]
-struct ErrorReport {
-    repository: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    platform: Option<String>,
-    message: String,
-}
-
-impl From<PublishedImage> for ImageReport {
-    fn from(image: PublishedImage) -> Self {
-        Self {
-            repository: image.repository,
-            tags: image.tags,
-            digest: image.digest,
-            media_type: image.media_type,
-            platforms: image
-                .platforms
-                .into_iter()
-                .map(|p| PlatformReport {
-                    platform: p.platform.to_string(),
-                    digest: p.digest,
-                    builder: p.builder,
-                    emulated: p.emulated,
-                    size: p.size,
-                    seconds: p.seconds,
-                    reused: p.reused,
-                })
-                .collect(),
+pub async fn run(args: BuildArgs) -> anyhow::Result<u8> {
+    // Checked first: an unwritable metadata file is a usage error, and nothing is built.
+    let metadata = args
+        .metadata_file
+        .as_deref()
+        .map(MetadataFile::open)
+        .transpose()?;
+    let sinks = Sinks {
+        json: args.json,
+        metadata,
+        github: GitHub::from_env(),
+        title: format!("mab build {}", args.plan.display()),
+    };
+    let mut sinks = Some(sinks);
+    match build(args, &mut sinks).await {
+        Ok(code) => Ok(code),
+        Err(error) => {
+            // The run ended before its outcome was rendered: CI still hears why.
+            if let Some(sinks) = sinks.take() {
+                sinks.failed(&crate::exit::render_error(&error))?;
+            }
+            Err(error)
         }
     }
 }
 
-pub async fn run(args: BuildArgs) -> anyhow::Result<u8> {
-    let plan = super::plan::load(&args.plan)?;
+/// `mab build` up to its outcome; `sinks` is taken when the outcome is rendered.
+async fn build(args: BuildArgs, sinks: &mut Option<Sinks>) -> anyhow::Result<u8> {
     let output = parse_output(args.output.as_deref())?;
     if args.jobs == Some(0) {
         return Err(UsageError("--jobs must be at least 1".to_string()).into());
     }
+    if args.no_push && !args.load && output == Output::Registries {
+        return Err(UsageError(
+            "--no-push needs --load or --output: without them the images would go nowhere"
+                .to_string(),
+        )
+        .into());
+    }
+    let plan = super::plan::load_with(&args.plan, &args.set)?;
+    let selected = plan.select(&Selection {
+        images: args.images.clone(),
+        platforms: args.platforms.clone(),
+    })?;
     let layer_cache = LayerCache::default_root().map(LayerCache::new);
     let mut options = RunOptions {
         no_cache: args.no_cache,
@@ -116,103 +89,127 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<u8> {
         signing_keys: Default::default(),
         mab_version: env!("CARGO_PKG_VERSION").to_string(),
     };
+    let registry_options = mab_pipeline::registry_options(&plan)?;
     if args.dry_run {
-        print_dry_run(&plan, &output, &options, args.json)?;
+        let run_plan = select(&plan, &selected, None).await?;
+        let progress = Progress::new(ProgressMode::Plain);
+        note_dependencies(&run_plan, &progress);
+        print_dry_run(&run_plan.plan, &output, &options, args.json)?;
         return Ok(SUCCESS);
     }
     // Signing keys are opened before anything is built: a wrong password builds nothing.
     let password = std::env::var("COSIGN_PASSWORD").ok();
     options.signing_keys = mab_pipeline::signing_keys(&plan, password.as_deref())?;
 
-    let progress = Progress::for_stderr();
+    let progress = Progress::new(args.progress);
+    // Whether the images a selected one depends on are published is asked once, without
+    // retries: an unreachable registry means "build them".
+    let lookup = RegistryClient::new(&RegistryOptions {
+        retry: RetryPolicy {
+            attempts: 1,
+            ..RetryPolicy::default()
+        },
+        ..registry_options.clone()
+    });
+    let run_plan = select(&plan, &selected, Some(&lookup)).await?;
+    note_dependencies(&run_plan, &progress);
+    let pushes = !(args.no_push && output == Output::Registries);
+    if pushes && !selected.platforms().is_empty() {
+        note_partial_indexes(&plan, &run_plan.plan, &progress);
+    }
+    let plan = run_plan.plan;
     check_build_inputs(&plan, &progress)?;
+    let local = if args.load {
+        let daemon = mab_build::Daemon::connect(&mab_build::DaemonEndpoint::from_env()?).await?;
+        match mab_pipeline::local_destinations(&plan, &daemon).await {
+            Ok(local) => Some(local),
+            Err(error @ mab_pipeline::PipelineError::NoPlatformToLoad { .. }) => {
+                return Err(UsageError(error.to_string()).into());
+            }
+            Err(error) => return Err(error.into()),
+        }
+    } else {
+        None
+    };
     let builders = super::builders::connect(Some(&plan)).await?;
     super::builders::report(&builders, &progress)?;
     check_platforms(&plan, &builders, &progress)?;
 
-    let registry_options = mab_pipeline::registry_options(&plan)?;
     let client = RegistryClient::new(&registry_options);
     let bases = RegistryBases::new(&registry_options, layer_cache);
-    let destinations = mab_pipeline::destinations(&plan, &output, &client).await?;
-    mab_pipeline::check_writable(&destinations).await?;
+    let targets = if pushes {
+        mab_pipeline::destinations(&plan, &output, &client).await?
+    } else {
+        Vec::new()
+    };
+    mab_pipeline::check_writable(&targets).await?;
+    let destinations = mab_pipeline::run_destinations(targets, local, plan.images().len());
 
     let started = Instant::now();
     let outcome =
         mab_pipeline::run(&plan, &destinations, &builders, &bases, &options, &progress).await;
-    render_outcome(&plan, outcome, &progress, started, args.json)
+    let sinks = sinks.take().expect("the outcome is rendered once");
+    report::render_outcome(&plan, outcome, &progress, started, sinks)
 }
 
-/// Prints the errors, the final table and the published references (or `--json`); the exit
-/// code.
-fn render_outcome(
+/// The run's plan for what was selected; a selection that does not fit the plan is a usage
+/// error.
+async fn select(
     plan: &Plan,
-    outcome: RunOutcome,
-    progress: &Progress,
-    started: Instant,
-    json: bool,
-) -> anyhow::Result<u8> {
-    let mut report = Report {
-        images: Vec::new(),
-        errors: Vec::new(),
-    };
-    let mut published = 0;
-    for ImageOutcome { index, result } in outcome.images {
-        let image = &plan.images()[index];
-        match result {
-            Ok(images) => {
-                published += 1;
-                report
-                    .images
-                    .extend(images.into_iter().map(ImageReport::from));
+    selected: &Selected,
+    lookup: Option<&RegistryClient>,
+) -> anyhow::Result<RunPlan> {
+    match mab_pipeline::select_run(plan, selected, lookup).await {
+        Ok(run_plan) => Ok(run_plan),
+        Err(mab_pipeline::PipelineError::Plan(error)) => Err((*error).into()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Says which images the selected ones depend on are built too, and which are used as
+/// published.
+fn note_dependencies(run_plan: &RunPlan, progress: &Progress) {
+    for choice in &run_plan.dependencies {
+        let what = match &choice.state {
+            DependencyState::Published => {
+                "is already published (every tag in every repository): not built".to_string()
             }
-            Err(failures) => {
-                for failure in failures {
-                    let message = crate::exit::render_error(&anyhow::Error::new(failure.error));
-                    // Each line says which image and platform failed.
-                    let shown = match &failure.platform {
-                        Some(platform) => message.replacen(
-                            "error: ",
-                            &format!("error: [{} {platform}] ", image.repository()),
-                            1,
-                        ),
-                        None => message.clone(),
-                    };
-                    progress.println(&shown);
-                    report.errors.push(ErrorReport {
-                        repository: image.repository().to_string(),
-                        platform: failure.platform.map(|p| p.to_string()),
-                        message: message.trim_start_matches("error: ").to_string(),
-                    });
+            DependencyState::NotPublished(reason) => format!("is built too: {reason}"),
+            DependencyState::Unchecked => {
+                "is built too, unless it is already published".to_string()
+            }
+        };
+        progress.println(&format!(
+            "note: {} (needed by {}) {what}",
+            choice.image, choice.needed_by
+        ));
+    }
+}
+
+/// Says which images get an index of fewer platforms than the plan gives them (`--platform`).
+fn note_partial_indexes(plan: &Plan, run: &Plan, progress: &Progress) {
+    for image in run.images() {
+        let Some(full) = plan
+            .images()
+            .iter()
+            .find(|i| i.repository() == image.repository())
+        else {
+            continue;
+        };
+        if full.platforms().len() != image.platforms().len() {
+            let platforms: Vec<String> = image.platforms().iter().map(|p| p.to_string()).collect();
+            progress.println(&format!(
+                "note: {} is built for {} only (--platform): its tags will name an index of {}",
+                image.label(),
+                platforms.join(", "),
+                if platforms.len() == 1 {
+                    "that platform alone"
+                } else {
+                    "those platforms alone"
                 }
-                progress.println(&format!(
-                    "error: {}: nothing was tagged (no index published)",
-                    image.label()
-                ));
-            }
+            ));
         }
     }
-    if !report.images.is_empty() {
-        progress.println(&summary_table(&report.images));
-    }
-    progress.println(&format!(
-        "{published} of {} images published in {:.1}s",
-        plan.images().len(),
-        started.elapsed().as_secs_f64()
-    ));
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        for image in &report.images {
-            for tag in &image.tags {
-                println!("{}:{tag}@{}", image.repository, image.digest);
-            }
-        }
-    }
-    Ok(if report.errors.is_empty() {
-        SUCCESS
-    } else {
-        FAILURE
-    })
 }
 
 /// Checks before anything is built that every secret and ssh agent of the plan's builds can be
@@ -248,53 +245,6 @@ fn check_platforms(
     Err(anyhow::anyhow!(
         "{last}\nnothing was built and no index was published"
     ))
-}
-
-/// The final table: one line per (repository, platform) published.
-fn summary_table(images: &[ImageReport]) -> String {
-    let mut rows = vec![[
-        "image".to_string(),
-        "platform".to_string(),
-        "digest".to_string(),
-        "size".to_string(),
-        "time".to_string(),
-        "".to_string(),
-    ]];
-    for image in images {
-        for platform in &image.platforms {
-            let digest = platform.digest.trim_start_matches("sha256:");
-            let mut how = if platform.reused { "reused" } else { "built" }.to_string();
-            if let Some(builder) = &platform.builder {
-                how.push_str(&format!(" on {builder}"));
-            }
-            if platform.emulated {
-                how.push_str(" (emulated)");
-            }
-            rows.push([
-                image.repository.clone(),
-                platform.platform.clone(),
-                format!("sha256:{}", &digest[..digest.len().min(12)]),
-                indicatif::HumanBytes(platform.size).to_string(),
-                format!("{:.1}s", platform.seconds),
-                how,
-            ]);
-        }
-    }
-    let widths: Vec<usize> = (0..6)
-        .map(|column| rows.iter().map(|row| row[column].len()).max().unwrap_or(0))
-        .collect();
-    rows.iter()
-        .map(|row| {
-            row.iter()
-                .zip(&widths)
-                .map(|(cell, width)| format!("{cell:<width$}"))
-                .collect::<Vec<_>>()
-                .join("  ")
-                .trim_end()
-                .to_string()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// `--dry-run`: the jobs in the order they would start (every image after those it depends

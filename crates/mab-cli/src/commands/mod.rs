@@ -4,6 +4,7 @@ mod build;
 pub(crate) mod builders;
 pub(crate) mod manifest;
 mod plan;
+mod shell;
 pub(crate) mod verify;
 
 use crate::cli::{Cli, Command};
@@ -16,5 +17,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Manifest(args) => manifest::run(args).await,
         Command::Verify(args) => verify::run(args).await,
         Command::Builders(args) => builders::run(args).await,
+        Command::Completions { shell } => shell::completions(shell),
+        Command::Manpages { dir } => shell::manpages(&dir),
     }
 }

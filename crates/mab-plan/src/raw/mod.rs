@@ -48,6 +48,8 @@ pub(crate) const IMAGE_KEYS: &[&str] = &[
     "annotations",
     "no_cache",
     "pull",
+    "cache_from",
+    "cache_to",
     "builder",
     "secrets",
     "ssh",
@@ -80,6 +82,7 @@ pub(crate) const OVERRIDE_KEYS: &[&str] = &[
     "dockerfile",
     "target",
     "build_args",
+    "cache_from",
     "secrets",
     "ssh",
 ];

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::diagnostic::Diagnostics;
 use crate::tree::{Node, NodeValue, Position};
-use crate::{BuilderKind, LayerCompression, ManifestFormat};
+use crate::{BuilderKind, CacheExport, LayerCompression, ManifestFormat};
 
 /// The settings of `defaults`, of an image or of one platform of an image, as written. A level
 /// holds only some of them (see the key lists in [`crate::raw`]); the others stay `Absent`.
@@ -29,6 +29,10 @@ pub(crate) struct RawSettings {
     pub(crate) annotations: Field<RawAnnotations>,
     pub(crate) no_cache: Field<bool>,
     pub(crate) pull: Field<bool>,
+    /// Images whose build cache the build may use, as written.
+    pub(crate) cache_from: Field<Vec<Item<Text>>>,
+    /// Where the build's cache goes, with where it was written.
+    pub(crate) cache_to: Field<(CacheExport, Position)>,
     pub(crate) builder: Field<(BuilderKind, Position)>,
     /// The secrets, with where the list starts.
     pub(crate) secrets: Field<(Vec<Item<RawSecret>>, Position)>,
@@ -127,6 +131,37 @@ pub(super) fn decode_settings(
     }
     if let Some(value) = fields.take("pull") {
         settings.pull = flag(value, "pull", diagnostics);
+    }
+    if let Some(value) = fields.take("cache_from") {
+        settings.cache_from = text_list(
+            value,
+            "cache_from",
+            "a list of images whose build cache the build may use, such as \
+             `[ghcr.io/team/app:buildcache]`",
+            "an image reference",
+            "`cache_from` is empty; list at least one image, or leave `cache_from` out",
+            diagnostics,
+        );
+    }
+    if let Some(value) = fields.take("cache_to") {
+        settings.cache_to = match text_field(value, "`cache_to`", "`inline`", diagnostics) {
+            Field::Given(text) if text.value == "inline" => {
+                Field::Given((CacheExport::Inline, text.at))
+            }
+            Field::Given(text) => {
+                diagnostics.error(
+                    text.at,
+                    format!(
+                        "unknown cache export `{}`; use `inline`: the Docker daemon's build API \
+                         exports the build cache only into the image itself, which a later \
+                         build names in `cache_from`",
+                        text.value
+                    ),
+                );
+                Field::Invalid
+            }
+            _ => Field::Invalid,
+        };
     }
     if let Some(value) = fields.take("builder") {
         let backends = [

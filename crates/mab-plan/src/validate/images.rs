@@ -77,6 +77,8 @@ impl Validator<'_, '_, '_, '_> {
         };
         let no_cache = pick(&own.no_cache, &defaults.no_cache);
         let pull = pick(&own.pull, &defaults.pull);
+        let cache_from = pick(&own.cache_from, &defaults.cache_from);
+        let cache_to = pick(&own.cache_to, &defaults.cache_to).map(|(export, _)| Some(export));
         let backend = pick(&own.builder, &defaults.builder).map(|(backend, _)| backend);
         if let Field::Given(backend) = backend {
             self.check_mounts_need_buildkit(backend, &own, Some(defaults), raw.at);
@@ -93,6 +95,8 @@ impl Validator<'_, '_, '_, '_> {
                 labels: or_default(labels, BTreeMap::new)?,
                 no_cache: or_default(no_cache, || false)?,
                 pull: or_default(pull, || false)?,
+                cache_from: or_default(cache_from, Vec::new)?,
+                cache_to: or_default(cache_to, || None)?,
                 backend: or_default(backend, BuilderKind::default)?,
                 secrets: or_default(secrets, BTreeMap::new)?.into_values().collect(),
                 ssh: or_default(ssh, BTreeMap::new)?.into_values().collect(),
@@ -271,6 +275,8 @@ impl Validator<'_, '_, '_, '_> {
                 labels: build.labels.clone(),
                 no_cache: build.no_cache,
                 pull: build.pull,
+                cache_from: or_default(own.cache_from, || build.cache_from.clone())?,
+                cache_to: build.cache_to,
                 backend: build.backend,
                 secrets: or_default(secrets, BTreeMap::new)?.into_values().collect(),
                 ssh: or_default(ssh, BTreeMap::new)?.into_values().collect(),

@@ -10,6 +10,7 @@
 //! its defaults merged in, and its per-platform overrides) and `order` (`depends_on`).
 
 mod builders;
+mod cache;
 mod files;
 mod images;
 mod mounts;

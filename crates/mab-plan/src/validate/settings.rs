@@ -12,7 +12,7 @@ use crate::mounts::{BuildSecret, SshForward};
 use crate::plan::Annotations;
 use crate::raw::{Field, Item, RawAnnotations, RawMap, RawSettings, Text};
 use crate::tree::Position;
-use crate::{BuilderKind, LayerCompression, ManifestFormat};
+use crate::{BuilderKind, CacheExport, LayerCompression, ManifestFormat};
 
 /// The settings of one level (`defaults`, an image, or a platform's overrides), validated:
 /// `Absent` when not given (or not a key of that level), `Invalid` when given but wrong (already
@@ -30,6 +30,8 @@ pub(super) struct Settings {
     pub(super) annotations: Field<(Annotations, Position)>,
     pub(super) no_cache: Field<bool>,
     pub(super) pull: Field<bool>,
+    pub(super) cache_from: Field<Vec<String>>,
+    pub(super) cache_to: Field<(CacheExport, Position)>,
     pub(super) builder: Field<(BuilderKind, Position)>,
     pub(super) secrets: Field<Keyed<BuildSecret>>,
     pub(super) ssh: Field<Keyed<SshForward>>,
@@ -84,6 +86,8 @@ impl Validator<'_, '_, '_, '_> {
             annotations: self.annotations(&raw.annotations),
             no_cache: raw.no_cache.clone(),
             pull: raw.pull.clone(),
+            cache_from: self.cache_images(&raw.cache_from),
+            cache_to: raw.cache_to.clone(),
             builder: raw.builder.clone(),
             secrets: self.secrets(&raw.secrets),
             ssh: self.ssh(&raw.ssh),

@@ -132,7 +132,7 @@ impl Validator<'_, '_, '_, '_> {
 }
 
 /// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`, explaining what is wrong.
-fn check_tag(tag: &str) -> Result<(), String> {
+pub(super) fn check_tag(tag: &str) -> Result<(), String> {
     check_characters(tag, "a tag is letters, digits, `_`, `.` and `-`")?;
     let first = tag.chars().next().unwrap_or_default();
     if first == '.' || first == '-' {

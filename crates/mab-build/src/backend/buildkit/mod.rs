@@ -192,16 +192,21 @@ impl BuildKitBackend {
             dockerfile_name: dockerfile_name.clone(),
             dockerfile_text: pinned_text,
         });
+        let cache_from = daemon
+            .cache_sources_by_digest(&request.cache_from, &request.platform, reporter, bases)
+            .await;
+        let mut build_args: HashMap<String, String> =
+            request.build_args.clone().into_iter().collect();
+        if request.inline_cache {
+            // The daemon's build API turns this arg into BuildKit's inline cache export: the
+            // cache's metadata goes into the image config.
+            build_args.insert("BUILDKIT_INLINE_CACHE".to_string(), "1".to_string());
+        }
         let mut options = BuildImageOptionsBuilder::default()
             .dockerfile(&dockerfile_name)
             .platform(&platform)
-            .buildargs(
-                &request
-                    .build_args
-                    .clone()
-                    .into_iter()
-                    .collect::<HashMap<_, _>>(),
-            )
+            .buildargs(&build_args)
+            .cachefrom(&cache_from)
             .labels(
                 &request
                     .labels
