@@ -8,7 +8,7 @@
 //! - `cargo xtask demo [--keep]`: the same environment, then `mab build
 //!   examples/echo-platform/plan.yaml` and what each platform's container prints.
 //! - `cargo xtask env`: the same environment, kept up until Ctrl-C, for running tests by hand.
-//! - `cargo xtask bench [--runs N] [--quick] [--only flow,push,scale] [--mab PATH]`: mab
+//! - `cargo xtask bench [--runs N] [--quick] [--only flow,push,scale,cross] [--mab PATH]`: mab
 //!   against the docker CLI on the same environment; writes BENCHMARKS.md (see [`bench`]).
 
 mod base;
@@ -43,7 +43,7 @@ tasks:
   env                             bring up the test environment, print its variables and keep
                                   it until Ctrl-C
   schema                          regenerate docs/plan.schema.json (`mab plan schema`)
-  bench [--runs N] [--quick] [--only flow,push,scale] [--mab PATH]
+  bench [--runs N] [--quick] [--only flow,push,scale,cross] [--mab PATH]
                                   benchmark a release build of mab against the docker CLI on
                                   the same environment (medians of N runs, default 5; --quick:
                                   2 runs, 1 for scale) and write BENCHMARKS.md (with --only:

@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--runs N] [--quick] [--only flow,push,scale] [--mab PATH]`: mab against the docker
+//! `cargo xtask bench [--runs N] [--quick] [--only flow,push,scale,cross] [--mab PATH]`: mab against the docker
 //! CLI, side by side in one run on the same daemon and registry, medians over several runs,
 //! reported as ratios, written to BENCHMARKS.md. Not a test: nothing here asserts a time.
 //!
@@ -12,11 +12,14 @@
 //!   mab's peak RSS.
 //! - scale (benchmark 5): 16 small images x 2 platforms vs the longest single (image,
 //!   platform) build and push.
+//! - cross (benchmark 6): BuildKit, a cross-compiling Dockerfile, 2 images x 2 platforms, mab vs
+//!   the docker CLI with BuildKit; and the same work built the emulated way (see [`cross`]).
 //!
 //! The environment is xtask's (crate::env): the daemon at DOCKER_HOST (started if missing),
 //! QEMU binfmt, a throwaway registry and the busybox bases; torn down at the end, with every
 //! image the benchmark built.
 
+mod cross;
 mod http;
 mod proc;
 mod registry_side;
@@ -49,6 +52,8 @@ pub enum Part {
     Push,
     /// Benchmark 5.
     Scale,
+    /// Benchmark 6: BuildKit, cross-compiled and emulated.
+    Cross,
 }
 
 pub struct Args {
@@ -98,9 +103,10 @@ impl Args {
                             "flow" => Part::Flow,
                             "push" => Part::Push,
                             "scale" => Part::Scale,
+                            "cross" => Part::Cross,
                             other => {
                                 return Err(crate::usage(format!(
-                                    "bench: --only {other:?}: one of flow, push, scale"
+                                    "bench: --only {other:?}: one of flow, push, scale, cross"
                                 )));
                             }
                         });
@@ -192,7 +198,13 @@ pub fn run(paths: &Paths, args: Args) -> Result<()> {
         machine.mab = format!("the binary {} (--mab)", path.display());
     }
 
-    let measured = (|| -> Result<(Option<Flow>, Option<Push>, Option<Scale>)> {
+    type Measured = (
+        Option<Flow>,
+        Option<Push>,
+        Option<Scale>,
+        Option<cross::Cross>,
+    );
+    let measured = (|| -> Result<Measured> {
         let flow = if args.wants(Part::Flow) {
             Some(bench.flow(args.runs)?)
         } else {
@@ -208,13 +220,18 @@ pub fn run(paths: &Paths, args: Args) -> Result<()> {
         } else {
             None
         };
-        Ok((flow, push, scale))
+        let cross = if args.wants(Part::Cross) {
+            Some(bench.cross(args.runs)?)
+        } else {
+            None
+        };
+        Ok((flow, push, scale, cross))
     })();
     bench.remove_built_images();
     drop(bench);
     drop(work);
     env.teardown();
-    let (flow, push, scale) = measured?;
+    let (flow, push, scale, cross) = measured?;
 
     machine.load_end = report::loadavg();
     let results = Results {
@@ -228,6 +245,7 @@ pub fn run(paths: &Paths, args: Args) -> Result<()> {
         flow,
         push,
         scale,
+        cross,
         took: started.elapsed(),
     };
     println!("{}", report::table(&results));

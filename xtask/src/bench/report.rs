@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
+use super::cross::{self, Cross};
 use super::proc::Finished;
 use super::registry_side::Activity;
 use super::workload::HALF;
@@ -232,6 +233,7 @@ pub struct Results {
     pub flow: Option<Flow>,
     pub push: Option<Push>,
     pub scale: Option<Scale>,
+    pub cross: Option<Cross>,
     pub took: Duration,
 }
 
@@ -249,7 +251,7 @@ pub fn human(bytes: u64) -> String {
     }
 }
 
-fn median(v: &[f64]) -> Option<f64> {
+pub(super) fn median(v: &[f64]) -> Option<f64> {
     let mut v: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
     if v.is_empty() {
         return None;
@@ -267,22 +269,22 @@ fn med_opt(v: &[Option<f64>]) -> Option<f64> {
     median(&v.iter().flatten().copied().collect::<Vec<_>>())
 }
 
-fn secs(x: Option<f64>) -> String {
+pub(super) fn secs(x: Option<f64>) -> String {
     x.map_or("n/a".into(), |x| format!("{x:.2} s"))
 }
 
-fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+pub(super) fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => Some(a / b),
         _ => None,
     }
 }
 
-fn fmt_ratio(r: Option<f64>) -> String {
+pub(super) fn fmt_ratio(r: Option<f64>) -> String {
     r.map_or("n/a".into(), |r| format!("{r:.2}x"))
 }
 
-fn verdict(ok: Option<bool>) -> &'static str {
+pub(super) fn verdict(ok: Option<bool>) -> &'static str {
     match ok {
         Some(true) => "PASS",
         Some(false) => "MISS",
@@ -297,12 +299,12 @@ fn mib_s(bytes: u64, secs: Option<f64>) -> String {
     }
 }
 
-fn walls(v: &[MabRun]) -> Vec<f64> {
+pub(super) fn walls(v: &[MabRun]) -> Vec<f64> {
     v.iter().map(|r| r.wall).collect()
 }
 
 /// One line of the summary.
-struct Row {
+pub(super) struct Row {
     bench: String,
     figure: String,
     value: String,
@@ -311,7 +313,14 @@ struct Row {
     result: String,
 }
 
-fn row(bench: &str, figure: &str, value: String, ratio: String, target: &str, result: &str) -> Row {
+pub(super) fn row(
+    bench: &str,
+    figure: &str,
+    value: String,
+    ratio: String,
+    target: &str,
+    result: &str,
+) -> Row {
     Row {
         bench: bench.into(),
         figure: figure.into(),
@@ -511,6 +520,9 @@ fn rows(r: &Results) -> Vec<Row> {
             "",
             "info",
         ));
+    }
+    if let Some(c) = &r.cross {
+        rows.extend(cross::rows(c));
     }
     rows
 }
@@ -1014,6 +1026,9 @@ pub fn markdown(r: &Results) -> String {
              by the cores) is the fairer yardstick on this machine.\n",
             r.machine.nproc
         );
+    }
+    if let Some(c) = &r.cross {
+        cross::markdown(w, c);
     }
     s
 }
