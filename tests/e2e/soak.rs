@@ -190,3 +190,53 @@ fn a_registry_that_never_answers_fails_the_run_naming_it_and_the_limit() {
         "no tag may point at a half-pushed image"
     );
 }
+
+#[test]
+fn a_lost_commit_answer_and_a_busy_registry_are_survived() {
+    let env = TestEnv::get();
+    // The registry stores the layer but its answer to the closing PUT never arrives (trying
+    // the PUT again would find no upload session: only a HEAD tells it is stored); and it
+    // asks to be tried later (429, Retry-After) when an upload starts.
+    let proxy = FaultProxy::start(
+        &env.registry,
+        vec![
+            Rule::new("PUT", "/blobs/uploads/", Fault::LoseAnswer, 1),
+            Rule::new("POST", "/blobs/uploads/", Fault::Status(429), 1),
+            Rule::new("PATCH", "/blobs/uploads/", Fault::ResetMidBody, 1),
+        ],
+    );
+    let dir = PlanDir::new("lost-answer");
+    dir.write(
+        "Dockerfile",
+        &dockerfile("RUN head -c 2097152 /dev/urandom > /layer"),
+    );
+    let through_proxy = format!("{}/{}", proxy.address(), dir.repo_path());
+    dir.write_plan(&[Image::new(&through_proxy).platforms(&["linux/amd64"])]);
+
+    let out = mab()
+        .args(["build", "--json", "--stall-limit", STALL_LIMIT])
+        .arg(dir.plan())
+        .limit(Duration::from_secs(120))
+        .run();
+    out.assert_success();
+    assert_eq!(
+        proxy.injected(),
+        3,
+        "every fault fired: {:?}",
+        proxy.fault_log()
+    );
+    let image = format!("{}:latest", dir.repository());
+    assert_eq!(
+        tag_digest(&image).as_deref(),
+        Some(index_digest(&out, &through_proxy).as_str())
+    );
+    // skopeo checks every blob's digest while copying.
+    let copy = tempfile::tempdir().expect("copy folder");
+    skopeo([
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{image}"),
+        &format!("oci:{}:copy", copy.path().display()),
+    ])
+    .assert_success();
+}
