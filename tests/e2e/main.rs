@@ -26,5 +26,6 @@ mod plan;
 mod rerun;
 mod select;
 mod shell;
+mod soak;
 mod supply_chain;
 mod verify;

@@ -1,7 +1,10 @@
 //! A fault-injecting HTTP proxy, placed in front of the real registry: it forwards every request
 //! unchanged except the ones a rule picks, which get an error status (503, 429 with Retry-After),
-//! a connection dropped in the middle of the request body, or a slow link for the request body.
-//! Only for fault injection: the registry behind it is the real one.
+//! a connection dropped in the middle of the request body, or a slow link for the request body;
+//! or, with [`RandomFaults`], a seeded share of the write requests picked at random, which get
+//! one of the faults a flaky registry or network shows once the request body was sent (a 500, a
+//! connection dropped without an answer, a reset in the middle of the body, an answer that never
+//! comes). Only for fault injection: the registry behind it is the real one.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -26,6 +29,94 @@ pub enum Fault {
         headers: Vec<String>,
         body: Vec<u8>,
     },
+    /// Read the whole request body, then answer 500 without forwarding.
+    ErrorAfterBody,
+    /// Read the whole request body, then close the connection without an answer.
+    DropAfterBody,
+    /// Read part of the request body, then reset the connection.
+    ResetMidBody,
+    /// Read the whole request body, then never answer (until the client gives up).
+    StallAfterBody,
+    /// Forward the request whole, then drop the connection instead of passing the answer on
+    /// (the registry did it; the client never hears so).
+    LoseAnswer,
+}
+
+impl Fault {
+    /// A short name, for messages and the fault log.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Fault::Status(_) => "status",
+            Fault::ResetAfterBodyBytes(_) => "reset after some body bytes",
+            Fault::SlowBody(_) => "slow body",
+            Fault::Respond { .. } => "canned answer",
+            Fault::ErrorAfterBody => "500 after the body",
+            Fault::DropAfterBody => "connection dropped after the body",
+            Fault::ResetMidBody => "connection reset mid-body",
+            Fault::StallAfterBody => "answer stalled after the body",
+            Fault::LoseAnswer => "answer lost after the registry took the request",
+        }
+    }
+}
+
+/// Faults picked at random, replayably: each request whose method is one of `methods` gets, with
+/// probability `percent`/100, one of `faults` (uniformly); the choices come from a generator
+/// seeded with `seed`, in the order requests arrive.
+#[derive(Clone, Debug)]
+pub struct RandomFaults {
+    pub seed: u64,
+    pub percent: u32,
+    pub methods: Vec<&'static str>,
+    pub faults: Vec<Fault>,
+}
+
+impl RandomFaults {
+    /// The soak's mix: `percent` of POST, PATCH and PUT requests get a 500 after the body, a
+    /// connection dropped after the body, a reset mid-body or a stalled answer.
+    pub fn writes(seed: u64, percent: u32) -> Self {
+        Self {
+            seed,
+            percent,
+            methods: vec!["POST", "PATCH", "PUT"],
+            faults: vec![
+                Fault::ErrorAfterBody,
+                Fault::DropAfterBody,
+                Fault::ResetMidBody,
+                Fault::StallAfterBody,
+            ],
+        }
+    }
+}
+
+/// The random half of the proxy's rules: the settings and the generator's state.
+struct Dice {
+    faults: RandomFaults,
+    state: u64,
+}
+
+impl Dice {
+    fn new(faults: RandomFaults) -> Self {
+        let state = faults.seed ^ 0x9e37_79b9_7f4a_7c15;
+        Self { faults, state }
+    }
+
+    /// splitmix64.
+    fn next(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn roll(&mut self, method: &str) -> Option<Fault> {
+        if !self.faults.methods.contains(&method) || self.faults.faults.is_empty() {
+            return None;
+        }
+        let hit = self.next() % 100 < u64::from(self.faults.percent);
+        let pick = self.next() as usize % self.faults.faults.len();
+        hit.then(|| self.faults.faults[pick].clone())
+    }
 }
 
 /// Picks requests by method and a substring of the path, for the first `times` matches.
@@ -57,6 +148,7 @@ impl Rule {
 pub struct FaultProxy {
     address: String,
     injected: Arc<AtomicUsize>,
+    log: Arc<Mutex<Vec<String>>>,
     flows: Arc<Flows>,
     requests: Arc<Mutex<Vec<(String, String)>>>,
     stop: Arc<AtomicBool>,
@@ -65,14 +157,29 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Starts a proxy on a free 127.0.0.1 port in front of `upstream` (`host:port`).
     pub fn start(upstream: &str, rules: Vec<Rule>) -> Self {
+        Self::start_with(upstream, rules, None)
+    }
+
+    /// Starts a proxy whose faults are picked at random (see [`RandomFaults`]).
+    pub fn start_random(upstream: &str, faults: RandomFaults) -> Self {
+        Self::start_with(upstream, Vec::new(), Some(faults))
+    }
+
+    fn start_with(upstream: &str, rules: Vec<Rule>, random: Option<RandomFaults>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("binding the fault proxy");
         listener
             .set_nonblocking(true)
             .expect("nonblocking listener");
         let address = listener.local_addr().expect("proxy address").to_string();
         let injected = Arc::new(AtomicUsize::new(0));
+        let log = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let rules = Arc::new(Mutex::new(rules));
+        let rules = Arc::new(Rules {
+            fixed: Mutex::new(rules),
+            dice: Mutex::new(random.map(Dice::new)),
+            log: Arc::clone(&log),
+            stop: Arc::clone(&stop),
+        });
         let requests = Arc::new(Mutex::new(Vec::new()));
         let flows = Arc::new(Flows::default());
         let upstream = upstream.to_string();
@@ -103,6 +210,7 @@ impl FaultProxy {
         Self {
             address,
             injected,
+            log,
             flows,
             requests,
             stop,
@@ -132,6 +240,56 @@ impl FaultProxy {
     /// How many faults were injected so far.
     pub fn injected(&self) -> usize {
         self.injected.load(Ordering::SeqCst)
+    }
+
+    /// Every fault injected so far, as `METHOD path: fault`, in order.
+    pub fn fault_log(&self) -> Vec<String> {
+        self.log.lock().expect("fault log lock").clone()
+    }
+
+    /// How many faults of this kind were injected so far.
+    pub fn injected_of(&self, fault: &Fault) -> usize {
+        let suffix = format!(": {}", fault.name());
+        self.fault_log()
+            .iter()
+            .filter(|line| line.ends_with(&suffix))
+            .count()
+    }
+}
+
+/// What picks the faults: the fixed rules first, then the dice.
+struct Rules {
+    fixed: Mutex<Vec<Rule>>,
+    dice: Mutex<Option<Dice>>,
+    log: Arc<Mutex<Vec<String>>>,
+    /// The proxy was dropped: stalled connections are let go.
+    stop: Arc<AtomicBool>,
+}
+
+impl Rules {
+    fn pick(&self, method: &str, path: &str) -> Option<Fault> {
+        let fixed = {
+            let mut rules = self.fixed.lock().expect("rules lock");
+            rules
+                .iter_mut()
+                .find(|r| r.times > 0 && r.method == method && path.contains(r.path_contains))
+                .map(|rule| {
+                    rule.times -= 1;
+                    rule.fault.clone()
+                })
+        };
+        let fault = fixed.or_else(|| {
+            self.dice
+                .lock()
+                .expect("dice lock")
+                .as_mut()
+                .and_then(|dice| dice.roll(method))
+        })?;
+        self.log
+            .lock()
+            .expect("fault log lock")
+            .push(format!("{method} {path}: {}", fault.name()));
+        Some(fault)
     }
 }
 
@@ -197,7 +355,7 @@ fn copy_at(from: &mut TcpStream, to: &mut TcpStream, rate: Option<usize>) {
 fn serve(
     mut client: TcpStream,
     upstream: &str,
-    rules: &Mutex<Vec<Rule>>,
+    rules: &Rules,
     injected: &AtomicUsize,
     requests: &Mutex<Vec<(String, String)>>,
     flows: &Flows,
@@ -221,17 +379,68 @@ fn serve(
         .expect("requests lock")
         .push((method.clone(), path.clone()));
 
-    let fault = {
-        let mut rules = rules.lock().expect("rules lock");
-        rules
-            .iter_mut()
-            .find(|r| r.times > 0 && r.method == method && path.contains(r.path_contains))
-            .map(|rule| {
-                rule.times -= 1;
-                rule.fault.clone()
-            })
-    };
+    let fault = rules.pick(&method, &path);
     match fault {
+        Some(Fault::ErrorAfterBody) => {
+            injected.fetch_add(1, Ordering::SeqCst);
+            read_body(&mut client, &head_text, rest)?;
+            client.write_all(
+                b"HTTP/1.1 500 Injected Fault\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            )?;
+            client.shutdown(Shutdown::Both)?;
+            Ok(())
+        }
+        Some(Fault::DropAfterBody) => {
+            injected.fetch_add(1, Ordering::SeqCst);
+            read_body(&mut client, &head_text, rest)?;
+            client.shutdown(Shutdown::Both)?;
+            Ok(())
+        }
+        Some(Fault::ResetMidBody) => {
+            injected.fetch_add(1, Ordering::SeqCst);
+            // Take a little of the body, then close with the rest unread: the kernel answers
+            // the client's next segments with a reset.
+            let mut buffer = [0u8; 16 * 1024];
+            client.set_read_timeout(Some(Duration::from_millis(500)))?;
+            let _ = client.read(&mut buffer);
+            drop(client);
+            Ok(())
+        }
+        Some(Fault::StallAfterBody) => {
+            injected.fetch_add(1, Ordering::SeqCst);
+            read_body(&mut client, &head_text, rest)?;
+            // Hold the connection, answering nothing, until the client closes it or the proxy
+            // stops (at most 10 minutes, so that no thread stays for ever).
+            client.set_read_timeout(Some(Duration::from_secs(1)))?;
+            let started = std::time::Instant::now();
+            let mut buffer = [0u8; 4096];
+            while !rules.stop.load(Ordering::Relaxed)
+                && started.elapsed() < Duration::from_secs(600)
+            {
+                match client.read(&mut buffer) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) => {}
+                    Err(_) => break,
+                }
+            }
+            Ok(())
+        }
+        Some(Fault::LoseAnswer) => {
+            injected.fetch_add(1, Ordering::SeqCst);
+            let body = read_body(&mut client, &head_text, rest)?;
+            let mut server = TcpStream::connect(upstream)?;
+            server.write_all(&force_close(&head_text))?;
+            server.write_all(&body)?;
+            // The registry's whole answer, read and thrown away.
+            let _ = std::io::copy(&mut server, &mut std::io::sink());
+            client.shutdown(Shutdown::Both)?;
+            Ok(())
+        }
         Some(Fault::Status(code)) => {
             injected.fetch_add(1, Ordering::SeqCst);
             let reason = match code {
@@ -319,6 +528,77 @@ fn serve(
             Ok(())
         }
     }
+}
+
+/// Reads the rest of the request body (framed by `Content-Length` or chunked); `rest` is what
+/// was read with the head. Returns the body as it came (still chunked, if it was).
+fn read_body(client: &mut TcpStream, head: &str, rest: Vec<u8>) -> std::io::Result<Vec<u8>> {
+    let header = |name: &str| {
+        head.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_ascii_lowercase())
+        })
+    };
+    let mut data = rest;
+    let mut buffer = [0u8; 64 * 1024];
+    let mut more = |data: &mut Vec<u8>| -> std::io::Result<()> {
+        let n = client.read(&mut buffer)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        data.extend_from_slice(&buffer[..n]);
+        Ok(())
+    };
+    if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        // Walks the chunks: size line, data, CRLF; a zero size, trailers, an empty line.
+        let mut at = 0;
+        loop {
+            let line_end = loop {
+                if let Some(end) = data[at..].windows(2).position(|w| w == b"\r\n") {
+                    break at + end;
+                }
+                more(&mut data)?;
+            };
+            let size_text = String::from_utf8_lossy(&data[at..line_end]).to_string();
+            let size_text = size_text.split(';').next().unwrap_or("").trim().to_string();
+            let size = usize::from_str_radix(&size_text, 16).map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::InvalidData, "bad chunk size")
+            })?;
+            at = line_end + 2;
+            if size == 0 {
+                // Trailers, up to an empty line.
+                loop {
+                    while !data[at..].windows(2).any(|w| w == b"\r\n") {
+                        more(&mut data)?;
+                    }
+                    let end = at
+                        + data[at..]
+                            .windows(2)
+                            .position(|w| w == b"\r\n")
+                            .expect("found above");
+                    let empty = end == at;
+                    at = end + 2;
+                    if empty {
+                        data.truncate(at);
+                        return Ok(data);
+                    }
+                }
+            }
+            while data.len() < at + size + 2 {
+                more(&mut data)?;
+            }
+            at += size + 2;
+        }
+    }
+    let length: usize = header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    while data.len() < length {
+        more(&mut data)?;
+    }
+    Ok(data)
 }
 
 /// Reads up to the end of the request head; returns the head and any body bytes read with it.

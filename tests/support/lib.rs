@@ -13,6 +13,7 @@
 //! | `MAB_TEST_ARM64_BASE` | optional: the arm64 base alone (`REG/mab-base/busybox:arm64`) |
 //! | `DOCKER_HOST`         | the daemon (inherited by mab, docker and the tests)           |
 //! | `MAB_TEST_BUILDER`    | optional: `classic` runs every `mab build` with `--set '*.builder=classic'` |
+//! | `MAB_TEST_RUN_LIMIT`  | optional: seconds one mab run may take before it is killed (default 240) |
 //! | `MAB_TEST_COSIGN`     | cosign 2.5 (Debian trixie), for the supply-chain tests        |
 //! | `MAB_TEST_CRANE`      | crane (Debian sid)                                            |
 //! | `MAB_TEST_BUILDX_CONFIG` | a `DOCKER_CONFIG` folder with the docker-buildx plugin     |
@@ -46,8 +47,10 @@ pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// A DOCKER_HOST where no daemon is.
 pub const NO_DAEMON: &str = "unix:///nonexistent/docker.sock";
 
-/// How long one mab run may take before the test fails.
-const MAB_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// How long one mab run may take before it is killed and its test fails: a hang fails fast
+/// instead of holding CI. `MAB_TEST_RUN_LIMIT` (seconds) changes it for every run;
+/// [`Mab::limit`] for one run.
+const MAB_TIMEOUT: Duration = Duration::from_secs(4 * 60);
 /// How long one docker or skopeo command may take.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
@@ -187,7 +190,8 @@ impl Output {
 }
 
 /// Runs `cmd` with stdin closed and stdout/stderr captured; kills it and panics after
-/// `timeout`. Panics if it cannot be started.
+/// `timeout` (so a hung program fails its test instead of holding the suite). Panics if it
+/// cannot be started.
 pub fn run_command(mut cmd: Command, timeout: Duration) -> Output {
     let cmdline = display(&cmd);
     cmd.stdin(Stdio::null())
@@ -260,13 +264,23 @@ fn display(cmd: &Command) -> String {
 /// developer's shell does not leak into the tests.
 pub struct Mab {
     cmd: Command,
+    limit: Option<Duration>,
 }
 
 pub fn mab() -> Mab {
     let env = TestEnv::get();
     let mut cmd = Command::new(&env.mab_bin);
     cmd.env_remove("MAB_REGISTRY").env_remove("MAB_BASE_IMAGE");
-    Mab { cmd }
+    Mab { cmd, limit: None }
+}
+
+/// How long a mab run may take unless the test says otherwise: `MAB_TEST_RUN_LIMIT` seconds, or
+/// 4 minutes.
+pub fn run_limit() -> Duration {
+    optional("MAB_TEST_RUN_LIMIT")
+        .and_then(|s| s.parse().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(MAB_TIMEOUT)
 }
 
 impl Mab {
@@ -299,6 +313,13 @@ impl Mab {
         self
     }
 
+    /// Kills the run and fails the test when it takes longer than `limit` (instead of
+    /// [`run_limit`]).
+    pub fn limit(mut self, limit: Duration) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
     /// Runs it; a `mab build` gets `--set '*.builder=B'` when `MAB_TEST_BUILDER=B` is set (so
     /// that the whole suite can run with the classic builder too).
     pub fn run(mut self) -> Output {
@@ -306,7 +327,8 @@ impl Mab {
         if is_build && let Some(builder) = test_builder() {
             self.cmd.arg("--set").arg(format!("*.builder={builder}"));
         }
-        run_command(self.cmd, MAB_TIMEOUT)
+        let limit = self.limit.unwrap_or_else(run_limit);
+        run_command(self.cmd, limit)
     }
 }
 

@@ -298,7 +298,18 @@ impl Daemon {
             ));
             kind = BuilderKind::Classic;
         }
-        self.backend(kind).build(request, reporter, bases).await
+        // A build may be silent for long (a RUN step); a daemon that stops answering is not.
+        let backend = self.backend(kind);
+        tokio::select! {
+            built = backend.build(request, reporter, bases) => built,
+            gone = crate::liveness::until_unresponsive(self.docker()) => {
+                Err(BuildError::DaemonStopped {
+                    endpoint: self.endpoint().to_string(),
+                    doing: "building".to_string(),
+                    last: gone.last,
+                })
+            }
+        }
     }
 
     /// The engine's version, as compared with what Dockerfile features need; `None` when it
@@ -540,15 +551,19 @@ impl Daemon {
         self.backend(image.builder).export(image)
     }
 
-    /// Streams `docker save` of one image (by id), as an `AsyncRead`.
+    /// Streams `docker save` of one image (by id), as an `AsyncRead`; it fails (`TimedOut`)
+    /// when the daemon stops answering before the first byte or stops sending after it (see
+    /// `liveness.rs`).
     pub fn export(&self, image_id: &str) -> impl AsyncRead + Send + Unpin + 'static {
         let endpoint = self.endpoint().to_string();
+        let named = endpoint.clone();
         let stream = self.docker().export_image(image_id).map_err(move |e| {
             std::io::Error::other(format!(
-                "exporting the image from the docker daemon at {endpoint}: {e}"
+                "exporting the image from the docker daemon at {named}: {e}"
             ))
         });
-        tokio_util::io::StreamReader::new(Box::pin(stream))
+        let guarded = crate::liveness::guard_export(stream, self.docker().clone(), endpoint);
+        tokio_util::io::StreamReader::new(Box::pin(guarded))
     }
 
     /// Removes an image (best effort: used to clean up after a failed run).

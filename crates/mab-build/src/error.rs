@@ -89,6 +89,17 @@ pub enum BuildError {
         context: PathBuf,
     },
 
+    /// The daemon stopped answering (`/_ping`) during a long, silent step.
+    #[error("the docker daemon at {endpoint} stopped answering while {doing}: {last}")]
+    DaemonStopped {
+        /// The daemon's endpoint.
+        endpoint: String,
+        /// What it was doing.
+        doing: String,
+        /// The last ping's failure.
+        last: String,
+    },
+
     /// The daemon does not answer at all.
     #[error(
         "cannot reach the docker daemon at {endpoint}: is dockerd running there? Set DOCKER_HOST (or the builder's endpoint) to a daemon that answers"
@@ -255,6 +266,7 @@ impl BuildError {
     pub fn is_builder_failure(&self) -> bool {
         match self {
             BuildError::DaemonUnreachable { .. }
+            | BuildError::DaemonStopped { .. }
             | BuildError::Session { .. }
             | BuildError::ContextStreamClosed { .. }
             | BuildError::NoImageProduced { .. } => true,

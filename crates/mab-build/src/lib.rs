@@ -24,6 +24,7 @@ mod dockerfile;
 mod endpoint;
 mod error;
 mod fleet;
+mod liveness;
 mod load;
 mod secret;
 mod ssh;

@@ -110,6 +110,17 @@ pub struct BuildArgs {
     /// `max_jobs`, which defaults to the CPUs its daemon has, at least 2).
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<usize>,
+
+    /// How long a registry request may move no bytes (none of its body taken, no answer)
+    /// before it is given up and tried again: `90`, `30s`, `2m` (default: each registry's
+    /// `stall_limit` in the plan, else 60s). Given here, it is every registry's.
+    #[arg(long, value_name = "DURATION", value_parser = mab_vocab::parse_duration)]
+    pub stall_limit: Option<std::time::Duration>,
+
+    /// How long storing one platform's image in one repository may take in all, retries
+    /// included, before it fails.
+    #[arg(long, value_name = "DURATION", value_parser = mab_vocab::parse_duration, default_value = "1h")]
+    pub push_limit: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

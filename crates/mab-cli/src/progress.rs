@@ -172,6 +172,16 @@ impl mab_registry::PushReporter for JobProgress {
             self.step(&line);
         }
     }
+
+    fn retrying(&self, what: &str, error: &mab_registry::RegistryError) {
+        if self.bar.is_none() {
+            self.step(&format!(
+                "pushing {what} failed for a passing reason (tried again while tries and the \
+                 push limit allow): {}",
+                mab_build::error_chain(error)
+            ));
+        }
+    }
 }
 
 /// The run's progress, as the pipeline reports it.

@@ -78,6 +78,7 @@ where
         manifest: job.manifest,
         cache: run.options.layer_cache.as_ref(),
         retry: run.options.retry,
+        limit: run.options.push_limit,
     };
     let facts = ImageFacts {
         config_digest: &built.id,

@@ -16,8 +16,12 @@ pub struct RunOptions {
     pub jobs: Option<usize>,
     /// Where compressed layers are remembered between runs; `None`: nothing is reused.
     pub layer_cache: Option<LayerCache>,
-    /// How often a whole image push is tried again after a passing registry failure.
+    /// How often a layer's upload, and a whole image push, are tried again after a passing
+    /// registry failure.
     pub retry: RetryPolicy,
+    /// How long storing one platform's image in one destination may take in all, retries
+    /// included (`None`: no limit beyond each request's stall limit).
+    pub push_limit: Option<std::time::Duration>,
     /// The plan's signing keys, decrypted (see [`crate::signing_keys`]).
     pub signing_keys: crate::SigningKeys,
     /// mab's version, as provenance and SBOMs record it.

@@ -1,10 +1,13 @@
 //! Where a run's images go: each image's own registry repositories, or one OCI image layout;
-//! and how registries are reached (the plan's insecure registries and extra CAs).
+//! and how registries are reached (the plan's insecure registries, extra CAs and stall limits).
 
 use std::path::PathBuf;
 
 use mab_plan::{Plan, Repository};
-use mab_registry::{OciLayout, RegistryClient, RegistryOptions, RetryPolicy, Target};
+use mab_registry::{
+    DEFAULT_STALL_LIMIT, OciLayout, RegistryClient, RegistryOptions, RetryPolicy, StallLimits,
+    Target,
+};
 
 use crate::PipelineError;
 
@@ -38,6 +41,13 @@ pub fn registry_options(plan: &Plan) -> Result<RegistryOptions, PipelineError> {
             .collect(),
         extra_ca_certificates,
         retry: RetryPolicy::default(),
+        stall_limits: StallLimits {
+            default: DEFAULT_STALL_LIMIT,
+            per_registry: plan
+                .registries()
+                .filter_map(|(host, settings)| Some((host.to_string(), settings.stall_limit()?)))
+                .collect(),
+        },
     })
 }
 

@@ -78,6 +78,23 @@ pub struct RegistrySettings {
     pub(crate) insecure: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) ca_cert: Option<PathBuf>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "seconds",
+        rename = "stall_limit_seconds"
+    )]
+    pub(crate) stall_limit: Option<std::time::Duration>,
+}
+
+/// A duration as seconds, for JSON.
+fn seconds<S: serde::Serializer>(
+    duration: &Option<std::time::Duration>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match duration {
+        Some(d) => serializer.serialize_f64(d.as_secs_f64()),
+        None => serializer.serialize_none(),
+    }
 }
 
 impl RegistrySettings {
@@ -90,6 +107,12 @@ impl RegistrySettings {
     /// the plan's folder joined with `ca_cert`, normalised lexically.
     pub fn ca_cert(&self) -> Option<&Path> {
         self.ca_cert.as_deref()
+    }
+
+    /// How long a request to this registry may move no bytes before it is given up (`None`:
+    /// the default).
+    pub fn stall_limit(&self) -> Option<std::time::Duration> {
+        self.stall_limit
     }
 }
 

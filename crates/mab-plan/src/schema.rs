@@ -85,6 +85,10 @@ struct RegistryFile {
     /// A PEM file of certificate authorities to trust for this registry, relative to the plan's
     /// folder.
     ca_cert: Option<Expanded>,
+    /// How long a request to this registry may move no bytes (none of its body taken, no
+    /// answer) before it is given up and tried again: seconds (`90`) or `30s`, `2m`, `1h`
+    /// (default 60s; `mab build --stall-limit` overrides it).
+    stall_limit: Option<Scalar>,
 }
 
 /// A Docker daemon that builds some of the plan's jobs.

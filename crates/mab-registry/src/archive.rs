@@ -23,6 +23,7 @@ use crate::manifest::{
     Descriptor, ImageManifest, LayerCompression, ManifestFormat, media_types, sha256_digest,
     to_json_bytes,
 };
+use crate::remote::RetryPolicy;
 use crate::scan::{LayerFindings, LayerScan};
 use crate::target::{PushReporter, Target};
 
@@ -146,17 +147,26 @@ pub async fn push_docker_archive<R>(
 where
     R: AsyncRead + Unpin + Send,
 {
-    push_archive_reusing(archive, target, options, &KnownLayers::new(), reporter).await
+    push_archive_reusing(
+        archive,
+        target,
+        options,
+        &KnownLayers::new(),
+        RetryPolicy::default(),
+        reporter,
+    )
+    .await
 }
 
 /// [`push_docker_archive`], skipping the layers in `known`: when some layers may be known, each
 /// uncompressed layer is first spooled to an unlinked temporary file to learn its diff id, and
-/// only uploaded when it is not known.
+/// only uploaded when it is not known. Each layer's upload is tried again as `retry` says.
 pub(crate) async fn push_archive_reusing<R>(
     archive: R,
     target: &Target,
     options: &ManifestOptions,
     known: &KnownLayers,
+    retry: RetryPolicy,
     reporter: &dyn PushReporter,
 ) -> Result<PushedManifest, RegistryError>
 where
@@ -169,7 +179,15 @@ where
     // The export is read here; each layer's upload runs beside it (see `crate::spill`), up to
     // UPLOADS_AT_ONCE at a time, driven by `uploading`.
     let (start_upload, uploads) = mpsc::unbounded_channel::<Upload<'_>>();
-    let reading = read_layers(archive, target, options, known, reporter, start_upload);
+    let reading = read_layers(
+        archive,
+        target,
+        options,
+        known,
+        retry,
+        reporter,
+        start_upload,
+    );
     let (read, uploaded) = read_and_upload(reading, drive_uploads(uploads)).await?;
     let Read {
         json_entries,
@@ -258,6 +276,7 @@ async fn read_layers<'a, R>(
     target: &'a Target,
     options: &ManifestOptions,
     known: &KnownLayers,
+    retry: RetryPolicy,
     reporter: &'a dyn PushReporter,
     start_upload: mpsc::UnboundedSender<Upload<'a>>,
 ) -> Result<Read, RegistryError>
@@ -352,7 +371,7 @@ where
             .acquire_owned()
             .await
             .expect("the semaphore is never closed");
-        let (writer, upload) = upload_layer(target, path, media_type, reporter, permit);
+        let (writer, upload) = upload_layer(target, path, media_type, reporter, permit, retry);
         start_upload.send(upload).map_err(|_| upload_gone())?;
         produce_layer(source, encoding, options.compression, writer).await?;
     }
@@ -427,33 +446,32 @@ async fn drive_uploads(
 }
 
 /// The upload of one layer, and the writer its data goes into; the upload holds `permit` (one
-/// of the UPLOADS_AT_ONCE) until it ends.
+/// of the UPLOADS_AT_ONCE) until it ends. A passing failure of the upload starts a new upload
+/// of the layer from its first byte, read again from the spill pipe (up to `retry`'s
+/// attempts); a failure of the export does not (the layer cannot be completed).
 fn upload_layer<'a>(
     target: &'a Target,
     path: String,
     media_type: &'static str,
     reporter: &'a dyn PushReporter,
     permit: tokio::sync::OwnedSemaphorePermit,
+    retry: RetryPolicy,
 ) -> (LayerWriter, Upload<'a>) {
-    let (writer, reader) = crate::spill::pipe(WAITING);
+    let (writer, handle) = crate::spill::pipe(WAITING);
     let (findings_sender, findings_receiver) = tokio::sync::oneshot::channel();
-    let (taken, mut sizes) = mpsc::unbounded_channel();
-    let body = reader.report_taken(taken).into_stream();
     let upload = async move {
+        // Dropped with this future (the layer stored, given up, or the whole attempt
+        // cancelled): the pipe's readers fail at once, so no request body waits for data that
+        // will never come, and the export's writer gets `BrokenPipe`.
+        let handle = handle;
         let _permit = permit;
-        let put = target.put_blob_stream(body);
-        tokio::pin!(put);
-        let (digest, size) = loop {
-            tokio::select! {
-                stored = &mut put => {
-                    while let Ok(n) = sizes.try_recv() {
-                        reporter.bytes_sent(n);
-                    }
-                    break stored?;
-                }
-                Some(n) = sizes.recv() => reporter.bytes_sent(n),
-            }
-        };
+        let (digest, size) = retry
+            .retry_while_after(
+                || upload_once(target, &handle, reporter),
+                |e: &RegistryError| e.is_transient() && !handle.writer_failed(),
+                || target.not_before(),
+            )
+            .await?;
         reporter.blob_stored(&digest, size, false);
         // Stored, so the whole layer was read: what it holds is known.
         let findings = findings_receiver.await.unwrap_or_default();
@@ -479,6 +497,38 @@ fn upload_layer<'a>(
         },
         upload,
     )
+}
+
+/// One upload of a layer, reading the spill pipe from its start; the previous attempt's
+/// reader, if any, fails from now on.
+async fn upload_once(
+    target: &Target,
+    handle: &crate::spill::SpillHandle,
+    reporter: &dyn PushReporter,
+) -> Result<(String, u64), RegistryError> {
+    let (taken, mut sizes) = mpsc::unbounded_channel();
+    let body = handle.reader().report_taken(taken).into_stream();
+    let put = target.put_blob_stream(body);
+    tokio::pin!(put);
+    let stored = loop {
+        tokio::select! {
+            stored = &mut put => {
+                while let Ok(n) = sizes.try_recv() {
+                    reporter.bytes_sent(n);
+                }
+                break stored;
+            }
+            Some(n) = sizes.recv() => reporter.bytes_sent(n),
+        }
+    };
+    if let Err(error) = &stored {
+        // This attempt's reader may still be held by its connection: make it fail now.
+        handle.cancel();
+        if error.is_transient() && !handle.writer_failed() {
+            reporter.retrying("a layer", error);
+        }
+    }
+    stored
 }
 
 /// Where a layer's bytes go: the spill pipe of its upload, and, once read, what it holds.
@@ -731,10 +781,11 @@ mod tests {
     use super::*;
 
     async fn gzip_all(data: &[u8]) -> Vec<u8> {
-        let (mut writer, mut reader) = crate::spill::pipe(crate::spill::PipeLimits {
+        let (mut writer, handle) = crate::spill::pipe(crate::spill::PipeLimits {
             memory: usize::MAX,
             disk: 0,
         });
+        let mut reader = handle.reader();
         send_compressed(data, LayerCompression::Gzip, &mut writer)
             .await
             .unwrap();

@@ -17,6 +17,32 @@ pub enum RegistryError {
         source: oci_client::errors::OciDistributionError,
     },
 
+    /// A request moved no bytes for the stall limit and was given up.
+    #[error(
+        "registry {registry}: {action} stalled: no bytes moved for {limit_seconds} s (the stall limit: --stall-limit, or `stall_limit` of the registry in the plan)"
+    )]
+    Stalled {
+        /// The registry (`host[:port]`).
+        registry: String,
+        /// What mab asked of it.
+        action: String,
+        /// The stall limit, in seconds.
+        limit_seconds: f64,
+    },
+
+    /// Pushing one image took longer than its limit, retries included.
+    #[error(
+        "pushing to {destination} took longer than the push limit of {limit_seconds} s (--push-limit){last}"
+    )]
+    PushLimit {
+        /// The destination.
+        destination: String,
+        /// The limit, in seconds.
+        limit_seconds: f64,
+        /// `; the last failure: …`, when one is known.
+        last: String,
+    },
+
     /// The registry refused our credentials (or demanded some we do not have).
     #[error(
         "registry {registry}: authentication failed while {action}; check `docker login {registry}` or your credential helper"
@@ -206,6 +232,7 @@ impl RegistryError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Request { source, .. } => crate::remote::is_transient(source),
+            Self::Stalled { .. } => true,
             Self::ArchiveRead { source } => matches!(
                 source.kind(),
                 std::io::ErrorKind::ConnectionReset
@@ -216,4 +243,19 @@ impl RegistryError {
             _ => false,
         }
     }
+}
+
+/// An error and its causes, as one line (`a: b: c`).
+pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        let next_text = next.to_string();
+        if !text.contains(&next_text) {
+            text.push_str(": ");
+            text.push_str(&next_text);
+        }
+        cause = next.source();
+    }
+    text
 }

@@ -51,7 +51,7 @@ pub use list::{
 pub use mab_vocab::ImageReference;
 pub use manifest::{LayerCompression, ManifestFormat, PlatformJson, PublishedIndex, media_types};
 pub use push::{ImageFacts, PushOutcome, PushSettings, push_image};
-pub use remote::{RegistryClient, RegistryOptions, RetryPolicy};
+pub use remote::{DEFAULT_STALL_LIMIT, RegistryClient, RegistryOptions, RetryPolicy, StallLimits};
 pub use scan::LayerFindings;
 pub use signature::{
     ImageSignature, SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE, Signer, read_signatures,

@@ -29,8 +29,11 @@ pub struct PushSettings<'a> {
     pub manifest: &'a ManifestOptions,
     /// Where compressed layers are remembered between runs (`None`: nothing is reused).
     pub cache: Option<&'a LayerCache>,
-    /// How often a whole image is pushed again after a passing failure.
+    /// How often a layer's upload, and a whole image, are tried again after a passing failure.
     pub retry: RetryPolicy,
+    /// How long the push of the image may take in all, retries included (`None`: no limit
+    /// beyond the stall limit of each request).
+    pub limit: Option<std::time::Duration>,
 }
 
 /// The stored manifest, and whether it was written from what was already stored.
@@ -55,6 +58,62 @@ where
     F: Fn() -> R,
     R: AsyncRead + Unpin + Send,
 {
+    let Some(limit) = settings.limit else {
+        return push_unlimited(export, facts, target, settings, reporter).await;
+    };
+    // The failure each try ended with, so that running out of time can say what went wrong.
+    let last = std::sync::Mutex::new(None::<String>);
+    let noting = Noting {
+        reporter,
+        last: &last,
+    };
+    let pushing = push_unlimited(export, facts, target, settings, &noting);
+    match tokio::time::timeout(limit, pushing).await {
+        Ok(pushed) => pushed,
+        Err(_) => Err(RegistryError::PushLimit {
+            destination: target.describe(),
+            limit_seconds: limit.as_secs_f64(),
+            last: last
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+                .map(|l| format!("; the last failure: {l}"))
+                .unwrap_or_default(),
+        }),
+    }
+}
+
+/// A reporter that also keeps the last failure it hears of.
+struct Noting<'a> {
+    reporter: &'a dyn PushReporter,
+    last: &'a std::sync::Mutex<Option<String>>,
+}
+
+impl PushReporter for Noting<'_> {
+    fn bytes_sent(&self, bytes: u64) {
+        self.reporter.bytes_sent(bytes);
+    }
+    fn blob_stored(&self, digest: &str, size: u64, already_present: bool) {
+        self.reporter.blob_stored(digest, size, already_present);
+    }
+    fn retrying(&self, what: &str, error: &RegistryError) {
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(crate::error::chain(error));
+        self.reporter.retrying(what, error);
+    }
+}
+
+/// [`push_image`] without its total limit.
+async fn push_unlimited<R, F>(
+    export: F,
+    facts: ImageFacts<'_>,
+    target: &Target,
+    settings: PushSettings<'_>,
+    reporter: &dyn PushReporter,
+) -> Result<PushOutcome, RegistryError>
+where
+    F: Fn() -> R,
+    R: AsyncRead + Unpin + Send,
+{
     let known = match settings.cache {
         Some(cache) => known_layers(facts, target, settings.manifest, cache).await?,
         None => KnownLayers::new(),
@@ -69,9 +128,26 @@ where
     }
     let manifest = settings
         .retry
-        .retry_while(
-            || push_archive_reusing(export(), target, settings.manifest, &known, reporter),
+        .retry_while_after(
+            || async {
+                let pushed = push_archive_reusing(
+                    export(),
+                    target,
+                    settings.manifest,
+                    &known,
+                    settings.retry,
+                    reporter,
+                )
+                .await;
+                if let Err(error) = &pushed
+                    && error.is_transient()
+                {
+                    reporter.retrying("the image", error);
+                }
+                pushed
+            },
             RegistryError::is_transient,
+            || target.not_before(),
         )
         .await?;
     if let Some(cache) = settings.cache {

@@ -24,6 +24,110 @@ pub struct RegistryOptions {
     /// How requests that failed for a passing reason (5xx, 429, a dropped connection) are tried
     /// again.
     pub retry: RetryPolicy,
+    /// How long a request may move no bytes before it is given up (and retried).
+    pub stall_limits: StallLimits,
+}
+
+/// How long a registry request may move no bytes (no byte of its body taken, no byte of its
+/// answer come) before it is given up as stalled, per registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StallLimits {
+    /// For registries not listed in `per_registry`.
+    pub default: std::time::Duration,
+    /// By registry (`host[:port]`).
+    pub per_registry: HashMap<String, std::time::Duration>,
+}
+
+impl Default for StallLimits {
+    fn default() -> Self {
+        Self {
+            default: DEFAULT_STALL_LIMIT,
+            per_registry: HashMap::new(),
+        }
+    }
+}
+
+impl StallLimits {
+    /// The limit for `registry` (`host[:port]`).
+    pub fn of(&self, registry: &str) -> std::time::Duration {
+        self.per_registry
+            .get(registry)
+            .copied()
+            .unwrap_or(self.default)
+    }
+}
+
+/// The stall limit unless the plan or the command line says otherwise.
+pub const DEFAULT_STALL_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The longest `Retry-After` honoured; a registry asking for more is tried again after this.
+const MAX_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Why a request was given up: it moved no bytes for `limit`.
+#[derive(Debug)]
+pub(crate) struct Stalled {
+    pub(crate) limit: std::time::Duration,
+}
+
+impl std::fmt::Display for Stalled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "no bytes moved for {} s (the stall limit: --stall-limit, or `stall_limit` of the \
+             registry in the plan)",
+            self.limit.as_secs_f64()
+        )
+    }
+}
+
+impl std::error::Error for Stalled {}
+
+/// The error of a request given up after `limit` without progress.
+fn stalled(limit: std::time::Duration) -> OciDistributionError {
+    OciDistributionError::IoError(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        Stalled { limit },
+    ))
+}
+
+/// Whether an error is a request given up by its stall limit (and which limit).
+pub(crate) fn stall_of(error: &OciDistributionError) -> Option<std::time::Duration> {
+    match error {
+        OciDistributionError::IoError(e) => e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<Stalled>())
+            .map(|s| s.limit),
+        _ => None,
+    }
+}
+
+/// When a request last moved bytes, and whether it is waiting for its own body's source (not
+/// the registry's fault; the source has limits of its own).
+struct Activity {
+    last: std::sync::Mutex<std::time::Instant>,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            last: std::sync::Mutex::new(std::time::Instant::now()),
+        }
+    }
+
+    fn touch(&self) {
+        *self.last.lock().expect("activity lock") = std::time::Instant::now();
+    }
+
+    /// Ends once nothing moved for `limit`.
+    async fn stalled(&self, limit: std::time::Duration) {
+        loop {
+            let due = *self.last.lock().expect("activity lock") + limit;
+            if std::time::Instant::now() >= due {
+                return;
+            }
+            tokio::time::sleep_until(due.into()).await;
+        }
+    }
 }
 
 /// Bounded retries with exponential backoff.
@@ -48,21 +152,14 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// Runs `request` until it succeeds, fails for good, or the attempts are used up.
-    pub(crate) async fn run<T, F, Fut>(&self, request: F) -> Result<T, OciDistributionError>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, OciDistributionError>>,
-    {
-        self.retry_while(request, is_transient).await
-    }
-
     /// Runs `request` until it succeeds, fails with an error `transient` does not accept, or
-    /// the attempts are used up, waiting longer before each new try.
-    pub(crate) async fn retry_while<T, E, F, Fut>(
+    /// the attempts are used up, waiting longer before each new try, and never trying again
+    /// before `not_before` says (a registry's `Retry-After`).
+    pub(crate) async fn retry_while_after<T, E, F, Fut>(
         &self,
         mut request: F,
         transient: impl Fn(&E) -> bool,
+        not_before: impl Fn() -> Option<std::time::Instant>,
     ) -> Result<T, E>
     where
         F: FnMut() -> Fut,
@@ -73,7 +170,11 @@ impl RetryPolicy {
         loop {
             match request().await {
                 Err(e) if attempt < self.attempts && transient(&e) => {
-                    tokio::time::sleep(backoff).await;
+                    let mut due = std::time::Instant::now() + backoff;
+                    if let Some(asked) = not_before() {
+                        due = due.max(asked);
+                    }
+                    tokio::time::sleep_until(due.into()).await;
                     backoff = (backoff * 2).min(self.max_backoff);
                     attempt += 1;
                 }
@@ -142,6 +243,9 @@ struct ClientInner {
     /// Credentials per registry, looked up once.
     auth: Mutex<HashMap<String, Credential>>,
     retry: RetryPolicy,
+    stall_limits: StallLimits,
+    /// Per registry, the time before which it asked not to be tried again (`Retry-After`).
+    not_before: std::sync::Mutex<HashMap<String, std::time::Instant>>,
 }
 
 impl RegistryClient {
@@ -188,6 +292,8 @@ impl RegistryClient {
                 insecure_registries: options.insecure_registries.clone(),
                 auth: Mutex::new(HashMap::new()),
                 retry: options.retry,
+                stall_limits: options.stall_limits.clone(),
+                not_before: std::sync::Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -273,6 +379,66 @@ impl RemoteRepository {
         &self.client.inner.retry
     }
 
+    /// How long a request to this registry may move no bytes.
+    pub(crate) fn stall_limit(&self) -> std::time::Duration {
+        self.client.inner.stall_limits.of(&self.registry)
+    }
+
+    /// When this registry asked not to be tried again before (`Retry-After`), if it did.
+    pub(crate) fn not_before(&self) -> Option<std::time::Instant> {
+        let hints = self
+            .client
+            .inner
+            .not_before
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        hints
+            .get(&self.registry)
+            .copied()
+            .filter(|t| *t > std::time::Instant::now())
+    }
+
+    /// Remembers a registry's `Retry-After` (at most [`MAX_RETRY_AFTER`]).
+    fn retry_after(&self, wait: std::time::Duration) {
+        let until = std::time::Instant::now() + wait.min(MAX_RETRY_AFTER);
+        let mut hints = self
+            .client
+            .inner
+            .not_before
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let hint = hints.entry(self.registry.clone()).or_insert(until);
+        *hint = (*hint).max(until);
+    }
+
+    /// A small request (no body to speak of, a short answer): given up when it has not ended
+    /// within the stall limit.
+    async fn within<T>(
+        &self,
+        request: impl std::future::Future<Output = Result<T, OciDistributionError>>,
+    ) -> Result<T, OciDistributionError> {
+        let limit = self.stall_limit();
+        tokio::time::timeout(limit, request)
+            .await
+            .unwrap_or_else(|_| Err(stalled(limit)))
+    }
+
+    /// Runs a small request with the stall limit, tried again on passing failures (after the
+    /// backoff, and not before the registry's `Retry-After`).
+    async fn run<T, F, Fut>(&self, mut request: F) -> Result<T, OciDistributionError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, OciDistributionError>>,
+    {
+        self.retry()
+            .retry_while_after(
+                || self.within(request()),
+                is_transient,
+                || self.not_before(),
+            )
+            .await
+    }
+
     fn reference_for_tag(&self, tag: &str) -> Reference {
         Reference::with_tag(self.registry.clone(), self.path.clone(), tag.to_string())
     }
@@ -282,6 +448,13 @@ impl RemoteRepository {
     }
 
     fn error(&self, action: String, source: OciDistributionError) -> RegistryError {
+        if let Some(limit) = stall_of(&source) {
+            return RegistryError::Stalled {
+                registry: self.registry.clone(),
+                action,
+                limit_seconds: limit.as_secs_f64(),
+            };
+        }
         let auth_failed = match &source {
             OciDistributionError::AuthenticationFailure(_)
             | OciDistributionError::UnauthorizedError { .. } => true,
@@ -319,13 +492,12 @@ impl RemoteRepository {
     pub async fn authenticate_for_push(&self) -> Result<(), RegistryError> {
         let auth = self.auth().await?;
         let reference = self.reference_for_tag("latest");
-        self.retry()
-            .run(|| {
-                self.client()
-                    .auth(&reference, &auth, RegistryOperation::Push)
-            })
-            .await
-            .map_err(|e| self.error(format!("authenticating to push to {}", self.path), e))?;
+        self.run(|| {
+            self.client()
+                .auth(&reference, &auth, RegistryOperation::Push)
+        })
+        .await
+        .map_err(|e| self.error(format!("authenticating to push to {}", self.path), e))?;
         // Basic credentials are only sent, never checked, by the step above: one authenticated
         // request tells a wrong password now rather than in the middle of the first upload.
         const ABSENT: &str =
@@ -337,8 +509,7 @@ impl RemoteRepository {
     /// Whether the repository has the blob.
     pub async fn blob_exists(&self, digest: &str) -> Result<bool, RegistryError> {
         let reference = self.reference_for_digest(digest);
-        self.retry()
-            .run(|| self.client().blob_exists(&reference, digest))
+        self.run(|| self.client().blob_exists(&reference, digest))
             .await
             .map_err(|e| self.error(format!("checking blob {digest} in {}", self.path), e))
     }
@@ -348,8 +519,10 @@ impl RemoteRepository {
     /// digest in the closing `PUT`. One request per blob instead of one per few MiB: the
     /// registry writes while the bytes arrive, and no round trip waits between requests.
     ///
-    /// Only the session's start is retried here (nothing was sent yet); a failure while the
-    /// bytes flow fails the upload, and the caller decides whether to push the image again.
+    /// The session's start and its commit are retried here; a failure while the bytes flow
+    /// fails this upload (the caller may start a new one from the start of the blob). A
+    /// `PATCH` that moves no bytes (none of the body taken, no answer) for the stall limit is
+    /// given up. A commit whose answer was lost is found stored by `HEAD`.
     pub async fn push_blob_stream(
         &self,
         stream: impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
@@ -376,21 +549,34 @@ impl RemoteRepository {
 
         let hashed = Arc::new(std::sync::Mutex::new((sha2::Sha256::new(), 0u64)));
         let hashing = hashed.clone();
+        let activity = Arc::new(Activity::new());
+        let moved = Arc::clone(&activity);
         let body = stream.inspect_ok(move |chunk| {
+            moved.touch();
             let mut state = hashing.lock().expect("the hasher is never poisoned");
             state.0.update(chunk);
             state.1 += chunk.len() as u64;
         });
-        let response = self
-            .authorized(self.http().patch(location.clone()), &authorization)
-            .header(http::header::CONTENT_TYPE, "application/octet-stream")
-            .body(reqwest::Body::wrap_stream(body))
-            .send()
+        let limit = self.stall_limit();
+        let sending = async {
+            let response = self
+                .authorized(self.http().patch(location.clone()), &authorization)
+                .header(http::header::CONTENT_TYPE, "application/octet-stream")
+                .body(reqwest::Body::wrap_stream(body))
+                .send()
+                .await?;
+            activity.touch();
+            upload_location(&location, response, StatusCode::ACCEPTED, &|wait| {
+                self.retry_after(wait)
+            })
             .await
-            .map_err(|e| fail(e.into()))?;
-        let location = upload_location(&location, response, StatusCode::ACCEPTED)
-            .await
-            .map_err(fail)?;
+        };
+        // Dropping `sending` drops the request; its body then fails with the upload attempt
+        // (see `crate::spill`), so the connection ends too.
+        let location = tokio::select! {
+            sent = sending => sent.map_err(fail)?,
+            () = activity.stalled(limit) => return Err(fail(stalled(limit))),
+        };
         let (digest, size) = {
             let mut state = hashed.lock().expect("the hasher is never poisoned");
             let hasher = std::mem::take(&mut state.0);
@@ -404,10 +590,50 @@ impl RemoteRepository {
         commit.query_pairs_mut().append_pair("digest", &digest);
         // Asked again: a long upload can outlive a short-lived token.
         let authorization = self.push_authorization().await?;
-        self.bodiless(Method::PUT, &commit, &authorization, StatusCode::CREATED)
+        self.commit(&commit, &authorization, &digest)
             .await
             .map_err(fail)?;
         Ok((digest, size))
+    }
+
+    /// The closing `PUT` of an upload, tried again on passing failures; when it fails, a `HEAD`
+    /// tells whether the registry stored the blob all the same (the answer was lost on the
+    /// way: trying the `PUT` again would find no upload session).
+    async fn commit(
+        &self,
+        url: &reqwest::Url,
+        authorization: &Option<http::HeaderValue>,
+        digest: &str,
+    ) -> Result<(), OciDistributionError> {
+        let reference = self.reference_for_digest(digest);
+        self.retry()
+            .retry_while_after(
+                || async {
+                    let put = self
+                        .within(self.bodiless_once(
+                            Method::PUT,
+                            url,
+                            authorization,
+                            StatusCode::CREATED,
+                        ))
+                        .await;
+                    match put {
+                        Ok(_) => Ok(()),
+                        Err(e) => {
+                            let stored = self
+                                .within(self.client().blob_exists(&reference, digest))
+                                .await;
+                            match stored {
+                                Ok(true) => Ok(()),
+                                _ => Err(e),
+                            }
+                        }
+                    }
+                },
+                is_transient,
+                || self.not_before(),
+            )
+            .await
     }
 
     /// An upload request without a body (a session's start, its commit), retried on passing
@@ -419,17 +645,25 @@ impl RemoteRepository {
         authorization: &Option<http::HeaderValue>,
         expected: StatusCode,
     ) -> Result<reqwest::Url, OciDistributionError> {
-        self.retry()
-            .run(|| async {
-                let request = self.http().request(method.clone(), url.clone());
-                let response = self
-                    .authorized(request, authorization)
-                    .header(http::header::CONTENT_LENGTH, 0)
-                    .send()
-                    .await?;
-                upload_location(url, response, expected).await
-            })
+        self.run(|| self.bodiless_once(method.clone(), url, authorization, expected))
             .await
+    }
+
+    /// One try of [`Self::bodiless`].
+    async fn bodiless_once(
+        &self,
+        method: Method,
+        url: &reqwest::Url,
+        authorization: &Option<http::HeaderValue>,
+        expected: StatusCode,
+    ) -> Result<reqwest::Url, OciDistributionError> {
+        let request = self.http().request(method, url.clone());
+        let response = self
+            .authorized(request, authorization)
+            .header(http::header::CONTENT_LENGTH, 0)
+            .send()
+            .await?;
+        upload_location(url, response, expected, &|wait| self.retry_after(wait)).await
     }
 
     /// `scheme://host` of the registry: `http` for the plan's insecure registries, else
@@ -466,7 +700,6 @@ impl RemoteRepository {
         let auth = self.auth().await?;
         let reference = self.reference_for_tag("latest");
         let token = self
-            .retry()
             .run(|| {
                 self.client()
                     .auth(&reference, &auth, RegistryOperation::Push)
@@ -509,8 +742,7 @@ impl RemoteRepository {
     /// Uploads a small blob whose digest is known.
     pub async fn push_blob(&self, data: Bytes, digest: &str) -> Result<(), RegistryError> {
         let reference = self.reference_for_digest(digest);
-        self.retry()
-            .run(|| self.client().push_blob(&reference, data.clone(), digest))
+        self.run(|| self.client().push_blob(&reference, data.clone(), digest))
             .await
             .map_err(|e| self.error(format!("uploading blob {digest} to {}", self.path), e))?;
         Ok(())
@@ -532,15 +764,12 @@ impl RemoteRepository {
             .parse()
             .expect("media types are valid header values");
         let body = Bytes::from(body);
-        self.retry()
-            .run(|| {
-                self.client()
-                    .push_manifest_raw(&reference, body.clone(), content_type.clone())
-            })
-            .await
-            .map_err(|e| {
-                self.error(format!("pushing manifest {}:{tag_or_digest}", self.path), e)
-            })?;
+        self.run(|| {
+            self.client()
+                .push_manifest_raw(&reference, body.clone(), content_type.clone())
+        })
+        .await
+        .map_err(|e| self.error(format!("pushing manifest {}:{tag_or_digest}", self.path), e))?;
         Ok(())
     }
 }
@@ -587,8 +816,18 @@ async fn upload_location(
     url: &reqwest::Url,
     response: reqwest::Response,
     expected: http::StatusCode,
+    retry_after: &(dyn Fn(std::time::Duration) + Sync),
 ) -> Result<reqwest::Url, OciDistributionError> {
     let status = response.status();
+    if matches!(status.as_u16(), 429 | 503)
+        && let Some(wait) = response
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after)
+    {
+        retry_after(wait);
+    }
     if status != expected {
         let message = response.text().await.unwrap_or_default();
         return Err(match status.as_u16() {
@@ -611,6 +850,19 @@ async fn upload_location(
     url.join(location).map_err(|e| {
         OciDistributionError::SpecViolationError(format!("Location {location:?}: {e}"))
     })
+}
+
+/// A `Retry-After` value: seconds, or an HTTP date (taken as the time until then).
+fn parse_retry_after(value: &str) -> Option<std::time::Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(std::time::Duration::from_secs(seconds));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
 }
 
 /// The largest manifest mab accepts (the OCI distribution spec's recommended limit).
@@ -729,7 +981,9 @@ impl RemoteRepository {
         let auth = RegistryAuth::Bearer(token);
         let reference = self.reference_for_tag("latest");
         for operation in [RegistryOperation::Pull, RegistryOperation::Push] {
-            let _ = self.client().auth(&reference, &auth, operation).await;
+            let _ = self
+                .within(self.client().auth(&reference, &auth, operation))
+                .await;
         }
         Ok(auth)
     }
@@ -748,11 +1002,9 @@ impl RemoteRepository {
         };
         let probe = format!("{}/v2/", self.registry_url());
         let response = self
-            .http()
-            .get(&probe)
-            .send()
+            .within(async { Ok(self.http().get(&probe).send().await?) })
             .await
-            .map_err(|e| self.error(format!("reaching {probe}"), e.into()))?;
+            .map_err(|e| self.error(format!("reaching {probe}"), e))?;
         if response.status().is_success() {
             // The registry lets anyone in: nothing to trade.
             return Ok(AccessToken {
@@ -783,16 +1035,20 @@ impl RemoteRepository {
             form.finish()
         };
         let response = self
-            .http()
-            .post(&challenge.realm)
-            .header(
-                http::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .body(form)
-            .send()
+            .within(async {
+                Ok(self
+                    .http()
+                    .post(&challenge.realm)
+                    .header(
+                        http::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )
+                    .body(form)
+                    .send()
+                    .await?)
+            })
             .await
-            .map_err(|e| self.error(format!("reaching {}", challenge.realm), e.into()))?;
+            .map_err(|e| self.error(format!("reaching {}", challenge.realm), e))?;
         let status = response.status();
         if !status.is_success() {
             return Err(failed(format!(
@@ -806,12 +1062,15 @@ impl RemoteRepository {
             token: Option<String>,
             expires_in: Option<u64>,
         }
-        let answer: Answer = response.json().await.map_err(|e| {
-            failed(format!(
-                "the answer of the token service {} does not parse: {e}",
-                challenge.realm
-            ))
-        })?;
+        let answer: Answer = self
+            .within(async { Ok(response.json::<Answer>().await?) })
+            .await
+            .map_err(|e| {
+                failed(format!(
+                    "the answer of the token service {} does not parse: {e}",
+                    challenge.realm
+                ))
+            })?;
         let token = answer.access_token.or(answer.token).ok_or_else(|| {
             failed(format!(
                 "the token service {} sent no access token",
@@ -830,8 +1089,7 @@ impl RemoteRepository {
     pub(crate) async fn manifest_digest(&self, tag: &str) -> Result<String, RegistryError> {
         let auth = self.ensure_auth().await?;
         let reference = self.reference_for(tag);
-        self.retry()
-            .run(|| self.client().fetch_manifest_digest(&reference, &auth))
+        self.run(|| self.client().fetch_manifest_digest(&reference, &auth))
             .await
             .map_err(|e| match e {
                 e if is_not_found(&e) => RegistryError::ManifestNotFound {
@@ -852,7 +1110,6 @@ impl RemoteRepository {
         let described = self.describe(tag_or_digest);
         let reference = self.reference_for(tag_or_digest);
         let (bytes, announced) = match self
-            .retry()
             .run(|| {
                 self.client()
                     .pull_manifest_raw(&reference, &auth, READABLE_MANIFEST_TYPES)
@@ -914,8 +1171,10 @@ impl RemoteRepository {
         self.ensure_auth().await?;
         let described = format!("blob {digest} in {}", self.name());
         let mut stream = match self
-            .client()
-            .pull_blob_stream(&self.reference_for_digest(digest), digest)
+            .within(
+                self.client()
+                    .pull_blob_stream(&self.reference_for_digest(digest), digest),
+            )
             .await
         {
             Ok(stream) => stream,
@@ -929,7 +1188,13 @@ impl RemoteRepository {
             Err(e) => return Err(self.error(format!("reading {described}"), e)),
         };
         let mut body = bytes::BytesMut::new();
-        while let Some(chunk) = stream.next().await {
+        let limit = self.stall_limit();
+        loop {
+            let chunk = match tokio::time::timeout(limit, stream.next()).await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(_) => return Err(self.error(format!("reading {described}"), stalled(limit))),
+            };
             let chunk = chunk.map_err(|e| self.error(format!("reading {described}"), e.into()))?;
             if (body.len() + chunk.len()) as u64 > max_size {
                 return Err(RegistryError::MalformedManifest {
@@ -961,12 +1226,11 @@ impl RemoteRepository {
     ) -> Result<bool, RegistryError> {
         self.ensure_auth().await?;
         let mounted = self
-            .client()
-            .mount_blob(
+            .within(self.client().mount_blob(
                 &self.reference_for_digest(digest),
                 &source.reference_for_digest(digest),
                 digest,
-            )
+            ))
             .await
             .is_ok();
         Ok(mounted && self.blob_exists(digest).await?)
@@ -983,8 +1247,11 @@ impl RemoteRepository {
         source.ensure_auth().await?;
         let described = format!("blob {digest} of {}", source.name());
         let stream = match source
-            .client()
-            .pull_blob_stream(&source.reference_for_digest(digest), digest)
+            .within(
+                source
+                    .client()
+                    .pull_blob_stream(&source.reference_for_digest(digest), digest),
+            )
             .await
         {
             Ok(stream) => stream,
@@ -1016,6 +1283,31 @@ impl RemoteRepository {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_a_date() {
+        assert_eq!(
+            parse_retry_after("7"),
+            Some(std::time::Duration::from_secs(7))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(std::time::Duration::ZERO),
+            "a date in the past: now"
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_that_moves_nothing_is_given_up_at_the_stall_limit() {
+        let activity = Activity::new();
+        let started = tokio::time::Instant::now();
+        activity.stalled(std::time::Duration::from_secs(5)).await;
+        assert_eq!(started.elapsed().as_secs(), 5);
+        let error = stalled(std::time::Duration::from_secs(5));
+        assert!(is_transient(&error));
+        assert_eq!(stall_of(&error), Some(std::time::Duration::from_secs(5)));
+    }
 
     #[test]
     fn bearer_challenges_name_the_token_service() {

@@ -24,6 +24,9 @@ pub trait PushReporter: Send + Sync {
     fn bytes_sent(&self, _bytes: u64) {}
     /// A blob is stored (uploaded now, or found already present).
     fn blob_stored(&self, _digest: &str, _size: u64, _already_present: bool) {}
+    /// `what` (a layer, the image) failed for a passing reason: it is tried again while tries
+    /// and time are left.
+    fn retrying(&self, _what: &str, _error: &RegistryError) {}
 }
 
 /// A reporter that ignores everything.
@@ -82,6 +85,14 @@ impl Target {
         match self {
             Self::Registry(repo) => repo.push_blob_stream(stream).await,
             Self::Layout { layout, .. } => layout.put_blob_stream(stream).await,
+        }
+    }
+
+    /// When the registry asked not to be tried again before (`Retry-After`), if it did.
+    pub(crate) fn not_before(&self) -> Option<std::time::Instant> {
+        match self {
+            Self::Registry(repo) => repo.not_before(),
+            Self::Layout { .. } => None,
         }
     }
 

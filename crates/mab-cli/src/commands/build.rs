@@ -86,10 +86,17 @@ async fn build(args: BuildArgs, sinks: &mut Option<Sinks>) -> anyhow::Result<u8>
         jobs: args.jobs,
         layer_cache: layer_cache.clone(),
         retry: RetryPolicy::default(),
+        push_limit: Some(args.push_limit),
         signing_keys: Default::default(),
         mab_version: env!("CARGO_PKG_VERSION").to_string(),
     };
-    let registry_options = mab_pipeline::registry_options(&plan)?;
+    let mut registry_options = mab_pipeline::registry_options(&plan)?;
+    if let Some(limit) = args.stall_limit {
+        registry_options.stall_limits = mab_registry::StallLimits {
+            default: limit,
+            per_registry: Default::default(),
+        };
+    }
     if args.dry_run {
         let run_plan = select(&plan, &selected, None).await?;
         let progress = Progress::new(ProgressMode::Plain);

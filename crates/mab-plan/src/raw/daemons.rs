@@ -12,6 +12,8 @@ pub(crate) struct RawRegistry {
     pub(crate) host: Text,
     pub(crate) insecure: bool,
     pub(crate) ca_cert: Field<Text>,
+    /// A duration (`90`, `30s`, `2m`), as written (read in `validate`).
+    pub(crate) stall_limit: Field<Text>,
 }
 
 /// One item of `builders:`: a Docker daemon that builds some of the plan's jobs.
@@ -51,6 +53,7 @@ pub(super) fn decode_registries(node: &Node, diagnostics: &mut Diagnostics) -> V
             host,
             insecure: false,
             ca_cert: Field::Absent,
+            stall_limit: Field::Absent,
         };
         if !settings.is_null() {
             let context = format!("in the settings of registry `{}`", registry.host.value);
@@ -68,6 +71,30 @@ pub(super) fn decode_registries(node: &Node, diagnostics: &mut Diagnostics) -> V
                 && let Field::Given(value) = flag(insecure, "insecure", diagnostics)
             {
                 registry.insecure = value;
+            }
+            if let Some(value) = fields.take("stall_limit") {
+                registry.stall_limit = match &value.value {
+                    NodeValue::Scalar(scalar)
+                        if matches!(scalar.kind, ScalarKind::Number | ScalarKind::String) =>
+                    {
+                        Field::Given(Text {
+                            value: scalar.text.clone(),
+                            at: value.at,
+                            verbatim_offset: scalar.verbatim_offset,
+                        })
+                    }
+                    _ => {
+                        diagnostics.error(
+                            value.at,
+                            format!(
+                                "`stall_limit` must be a duration such as 60s, 2m or 90 \
+                                 (seconds); found {}",
+                                value.describe()
+                            ),
+                        );
+                        Field::Invalid
+                    }
+                };
             }
             if let Some(ca_cert) = fields.take("ca_cert") {
                 registry.ca_cert = text_field(

@@ -100,7 +100,7 @@ pub(crate) const SIGN_KEYS: &[&str] = &["key", "manifests"];
 /// Keys of a semver tag (an item of `tags` that is a mapping).
 pub(crate) const SEMVER_TAG_KEYS: &[&str] = &["semver", "latest"];
 /// Keys of a registry's settings.
-pub(crate) const REGISTRY_KEYS: &[&str] = &["insecure", "ca_cert"];
+pub(crate) const REGISTRY_KEYS: &[&str] = &["insecure", "ca_cert", "stall_limit"];
 /// The plan format version this crate reads.
 pub(crate) const SUPPORTED_VERSION: &str = "1";
 

@@ -1,8 +1,10 @@
-//! `registries:`: the settings per registry host (plain HTTP, an extra CA file), hosts valid
+//! `registries:`: the settings per registry host (plain HTTP, an extra CA file, a stall
+//! limit), hosts valid
 //! and listed once.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::{Validator, shown};
 use crate::RegistrySettings;
@@ -19,6 +21,7 @@ impl Validator<'_, '_, '_, '_> {
         let mut first_seen: HashMap<String, Position> = HashMap::new();
         for registry in raw {
             let ca_cert = self.ca_cert(&registry.ca_cert);
+            let stall_limit = self.stall_limit(&registry.stall_limit);
             let Some(host) =
                 self.expand_non_empty(&registry.host, "a registry under `registries`", "")
             else {
@@ -46,7 +49,7 @@ impl Validator<'_, '_, '_, '_> {
                 continue;
             }
             first_seen.insert(host.clone(), registry.host.at);
-            let Some(ca_cert) = ca_cert else {
+            let (Some(ca_cert), Some(stall_limit)) = (ca_cert, stall_limit) else {
                 continue;
             };
             registries.insert(
@@ -54,10 +57,26 @@ impl Validator<'_, '_, '_, '_> {
                 RegistrySettings {
                     insecure: registry.insecure,
                     ca_cert,
+                    stall_limit,
                 },
             );
         }
         registries
+    }
+
+    /// `Some(None)` when not given, `None` when wrong.
+    fn stall_limit(&mut self, field: &Field<Text>) -> Option<Option<Duration>> {
+        let Some(text) = field.optional()? else {
+            return Some(None);
+        };
+        match mab_vocab::parse_duration(&text.value) {
+            Ok(limit) => Some(Some(limit)),
+            Err(reason) => {
+                self.diagnostics
+                    .error(text.at, format!("invalid `stall_limit`: {reason}"));
+                None
+            }
+        }
     }
 
     /// `Some(None)` when not given, `None` when wrong.

@@ -1,0 +1,242 @@
+//! Never hang: random registry faults (seeded, so that a failure can be replayed with
+//! `MAB_SOAK_SEED`) on a quarter of the write requests, for 20 builds with a fresh layer each;
+//! a registry that takes a layer's body and never answers. Every run must end within its limit
+//! (the harness kills it otherwise), and what fails must say why and move no tag.
+
+use std::time::Duration;
+
+use mab_tests::fault_proxy::{Fault, FaultProxy, RandomFaults, Rule};
+use mab_tests::*;
+
+/// The stall limit the runs here use (a small one, so that stalls cost little).
+const STALL_LIMIT: &str = "3s";
+
+/// The digest `image` (`REG/repo:tag`) has in the registry, read directly; `None` when absent.
+fn tag_digest(image: &str) -> Option<String> {
+    registry_has(image).then(|| sha256_digest(&registry_raw(image)))
+}
+
+#[test]
+fn random_write_faults_end_every_build_and_fail_few() {
+    let env = TestEnv::get();
+    let seed = std::env::var("MAB_SOAK_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+        });
+    eprintln!("soak: seed {seed} (MAB_SOAK_SEED={seed} replays the choices of faults)");
+    let proxy = FaultProxy::start_random(&env.registry, RandomFaults::writes(seed, 25));
+    let dir = PlanDir::new("soak");
+    // A fresh 8 MiB random layer each build: NONCE changes, so the RUN step runs again.
+    dir.write(
+        "Dockerfile",
+        &dockerfile("ARG NONCE\nRUN head -c 8388608 /dev/urandom > /layer && echo $NONCE > /nonce"),
+    );
+    let through_proxy = format!("{}/{}", proxy.address(), dir.repo_path());
+    dir.write_plan(&[Image::new(&through_proxy)]);
+    let image = format!("{}:latest", dir.repository());
+
+    let builds = 20;
+    let mut succeeded = 0;
+    let mut failures = Vec::new();
+    let mut longest = Duration::ZERO;
+    for n in 0..builds {
+        let before = tag_digest(&image);
+        let out = mab()
+            .args(["build", "--json", "--stall-limit", STALL_LIMIT])
+            .arg(dir.plan())
+            .args(["--set", &format!("*.build_args.NONCE={seed}-{n}")])
+            .run();
+        longest = longest.max(out.took);
+        let after = tag_digest(&image);
+        eprintln!(
+            "soak: build {n}: exit {:?} in {:.1} s ({} faults injected so far)",
+            out.code,
+            out.took.as_secs_f64(),
+            proxy.injected()
+        );
+        if out.success() {
+            succeeded += 1;
+            assert_eq!(
+                after.as_deref(),
+                Some(index_digest(&out, &through_proxy).as_str()),
+                "the tag points at what mab published\n{out}"
+            );
+        } else {
+            out.assert_code(1).assert_error_line();
+            out.assert_stderr_contains(&[proxy.address()]);
+            assert_eq!(before, after, "a failed build moved the tag\n{out}");
+            failures.push(out);
+        }
+    }
+    eprintln!(
+        "soak: {succeeded} of {builds} builds published, {} failed, longest {:.1} s, {} faults \
+         injected",
+        failures.len(),
+        longest.as_secs_f64(),
+        proxy.injected()
+    );
+    for failure in &failures {
+        let error: Vec<&str> = failure
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("error:") || l.contains("caused by"))
+            .collect();
+        eprintln!("soak: a failed build said:\n{}", error.join("\n"));
+    }
+    assert!(
+        proxy.injected() >= builds,
+        "the proxy injected faults ({} of them)",
+        proxy.injected()
+    );
+    assert!(
+        succeeded >= builds - 1,
+        "{succeeded} of {builds} builds published (seed {seed}); the failures:\n{}",
+        failures
+            .iter()
+            .map(|f| f.to_string())
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    );
+}
+
+#[test]
+fn a_registry_that_takes_a_layer_and_never_answers_costs_the_stall_limit_and_a_retry() {
+    let env = TestEnv::get();
+    let proxy = FaultProxy::start(
+        &env.registry,
+        vec![Rule::new(
+            "PATCH",
+            "/blobs/uploads/",
+            Fault::StallAfterBody,
+            1,
+        )],
+    );
+    let dir = PlanDir::new("stall-once");
+    dir.write(
+        "Dockerfile",
+        &dockerfile("RUN head -c 4194304 /dev/urandom > /layer"),
+    );
+    let through_proxy = format!("{}/{}", proxy.address(), dir.repo_path());
+    dir.write_plan(&[Image::new(&through_proxy).platforms(&["linux/amd64"])]);
+
+    // Without a stall limit the run would wait for ever; the harness would kill it here.
+    let out = mab()
+        .args(["build", "--json", "--stall-limit", STALL_LIMIT])
+        .arg(dir.plan())
+        .limit(Duration::from_secs(120))
+        .run();
+    out.assert_success();
+    assert_eq!(
+        proxy.injected_of(&Fault::StallAfterBody),
+        1,
+        "{}",
+        out.all()
+    );
+    eprintln!(
+        "stall: one stalled layer upload, stall limit {STALL_LIMIT}: the run took {:.1} s",
+        out.took.as_secs_f64()
+    );
+    let image = format!("{}:latest", dir.repository());
+    assert_eq!(
+        tag_digest(&image).as_deref(),
+        Some(index_digest(&out, &through_proxy).as_str())
+    );
+    mab()
+        .args(["verify", "--insecure"])
+        .arg(&image)
+        .run()
+        .assert_success();
+}
+
+#[test]
+fn a_registry_that_never_answers_fails_the_run_naming_it_and_the_limit() {
+    let env = TestEnv::get();
+    let proxy = FaultProxy::start(
+        &env.registry,
+        vec![Rule::new(
+            "PATCH",
+            "/blobs/uploads/",
+            Fault::StallAfterBody,
+            usize::MAX,
+        )],
+    );
+    let dir = PlanDir::new("stall-always");
+    dir.write(
+        "Dockerfile",
+        &dockerfile("RUN head -c 1048576 /dev/urandom > /layer"),
+    );
+    let through_proxy = format!("{}/{}", proxy.address(), dir.repo_path());
+    dir.write_plan(&[Image::new(&through_proxy).platforms(&["linux/amd64"])]);
+
+    let out = mab()
+        .args(["build", "--stall-limit", "2s", "--push-limit", "20s"])
+        .arg(dir.plan())
+        .limit(Duration::from_secs(150))
+        .run();
+    out.assert_code(1)
+        .assert_error_line()
+        .assert_stderr_contains(&[proxy.address(), "stall limit"]);
+    eprintln!(
+        "stall: every layer upload stalled, stall limit 2 s, push limit 20 s: failed after {:.1} s",
+        out.took.as_secs_f64()
+    );
+    assert!(
+        !registry_has(&format!("{}:latest", dir.repository())),
+        "no tag may point at a half-pushed image"
+    );
+}
+
+#[test]
+fn a_lost_commit_answer_and_a_busy_registry_are_survived() {
+    let env = TestEnv::get();
+    // The registry stores the layer but its answer to the closing PUT never arrives (trying
+    // the PUT again would find no upload session: only a HEAD tells it is stored); and it
+    // asks to be tried later (429, Retry-After) when an upload starts.
+    let proxy = FaultProxy::start(
+        &env.registry,
+        vec![
+            Rule::new("PUT", "/blobs/uploads/", Fault::LoseAnswer, 1),
+            Rule::new("POST", "/blobs/uploads/", Fault::Status(429), 1),
+            Rule::new("PATCH", "/blobs/uploads/", Fault::ResetMidBody, 1),
+        ],
+    );
+    let dir = PlanDir::new("lost-answer");
+    dir.write(
+        "Dockerfile",
+        &dockerfile("RUN head -c 2097152 /dev/urandom > /layer"),
+    );
+    let through_proxy = format!("{}/{}", proxy.address(), dir.repo_path());
+    dir.write_plan(&[Image::new(&through_proxy).platforms(&["linux/amd64"])]);
+
+    let out = mab()
+        .args(["build", "--json", "--stall-limit", STALL_LIMIT])
+        .arg(dir.plan())
+        .limit(Duration::from_secs(120))
+        .run();
+    out.assert_success();
+    assert_eq!(
+        proxy.injected(),
+        3,
+        "every fault fired: {:?}",
+        proxy.fault_log()
+    );
+    let image = format!("{}:latest", dir.repository());
+    assert_eq!(
+        tag_digest(&image).as_deref(),
+        Some(index_digest(&out, &through_proxy).as_str())
+    );
+    // skopeo checks every blob's digest while copying.
+    let copy = tempfile::tempdir().expect("copy folder");
+    skopeo([
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{image}"),
+        &format!("oci:{}:copy", copy.path().display()),
+    ])
+    .assert_success();
+}
