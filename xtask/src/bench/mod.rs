@@ -154,6 +154,7 @@ pub fn run(paths: &Paths, args: Args) -> Result<()> {
             registry_port: Port::Free,
             sweep_local_images: true,
             oracles: false,
+            engine: crate::engine::Engine::System,
         },
     )?;
     let work = tempfile::Builder::new()
