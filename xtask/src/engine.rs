@@ -31,9 +31,13 @@ pub enum Engine {
 }
 
 /// The packages of the newest engine (`name/suite`) and a file each must leave.
-const NEWEST_PACKAGES: [(&str, &str); 2] = [
+const NEWEST_PACKAGES: [(&str, &str); 3] = [
     ("docker.io/sid", "usr/sbin/dockerd"),
     ("containerd/trixie", "usr/bin/containerd"),
+    (
+        "docker-buildx/sid",
+        "usr/libexec/docker/cli-plugins/docker-buildx",
+    ),
 ];
 /// Debian 12's runc (a dependency of its docker.io): the runtime of the newest engine too.
 const SYSTEM_RUNC: &str = "/usr/sbin/runc";
@@ -76,6 +80,9 @@ pub struct PrivateEngine {
     pub host: String,
     /// What `docker version` says.
     pub version: String,
+    /// A `DOCKER_CONFIG` folder whose `cli-plugins/` holds sid's docker-buildx: the base
+    /// images are built with it, as `docker build` builds on a current engine (BuildKit).
+    pub buildx_config: PathBuf,
     containerd: Option<Child>,
     dockerd: Option<Child>,
     run_dir: PathBuf,
@@ -111,11 +118,19 @@ impl PrivateEngine {
         let mut this = Self {
             host: format!("unix://{}", run_dir.join("docker.sock").display()),
             version: String::new(),
+            buildx_config: dir.join("docker-config"),
             containerd: None,
             dockerd: None,
             run_dir: run_dir.clone(),
             bridge,
         };
+        let plugins = this.buildx_config.join("cli-plugins");
+        std::fs::create_dir_all(&plugins)?;
+        std::fs::copy(
+            root.join(NEWEST_PACKAGES[2].1),
+            plugins.join("docker-buildx"),
+        )
+        .context("copying docker-buildx")?;
         let path = format!(
             "{}:{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             root.join("usr/bin").display(),

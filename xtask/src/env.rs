@@ -107,11 +107,13 @@ impl Env {
         env.registry = registry.addr.clone();
         signals::check()?;
 
+        let buildx = env.private_engine.as_ref().map(|e| e.buildx_config.clone());
         let base = env.base.insert(BaseImages::build(
             paths,
             &env.docker_host,
             &env.registry,
             &busyboxes,
+            buildx.as_deref(),
         )?);
         env.base_image = base.index.clone();
         env.amd64_base = base.amd64.clone();

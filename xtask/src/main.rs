@@ -8,8 +8,13 @@
 //! - `cargo xtask demo [--keep]`: the same environment, then `mab build
 //!   examples/echo-platform/plan.yaml` and what each platform's container prints.
 //! - `cargo xtask env`: the same environment, kept up until Ctrl-C, for running tests by hand.
-//! - `cargo xtask bench [--runs N] [--quick] [--only flow,push,scale] [--mab PATH]`: mab
-//!   against the docker CLI on the same environment; writes BENCHMARKS.md (see [`bench`]).
+//! - `cargo xtask bench [--runs N] [--quick] [--only flow,push,scale] [--mab PATH] [--engine
+//!   E]`: mab against the docker CLI on the same environment; writes BENCHMARKS.md (see
+//!   [`bench`]).
+//!
+//! `--engine` picks the Docker engine of the environment (see [`engine`]): `20.10` (Debian 12's,
+//! the daemon at DOCKER_HOST), `newest` (a private Docker 28.5 with the containerd image store)
+//! or, for `test`, `both` (the default there).
 
 mod base;
 mod bench;
@@ -47,7 +52,7 @@ tasks:
   env [--engine 20.10|newest]     bring up the test environment (default engine: 20.10),
                                   print its variables and keep it until Ctrl-C
   schema                          regenerate docs/plan.schema.json (`mab plan schema`)
-  bench [--runs N] [--quick] [--only flow,push,scale] [--mab PATH]
+  bench [--runs N] [--quick] [--only flow,push,scale] [--mab PATH] [--engine 20.10|newest]
                                   benchmark a release build of mab against the docker CLI on
                                   the same environment (medians of N runs, default 5; --quick:
                                   2 runs, 1 for scale) and write BENCHMARKS.md (with --only:

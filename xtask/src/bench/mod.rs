@@ -60,6 +60,8 @@ pub struct Args {
     pub only: Vec<Part>,
     /// A mab binary to measure instead of building target/release/mab.
     pub mab: Option<PathBuf>,
+    /// The engine both tools run on.
+    pub engine: crate::engine::Engine,
     /// The arguments as given, for the "reproduce" line.
     pub argv: Vec<String>,
 }
@@ -70,6 +72,7 @@ impl Args {
         let mut quick = false;
         let mut only = Vec::new();
         let mut mab = None;
+        let mut engine = crate::engine::Engine::System;
         let mut it = rest.iter();
         while let Some(a) = it.next() {
             let (flag, inline) = match a.split_once('=') {
@@ -92,6 +95,7 @@ impl Args {
                     runs = Some(n);
                 }
                 "--mab" => mab = Some(PathBuf::from(value("--mab")?)),
+                "--engine" => engine = crate::engine::Engine::parse_one(&value("--engine")?)?,
                 "--only" => {
                     for name in value("--only")?.split(',') {
                         only.push(match name.trim() {
@@ -115,6 +119,7 @@ impl Args {
             scale_runs: if quick { 1 } else { runs },
             only,
             mab,
+            engine,
             argv: rest.to_vec(),
         })
     }
@@ -154,7 +159,7 @@ pub fn run(paths: &Paths, args: Args) -> Result<()> {
             registry_port: Port::Free,
             sweep_local_images: true,
             oracles: false,
-            engine: crate::engine::Engine::System,
+            engine: args.engine,
         },
     )?;
     let work = tempfile::Builder::new()
