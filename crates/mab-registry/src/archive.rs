@@ -323,16 +323,21 @@ where
                     ),
                 });
             }
-            (LayerEncoding::Gzip, _) => format.gzip_layer_media_type(),
-            (LayerEncoding::Tar, _) => options.compression.media_type(format).ok_or_else(|| {
-                RegistryError::MalformedManifest {
+            // Already gzip and gzip asked for: passed through as it is (the digests of the
+            // engine's own push). Another compression: decompressed and compressed again.
+            (LayerEncoding::Gzip, _) if options.compression == LayerCompression::Gzip => {
+                format.gzip_layer_media_type()
+            }
+            (LayerEncoding::Gzip | LayerEncoding::Tar, _) => options
+                .compression
+                .media_type(format)
+                .ok_or_else(|| RegistryError::MalformedManifest {
                     reference: target.describe(),
                     message: format!(
                         "{:?} layers need the OCI format: a Docker manifest only describes gzip",
                         options.compression
                     ),
-                }
-            })?,
+                })?,
         };
         let reader = std::io::Cursor::new(head).chain(&mut entry);
         // When some layers may be known, an uncompressed one is spooled first to learn its
@@ -499,6 +504,15 @@ async fn produce_layer<R: AsyncRead + Unpin>(
     let LayerWriter { mut pipe, findings } = writer;
     let produced = match encoding {
         LayerEncoding::Tar => send_compressed(reader, compression, &mut pipe).await,
+        LayerEncoding::Gzip if compression != LayerCompression::Gzip => {
+            let (decoded_writer, decoded_reader) = tokio::io::duplex(COMPRESSION_BLOCK);
+            let (decoded, compressed) = tokio::join!(
+                gunzip_into(reader, decoded_writer),
+                send_compressed(decoded_reader, compression, &mut pipe)
+            );
+            // A broken gzip stream ends the decoded one early: its error wins.
+            decoded.and(compressed)
+        }
         LayerEncoding::Gzip | LayerEncoding::Zstd => send_chunks(reader, &mut pipe)
             .await
             .map(|()| LayerFindings::default()),
@@ -515,6 +529,31 @@ async fn produce_layer<R: AsyncRead + Unpin>(
             Err(RegistryError::ArchiveRead { source: e })
         }
     }
+}
+
+/// Decompresses a gzip stream (of one or more members) into `out`, a chunk at a time.
+async fn gunzip_into<R, W>(mut reader: R, mut out: W) -> std::io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    use std::io::Write as _;
+    use tokio::io::AsyncWriteExt as _;
+    let mut decoder = flate2::write::MultiGzDecoder::new(Vec::new());
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = reader.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        decoder.write_all(&buf[..n])?;
+        let decoded = std::mem::take(decoder.get_mut());
+        out.write_all(&decoded).await?;
+    }
+    decoder.try_finish()?;
+    let rest = std::mem::take(decoder.get_mut());
+    out.write_all(&rest).await?;
+    out.shutdown().await
 }
 
 /// `rootfs.diff_ids` of an image config.
@@ -782,6 +821,30 @@ mod tests {
             first.len()
         );
         assert!(first.len() > COMPRESSION_BLOCK * 3 / 2);
+    }
+
+    #[tokio::test]
+    async fn a_gzip_layer_of_several_members_decodes_whole() {
+        let data: Vec<u8> = (0..3 * COMPRESSION_BLOCK + 17)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let gz = gzip_all(&data).await;
+        let mut decoded = Vec::new();
+        let (writer, mut reader) = tokio::io::duplex(4096);
+        let (done, read) = tokio::join!(
+            gunzip_into(std::io::Cursor::new(gz.clone()), writer),
+            reader.read_to_end(&mut decoded)
+        );
+        done.unwrap();
+        read.unwrap();
+        assert_eq!(decoded, data);
+        let (writer, _) = tokio::io::duplex(4096);
+        let cut = gz[..gz.len() / 2].to_vec();
+        assert!(
+            gunzip_into(std::io::Cursor::new(cut), writer)
+                .await
+                .is_err()
+        );
     }
 
     #[test]
