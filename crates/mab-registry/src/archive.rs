@@ -339,6 +339,34 @@ where
                     ),
                 })?,
         };
+        // A compressed layer passed through as it is: in an OCI layout its name is its digest,
+        // so a blob the target already has (a rerun, a base layer) is not sent again.
+        let passed_through = encoding == LayerEncoding::Zstd
+            || (encoding == LayerEncoding::Gzip && options.compression == LayerCompression::Gzip);
+        if passed_through
+            && let Some(digest) = oci_blob_digest(&path)
+            && target.has_blob(&digest).await?
+        {
+            // Not sent, but read all the same (it streams past anyway): what it holds.
+            let findings = if encoding == LayerEncoding::Gzip {
+                let reader = std::io::Cursor::new(head).chain(&mut entry);
+                send_gzip_chunks_scanning(reader, None)
+                    .await
+                    .map_err(|source| RegistryError::ArchiveRead { source })?
+            } else {
+                LayerFindings::default()
+            };
+            reporter.blob_stored(&digest, size, true);
+            let descriptor = Descriptor {
+                media_type: media_type.to_string(),
+                digest,
+                size,
+                platform: None,
+                annotations: Default::default(),
+            };
+            layers.insert(path, (descriptor, findings));
+            continue;
+        }
         let reader = std::io::Cursor::new(head).chain(&mut entry);
         // When some layers may be known, an uncompressed one is spooled first to learn its
         // diff id, and skipped when the target has it.
@@ -513,7 +541,8 @@ async fn produce_layer<R: AsyncRead + Unpin>(
             // A broken gzip stream ends the decoded one early: its error wins.
             decoded.and(compressed)
         }
-        LayerEncoding::Gzip | LayerEncoding::Zstd => send_chunks(reader, &mut pipe)
+        LayerEncoding::Gzip => send_gzip_chunks_scanning(reader, Some(&mut pipe)).await,
+        LayerEncoding::Zstd => send_chunks(reader, &mut pipe)
             .await
             .map(|()| LayerFindings::default()),
     };
@@ -529,6 +558,13 @@ async fn produce_layer<R: AsyncRead + Unpin>(
             Err(RegistryError::ArchiveRead { source: e })
         }
     }
+}
+
+/// `sha256:<hex>` of an OCI layout's `blobs/sha256/<hex>` entry.
+fn oci_blob_digest(path: &str) -> Option<String> {
+    let hex = path.strip_prefix("blobs/sha256/")?;
+    (hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        .then(|| format!("sha256:{hex}"))
 }
 
 /// Decompresses a gzip stream (of one or more members) into `out`, a chunk at a time.
@@ -763,6 +799,48 @@ async fn send_chunks<R: AsyncRead + Unpin>(
         }
         pipe.send(buffer.freeze()).await?;
     }
+}
+
+/// Sends a gzip layer as it is, in chunks (to `pipe`; nowhere when the target has it), and
+/// reads what it holds on the way: each chunk is also decompressed and fed to the layer
+/// scanners (the platform lint, the SBOM). A stream that does not decompress is still sent;
+/// its findings then say it was not read.
+async fn send_gzip_chunks_scanning<R: AsyncRead + Unpin>(
+    mut reader: R,
+    mut pipe: Option<&mut crate::spill::SpillWriter>,
+) -> std::io::Result<LayerFindings> {
+    use std::io::Write as _;
+    let mut scanner = LayerScan::new();
+    let mut decoder = Some(flate2::write::MultiGzDecoder::new(Vec::new()));
+    loop {
+        let mut buffer = BytesMut::with_capacity(CHUNK);
+        while buffer.len() < CHUNK {
+            if reader.read_buf(&mut buffer).await? == 0 {
+                break;
+            }
+        }
+        if buffer.is_empty() {
+            break;
+        }
+        if let Some(d) = decoder.as_mut() {
+            if d.write_all(&buffer).is_ok() {
+                scanner.feed(&std::mem::take(d.get_mut()));
+            } else {
+                decoder = None;
+            }
+        }
+        if let Some(pipe) = pipe.as_mut() {
+            pipe.send(buffer.freeze()).await?;
+        }
+    }
+    let Some(mut d) = decoder else {
+        return Ok(LayerFindings::default());
+    };
+    if d.try_finish().is_err() {
+        return Ok(LayerFindings::default());
+    }
+    scanner.feed(&std::mem::take(d.get_mut()));
+    Ok(scanner.finish())
 }
 
 #[cfg(test)]
