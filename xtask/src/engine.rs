@@ -153,12 +153,7 @@ impl PrivateEngine {
         let daemon_config = run_dir.join("daemon.json");
         std::fs::write(
             &daemon_config,
-            // 127.0.0.0/8 is plain HTTP for the daemon by default; named here too, because
-            // the containerd store's resolver otherwise tries HTTPS first and falls back to
-            // HTTP only when the server answers with HTTP (the tests' fault proxies close the
-            // connection instead).
-            "{\"features\": {\"containerd-snapshotter\": true}, \
-             \"insecure-registries\": [\"127.0.0.0/8\"]}\n",
+            "{\"features\": {\"containerd-snapshotter\": true}}\n",
         )?;
         let containerd_log = paths.state.join("engine-newest-containerd.log");
         let dockerd_log = paths.state.join("engine-newest-dockerd.log");

@@ -1,13 +1,15 @@
 //! Developer tasks for mab.
 //!
-//! - `cargo xtask test [--no-lint] [--no-classic] [-- CARGO_TEST_ARGS...]`: brings up a Docker
+//! - `cargo xtask test [--no-lint] [--no-classic] [--engine E] [-- CARGO_TEST_ARGS...]`: on
+//!   each engine (default: 20.10, then newest; the newest one runs the end-to-end suite only),
+//!   brings up a Docker
 //!   daemon (unless one answers at DOCKER_HOST), QEMU binfmt for arm64, a throwaway registry on
 //!   a free 127.0.0.1 port and multi-arch busybox base images; runs fmt, clippy, `cargo build -p
 //!   mab-cli`, `cargo test --workspace`, and the end-to-end suite again with the classic builder
 //!   (`MAB_TEST_BUILDER=classic`); tears down what it started.
-//! - `cargo xtask demo [--keep]`: the same environment, then `mab build
+//! - `cargo xtask demo [--keep] [--engine E]` (default: newest): the same environment, then `mab build
 //!   examples/echo-platform/plan.yaml` and what each platform's container prints.
-//! - `cargo xtask env`: the same environment, kept up until Ctrl-C, for running tests by hand.
+//! - `cargo xtask env [--engine E]` (default: 20.10): the same environment, kept up until Ctrl-C, for running tests by hand.
 //! - `cargo xtask bench [--runs N] [--quick] [--only flow,push,scale] [--mab PATH] [--engine
 //!   E]`: mab against the docker CLI on the same environment; writes BENCHMARKS.md (see
 //!   [`bench`]).
