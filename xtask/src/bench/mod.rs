@@ -237,10 +237,16 @@ pub fn run(paths: &Paths, args: Args) -> Result<()> {
         took: started.elapsed(),
     };
     println!("{}", report::table(&results));
+    // One report per engine: BENCHMARKS.md is Docker 20.10's, BENCHMARKS.newest.md the newest
+    // engine's.
+    let name = match args.engine {
+        crate::engine::Engine::System => "BENCHMARKS",
+        crate::engine::Engine::Newest => "BENCHMARKS.newest",
+    };
     let file = if args.only.is_empty() {
-        paths.root.join("BENCHMARKS.md")
+        paths.root.join(format!("{name}.md"))
     } else {
-        out.join("BENCHMARKS.partial.md")
+        out.join(format!("{name}.partial.md"))
     };
     std::fs::write(&file, report::markdown(&results))
         .with_context(|| format!("writing {}", file.display()))?;
