@@ -86,6 +86,7 @@ pub struct PrivateEngine {
     containerd: Option<Child>,
     dockerd: Option<Child>,
     run_dir: PathBuf,
+    data: PathBuf,
     bridge: String,
 }
 
@@ -111,6 +112,9 @@ impl PrivateEngine {
         // What a run killed by SIGKILL left: its processes are found by their folders.
         kill_leftovers(&run_dir);
         let _ = std::fs::remove_dir_all(&run_dir);
+        // A fresh data root each time (images, build cache, containerd's content): what the
+        // tests leave there goes at teardown, and disk here is limited.
+        remove_data(&data);
         std::fs::create_dir_all(&run_dir)?;
         std::fs::create_dir_all(&data)?;
         delete_bridge(&bridge);
@@ -122,6 +126,7 @@ impl PrivateEngine {
             containerd: None,
             dockerd: None,
             run_dir: run_dir.clone(),
+            data: data.clone(),
             bridge,
         };
         let plugins = this.buildx_config.join("cli-plugins");
@@ -244,6 +249,7 @@ impl PrivateEngine {
             .shielded()
             .output();
         let _ = std::fs::remove_dir_all(&self.run_dir);
+        remove_data(&self.data);
         delete_bridge(&self.bridge);
         eprintln!("engine newest: stopped");
     }
@@ -253,6 +259,26 @@ impl Drop for PrivateEngine {
     fn drop(&mut self) {
         self.teardown();
     }
+}
+
+/// Removes the data root, unmounting what is still mounted under it first.
+fn remove_data(data: &Path) {
+    if !data.exists() {
+        return;
+    }
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let prefix = data.to_string_lossy();
+    let mut under: Vec<&str> = mounts
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .filter(|m| m.starts_with(prefix.as_ref()))
+        .collect();
+    // Deepest first.
+    under.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    for mount in under {
+        let _ = Cmd::new("umount").arg(mount).shielded().output();
+    }
+    let _ = std::fs::remove_dir_all(data);
 }
 
 fn ensure_packages(paths: &Paths, dir: &Path, root: &Path) -> Result<()> {
