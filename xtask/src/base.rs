@@ -28,7 +28,17 @@ pub struct BaseImages {
 }
 
 impl BaseImages {
-    pub fn build(paths: &Paths, host: &str, registry: &str, busybox: &Busyboxes) -> Result<Self> {
+    /// `buildx_config`: build with BuildKit through that docker config's buildx plugin (on a
+    /// current engine with the containerd image store, whose classic builder writes OCI
+    /// manifests with Docker layer media types, which skopeo cannot convert), else with the
+    /// classic builder.
+    pub fn build(
+        paths: &Paths,
+        host: &str,
+        registry: &str,
+        busybox: &Busyboxes,
+        buildx_config: Option<&Path>,
+    ) -> Result<Self> {
         let started = std::time::Instant::now();
         let repo = format!("{registry}/{REPOSITORY}");
         let contexts = paths
@@ -56,12 +66,19 @@ impl BaseImages {
             let ctx = contexts.join(arch);
             lay_out(&ctx, &recipe, bin, &applets)
                 .with_context(|| format!("laying out {}", ctx.display()))?;
-            docker(host)
-                .args(["build", "-q", "--platform"])
+            let build = match buildx_config {
+                Some(config) => docker(host)
+                    .env("DOCKER_CONFIG", config)
+                    .args(["buildx", "build", "-q", "--load"])
+                    .args(["--provenance=false", "--sbom=false", "--platform"]),
+                None => docker(host)
+                    .args(["build", "-q", "--platform"])
+                    .env("DOCKER_BUILDKIT", "0"),
+            };
+            build
                 .arg(format!("linux/{arch}"))
                 .args(["-t", &tag])
                 .arg(&ctx)
-                .env("DOCKER_BUILDKIT", "0")
                 .read()
                 .with_context(|| format!("building the linux/{arch} base image"))?;
             this.local_tags.push(tag.clone());

@@ -14,6 +14,8 @@ use crate::signals;
 pub struct Args {
     /// Leave the registry running.
     pub keep: bool,
+    /// The engine to run it on.
+    pub engine: crate::engine::Engine,
 }
 
 pub fn run(paths: &Paths, args: Args) -> Result<()> {
@@ -23,6 +25,7 @@ pub fn run(paths: &Paths, args: Args) -> Result<()> {
             registry_port: Port::Prefer(5000),
             sweep_local_images: false,
             oracles: false,
+            engine: args.engine,
         },
     )?;
     let image = format!("{}/demo/echo-platform:latest", env.registry);

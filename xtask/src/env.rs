@@ -9,6 +9,7 @@ use anyhow::{Result, bail};
 use crate::base::{self, BaseImages};
 use crate::binfmt::Binfmt;
 use crate::dockerd::{self, Daemon};
+use crate::engine::{Engine, PrivateEngine};
 use crate::paths::Paths;
 use crate::registry::{Port, Registry};
 use crate::signals;
@@ -21,12 +22,16 @@ pub struct Options {
     pub sweep_local_images: bool,
     /// Also find (or fetch) the supply-chain tests' oracles (cosign, crane, docker-buildx).
     pub oracles: bool,
+    /// The Docker engine: the one at DOCKER_HOST (20.10), or a private newest one.
+    pub engine: Engine,
 }
 
 #[derive(Default)]
 pub struct Env {
     /// DOCKER_HOST of the daemon in use.
     pub docker_host: String,
+    /// The engine of the matrix it is.
+    pub engine: Option<Engine>,
     /// `127.0.0.1:PORT`.
     pub registry: String,
     /// `REG/mab-base/busybox:latest` (linux/amd64 + linux/arm64/v8).
@@ -42,6 +47,7 @@ pub struct Env {
     registry_server: Option<Registry>,
     binfmt: Option<Binfmt>,
     daemon: Option<Daemon>,
+    private_engine: Option<PrivateEngine>,
 }
 
 impl Env {
@@ -49,6 +55,19 @@ impl Env {
         let started = Instant::now();
         let mut env = Env::default();
         env.sweep = opts.sweep_local_images;
+        env.engine = Some(opts.engine);
+        if opts.engine == Engine::Newest {
+            // Debian 12's docker.io brings the client, runc and what the builder tests' extra
+            // daemons run; the newest engine's own binaries come from newer suites.
+            tools::ensure(paths, true)?;
+            if opts.oracles {
+                env.oracles = Some(crate::oracles::ensure(paths)?);
+            }
+            let engine = env.private_engine.insert(PrivateEngine::up(paths)?);
+            env.docker_host = engine.host.clone();
+            signals::check()?;
+            return env.rest_up(paths, opts, started);
+        }
         let host = dockerd::docker_host();
         // Needs the docker client; without one the probe fails and docker.io gets installed.
         let probe = if crate::sh::which("docker").is_some() {
@@ -71,6 +90,12 @@ impl Env {
         let daemon = env.daemon.insert(Daemon::up(paths, host, probe)?);
         env.docker_host = daemon.host.clone();
         signals::check()?;
+        env.rest_up(paths, opts, started)
+    }
+
+    /// Binfmt, registry and base images, once the daemon answers.
+    fn rest_up(mut self, paths: &Paths, opts: Options, started: Instant) -> Result<Self> {
+        let env = &mut self;
 
         env.binfmt = Some(Binfmt::up()?);
         let busyboxes = tools::busyboxes(paths)?;
@@ -82,11 +107,13 @@ impl Env {
         env.registry = registry.addr.clone();
         signals::check()?;
 
+        let buildx = env.private_engine.as_ref().map(|e| e.buildx_config.clone());
         let base = env.base.insert(BaseImages::build(
             paths,
             &env.docker_host,
             &env.registry,
             &busyboxes,
+            buildx.as_deref(),
         )?);
         env.base_image = base.index.clone();
         env.amd64_base = base.amd64.clone();
@@ -106,10 +133,11 @@ impl Env {
         }
         eprintln!("qemu: linux/arm64 containers run under emulation (uname -m: aarch64)");
         eprintln!(
-            "environment: ready in {:.1} s",
+            "environment ({}): ready in {:.1} s",
+            opts.engine.name(),
             started.elapsed().as_secs_f64()
         );
-        Ok(env)
+        Ok(self)
     }
 
     /// Leaves the registry running after xtask exits; returns how to stop it.
@@ -122,7 +150,8 @@ impl Env {
         let anything = self.base.is_some()
             || self.registry_server.is_some()
             || self.binfmt.is_some()
-            || self.daemon.is_some();
+            || self.daemon.is_some()
+            || self.private_engine.is_some();
         if !anything {
             return;
         }
@@ -152,6 +181,9 @@ impl Env {
         }
         if let Some(mut d) = self.daemon.take() {
             d.teardown();
+        }
+        if let Some(mut e) = self.private_engine.take() {
+            e.teardown();
         }
     }
 

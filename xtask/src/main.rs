@@ -1,21 +1,29 @@
 //! Developer tasks for mab.
 //!
-//! - `cargo xtask test [--no-lint] [--no-classic] [-- CARGO_TEST_ARGS...]`: brings up a Docker
+//! - `cargo xtask test [--no-lint] [--no-classic] [--engine E] [-- CARGO_TEST_ARGS...]`: on
+//!   each engine (default: 20.10, then newest; the newest one runs the end-to-end suite only),
+//!   brings up a Docker
 //!   daemon (unless one answers at DOCKER_HOST), QEMU binfmt for arm64, a throwaway registry on
 //!   a free 127.0.0.1 port and multi-arch busybox base images; runs fmt, clippy, `cargo build -p
 //!   mab-cli`, `cargo test --workspace`, and the end-to-end suite again with the classic builder
 //!   (`MAB_TEST_BUILDER=classic`); tears down what it started.
-//! - `cargo xtask demo [--keep]`: the same environment, then `mab build
+//! - `cargo xtask demo [--keep] [--engine E]` (default: newest): the same environment, then `mab build
 //!   examples/echo-platform/plan.yaml` and what each platform's container prints.
-//! - `cargo xtask env`: the same environment, kept up until Ctrl-C, for running tests by hand.
-//! - `cargo xtask bench [--runs N] [--quick] [--only flow,push,scale,cross] [--mab PATH]`: mab
-//!   against the docker CLI on the same environment; writes BENCHMARKS.md (see [`bench`]).
+//! - `cargo xtask env [--engine E]` (default: 20.10): the same environment, kept up until Ctrl-C, for running tests by hand.
+//! - `cargo xtask bench [--runs N] [--quick] [--only flow,push,scale,cross] [--mab PATH] [--engine
+//!   E]`: mab against the docker CLI on the same environment; writes BENCHMARKS.md (see
+//!   [`bench`]).
+//!
+//! `--engine` picks the Docker engine of the environment (see [`engine`]): `20.10` (Debian 12's,
+//! the daemon at DOCKER_HOST), `newest` (a private Docker 28.5 with the containerd image store)
+//! or, for `test`, `both` (the default there).
 
 mod base;
 mod bench;
 mod binfmt;
 mod demo;
 mod dockerd;
+mod engine;
 mod env;
 mod oracles;
 mod paths;
@@ -33,25 +41,31 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  test [--no-lint] [--no-classic] [-- ARGS...]
+  test [--no-lint] [--no-classic] [--engine 20.10|newest|both] [-- ARGS...]
                                   bring up the test environment, run fmt, clippy, build mab,
                                   `cargo test --workspace ARGS...`, then the end-to-end suite
                                   again with the classic builder (MAB_TEST_BUILDER=classic;
-                                  --no-classic skips it), tear down
-  demo [--keep]                   build examples/echo-platform with mab into a local registry
-                                  and show the result; --keep leaves the registry running
-  env                             bring up the test environment, print its variables and keep
-                                  it until Ctrl-C
+                                  --no-classic skips it), tear down; then the end-to-end
+                                  suite on the newest engine (default: both engines)
+  demo [--keep] [--engine 20.10|newest]
+                                  build examples/echo-platform with mab into a local registry
+                                  and show the result (default engine: newest); --keep leaves
+                                  the registry running
+  env [--engine 20.10|newest]     bring up the test environment (default engine: 20.10),
+                                  print its variables and keep it until Ctrl-C
   schema                          regenerate docs/plan.schema.json (`mab plan schema`)
-  bench [--runs N] [--quick] [--only flow,push,scale,cross] [--mab PATH]
+  bench [--runs N] [--quick] [--only flow,push,scale,cross] [--mab PATH] [--engine 20.10|newest]
                                   benchmark a release build of mab against the docker CLI on
                                   the same environment (medians of N runs, default 5; --quick:
                                   2 runs, 1 for scale) and write BENCHMARKS.md (with --only:
                                   target/mab-bench/BENCHMARKS.partial.md); --mab PATH
                                   measures that binary instead of building one
 
-Environment: DOCKER_HOST picks the daemon (default unix:///var/run/docker.sock); when none
-answers there, xtask starts dockerd on that socket and stops it at the end.";
+Engines: 20.10 is Debian 12's docker.io: DOCKER_HOST picks that daemon (default
+unix:///var/run/docker.sock); when none answers there, xtask starts dockerd on that socket
+and stops it at the end. newest is sid's docker.io (28.5) with the containerd image store,
+downloaded into target/engines/newest and run as a private daemon with its own containerd,
+sockets, data root and bridge (DOCKER_HOST is not used for it).";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -97,12 +111,17 @@ fn run(args: Vec<String>) -> Result<bool> {
         "test" => {
             let mut no_lint = false;
             let mut no_classic = false;
+            let mut engines = vec![engine::Engine::System, engine::Engine::Newest];
             let mut cargo_test_args = Vec::new();
             let mut it = rest.iter();
             while let Some(a) = it.next() {
                 match a.as_str() {
                     "--no-lint" => no_lint = true,
                     "--no-classic" => no_classic = true,
+                    "--engine" => engines = engine::Engine::parse_list(&engine_value(&mut it)?)?,
+                    e if e.starts_with("--engine=") => {
+                        engines = engine::Engine::parse_list(&e["--engine=".len()..])?
+                    }
                     "--" => {
                         cargo_test_args.extend(it.by_ref().cloned());
                     }
@@ -116,30 +135,45 @@ fn run(args: Vec<String>) -> Result<bool> {
                 test::Args {
                     no_lint,
                     no_classic,
+                    engines,
                     cargo_test_args,
                 },
             )
         }
         "demo" => {
             let mut keep = false;
-            for a in rest {
+            let mut engine = engine::Engine::Newest;
+            let mut it = rest.iter();
+            while let Some(a) = it.next() {
                 match a.as_str() {
                     "--keep" => keep = true,
+                    "--engine" => engine = engine::Engine::parse_one(&engine_value(&mut it)?)?,
+                    e if e.starts_with("--engine=") => {
+                        engine = engine::Engine::parse_one(&e["--engine=".len()..])?
+                    }
                     other => return Err(usage(format!("demo: unknown argument {other:?}"))),
                 }
             }
             signals::install()?;
             let paths = paths::Paths::discover()?;
-            demo::run(&paths, demo::Args { keep })?;
+            demo::run(&paths, demo::Args { keep, engine })?;
             Ok(true)
         }
         "env" => {
-            if let Some(other) = rest.first() {
-                return Err(usage(format!("env: unknown argument {other:?}")));
+            let mut engine = engine::Engine::System;
+            let mut it = rest.iter();
+            while let Some(a) = it.next() {
+                match a.as_str() {
+                    "--engine" => engine = engine::Engine::parse_one(&engine_value(&mut it)?)?,
+                    e if e.starts_with("--engine=") => {
+                        engine = engine::Engine::parse_one(&e["--engine=".len()..])?
+                    }
+                    other => return Err(usage(format!("env: unknown argument {other:?}"))),
+                }
             }
             signals::install()?;
             let paths = paths::Paths::discover()?;
-            hold_env(&paths)?;
+            hold_env(&paths, engine)?;
             Ok(true)
         }
         "bench" => {
@@ -183,14 +217,22 @@ fn write_schema(paths: &paths::Paths) -> Result<()> {
     Ok(())
 }
 
+/// The value of `--engine`.
+fn engine_value(it: &mut std::slice::Iter<'_, String>) -> Result<String> {
+    it.next()
+        .cloned()
+        .ok_or_else(|| usage("--engine needs a value: 20.10, newest or both"))
+}
+
 /// `cargo xtask env`: the environment until a signal arrives.
-fn hold_env(paths: &paths::Paths) -> Result<()> {
+fn hold_env(paths: &paths::Paths, engine: engine::Engine) -> Result<()> {
     let mut env = env::Env::up(
         paths,
         env::Options {
             registry_port: registry::Port::Free,
             sweep_local_images: true,
             oracles: true,
+            engine,
         },
     )?;
     println!("# the test environment is up; in another shell:");

@@ -58,7 +58,24 @@ pub fn ensure(paths: &Paths) -> Result<Oracles> {
             .all(|(_, binary)| root.join(binary).is_file())
     };
     if !present() {
-        fetch(paths, &dir, &root)?;
+        if !crate::signals::is_root() || crate::sh::which("apt-get").is_none() {
+            bail!(
+                "cosign, crane and docker-buildx (the supply-chain tests' oracles) are missing \
+                 from {}; xtask downloads them with apt-get only when it runs as root on Debian",
+                paths.rel(&root)
+            );
+        }
+        eprintln!(
+            "oracles: downloading {} (log: {})",
+            PACKAGES.map(|(p, _)| p).join(", "),
+            paths.rel(&paths.state.join("oracles-apt.log"))
+        );
+        fetch_debs(
+            &dir,
+            &root,
+            &PACKAGES.map(|(p, _)| p),
+            &paths.state.join("oracles-apt.log"),
+        )?;
         if !present() {
             bail!(
                 "the packages {} left no {} under {}",
@@ -82,14 +99,10 @@ pub fn ensure(paths: &Paths) -> Result<Oracles> {
     Ok(oracles)
 }
 
-fn fetch(paths: &Paths, dir: &Path, root: &Path) -> Result<()> {
-    if !crate::signals::is_root() || crate::sh::which("apt-get").is_none() {
-        bail!(
-            "cosign, crane and docker-buildx (the supply-chain tests' oracles) are missing from \
-             {}; xtask downloads them with apt-get only when it runs as root on Debian",
-            paths.rel(root)
-        );
-    }
+/// Downloads `packages` (`name/suite`, from trixie or sid) with apt-get through package lists
+/// of their own under `dir` (the machine's apt setup is not touched) and unpacks each into
+/// `root` with `dpkg-deb -x`. Needs root and apt-get.
+pub fn fetch_debs(dir: &Path, root: &Path, packages: &[&str], log: &Path) -> Result<()> {
     let lists = dir.join("lists");
     let cache = dir.join("cache");
     let debs = dir.join("debs");
@@ -109,7 +122,6 @@ fn fetch(paths: &Paths, dir: &Path, root: &Path) -> Result<()> {
              deb [signed-by={KEYRING}] {archive} sid main\n"
         ),
     )?;
-    let log = paths.state.join("oracles-apt.log");
     let apt = |args: &[&str]| {
         Cmd::new("apt-get")
             .env("DEBIAN_FRONTEND", "noninteractive")
@@ -121,15 +133,10 @@ fn fetch(paths: &Paths, dir: &Path, root: &Path) -> Result<()> {
             .current_dir(&debs)
             .shielded()
     };
-    eprintln!(
-        "oracles: downloading {} (log: {})",
-        PACKAGES.map(|(p, _)| p).join(", "),
-        paths.rel(&log)
-    );
-    apt(&["update", "-q"]).run_logged(&log)?;
+    apt(&["update", "-q"]).run_logged(log)?;
     let mut download = vec!["download", "-q"];
-    download.extend(PACKAGES.map(|(p, _)| p));
-    apt(&download).run_logged(&log)?;
+    download.extend(packages);
+    apt(&download).run_logged(log)?;
     for entry in std::fs::read_dir(&debs)? {
         let deb = entry?.path();
         if deb.extension().is_some_and(|e| e == "deb") {
@@ -137,7 +144,7 @@ fn fetch(paths: &Paths, dir: &Path, root: &Path) -> Result<()> {
                 .arg("-x")
                 .arg(&deb)
                 .arg(root)
-                .run_logged(&log)?;
+                .run_logged(log)?;
         }
     }
     Ok(())

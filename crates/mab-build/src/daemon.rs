@@ -513,7 +513,13 @@ impl Daemon {
                 architecture: inspect.architecture.unwrap_or_default(),
                 variant: inspect.variant.filter(|v| !v.is_empty()),
             };
-            if wanted.matches_config(&found.os, &found.architecture, found.variant.as_deref()) {
+            if !wanted.matches_config(&found.os, &found.architecture, found.variant.as_deref()) {
+                // The containerd image store keeps every platform a tag was pulled for, and
+                // inspecting the tag shows the daemon's own platform: ask for the variant.
+                if let Some(id) = self.platform_variant(reference, wanted).await {
+                    return Ok(id);
+                }
+            } else {
                 return inspect.id.ok_or_else(|| {
                     self.daemon_error(
                         format!("inspecting base image {}", base.reference),
@@ -539,10 +545,43 @@ impl Daemon {
         let os = inspect.os.as_deref().unwrap_or_default();
         let arch = inspect.architecture.as_deref().unwrap_or_default();
         let variant = inspect.variant.as_deref().filter(|v| !v.is_empty());
-        platform
-            .matches_config(os, arch, variant)
-            .then_some(inspect.id)
-            .flatten()
+        if platform.matches_config(os, arch, variant) {
+            return inspect.id;
+        }
+        self.platform_variant(reference, platform).await
+    }
+
+    /// On the containerd image store (Docker 24+ with `containerd-snapshotter`), where one tag
+    /// holds every platform pulled for it and inspecting it shows the daemon's own platform:
+    /// the id (the platform manifest's digest) of the `platform` image the tag `reference`
+    /// holds, if it is there. `None` on the classic store (no manifests listed).
+    async fn platform_variant(&self, reference: &str, platform: &Platform) -> Option<String> {
+        // The `reference` filter takes names and tags, not digests (those inspect right).
+        if reference.contains('@') {
+            return None;
+        }
+        let filters = std::collections::HashMap::from([("reference", vec![reference])]);
+        let options = bollard::query_parameters::ListImagesOptionsBuilder::default()
+            .filters(&filters)
+            .manifests(true)
+            .build();
+        let images = self.docker().list_images(Some(options)).await.ok()?;
+        images
+            .into_iter()
+            .flat_map(|image| image.manifests.unwrap_or_default())
+            .filter(|m| {
+                m.available && m.kind == Some(bollard::models::ImageManifestSummaryKindEnum::IMAGE)
+            })
+            .find_map(|m| {
+                let p = &m.image_data.as_ref()?.platform;
+                platform
+                    .matches_config(
+                        p.os.as_deref().unwrap_or_default(),
+                        p.architecture.as_deref().unwrap_or_default(),
+                        p.variant.as_deref().filter(|v| !v.is_empty()),
+                    )
+                    .then_some(m.id)
+            })
     }
 
     /// A fresh `docker save` stream of an image this daemon built, from the backend that built

@@ -81,6 +81,17 @@ impl DaemonEndpoint {
         Self::new(url, tls)
     }
 
+    /// The endpoint the docker CLI would use given its `--context` flag: that context, else
+    /// `DOCKER_HOST`, else `DOCKER_CONTEXT`, else the docker config's `currentContext`, else
+    /// the local socket (see `docker_context.rs`).
+    pub fn for_context(flag: Option<&str>) -> Result<Self, BuildError> {
+        let env = crate::docker_context::ContextEnv::from_process();
+        match crate::docker_context::context_name(flag, &env)? {
+            Some(name) => crate::docker_context::context_endpoint(&name, &env),
+            None => Self::from_env(),
+        }
+    }
+
     /// The endpoint's URL.
     pub fn url(&self) -> &str {
         &self.url

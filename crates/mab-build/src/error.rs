@@ -207,6 +207,15 @@ pub enum BuildError {
         reason: String,
     },
 
+    /// A docker context that cannot be used.
+    #[error("docker context {name:?}: {reason}")]
+    DockerContext {
+        /// The context's name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+
     /// No builder of a fleet can (any longer) build a platform; `tried` says why, builder by
     /// builder, one line each.
     #[error("no builder can build {platform}:\n  {tried}")]

@@ -20,6 +20,7 @@ mod context;
 mod credentials;
 mod daemon;
 mod dial;
+mod docker_context;
 mod dockerfile;
 mod endpoint;
 mod error;
@@ -36,6 +37,7 @@ pub use daemon::{
     BaseResolver, BuildReporter, BuildRequest, BuiltImage, Daemon, DaemonInfo, NoBaseResolver,
     host_emulated_platforms,
 };
+pub use docker_context::{ContextEnv, DEFAULT_CONTEXT, context_endpoint, context_name};
 pub use dockerfile::{
     BaseImage, Dockerfile, EngineVersion, Feature, FeatureUse, IdMount, MountType, MountedId,
     Syntax, Unsupported,

@@ -9,6 +9,12 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "mab", version, about, propagate_version = true)]
 pub struct Cli {
+    /// The docker context whose daemon builds, as `docker --context NAME` (`docker context
+    /// ls`); without it, as the docker CLI: DOCKER_HOST, else DOCKER_CONTEXT, else the docker
+    /// config's currentContext, else the local socket.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -342,17 +342,50 @@ where
                     ),
                 });
             }
-            (LayerEncoding::Gzip, _) => format.gzip_layer_media_type(),
-            (LayerEncoding::Tar, _) => options.compression.media_type(format).ok_or_else(|| {
-                RegistryError::MalformedManifest {
+            // Already gzip and gzip asked for: passed through as it is (the digests of the
+            // engine's own push). Another compression: decompressed and compressed again.
+            (LayerEncoding::Gzip, _) if options.compression == LayerCompression::Gzip => {
+                format.gzip_layer_media_type()
+            }
+            (LayerEncoding::Gzip | LayerEncoding::Tar, _) => options
+                .compression
+                .media_type(format)
+                .ok_or_else(|| RegistryError::MalformedManifest {
                     reference: target.describe(),
                     message: format!(
                         "{:?} layers need the OCI format: a Docker manifest only describes gzip",
                         options.compression
                     ),
-                }
-            })?,
+                })?,
         };
+        // A compressed layer passed through as it is: in an OCI layout its name is its digest,
+        // so a blob the target already has (a rerun, a base layer) is not sent again.
+        let passed_through = encoding == LayerEncoding::Zstd
+            || (encoding == LayerEncoding::Gzip && options.compression == LayerCompression::Gzip);
+        if passed_through
+            && let Some(digest) = oci_blob_digest(&path)
+            && target.has_blob(&digest).await?
+        {
+            // Not sent, but read all the same (it streams past anyway): what it holds.
+            let findings = if encoding == LayerEncoding::Gzip {
+                let reader = std::io::Cursor::new(head).chain(&mut entry);
+                send_gzip_chunks_scanning(reader, None)
+                    .await
+                    .map_err(|source| RegistryError::ArchiveRead { source })?
+            } else {
+                LayerFindings::default()
+            };
+            reporter.blob_stored(&digest, size, true);
+            let descriptor = Descriptor {
+                media_type: media_type.to_string(),
+                digest,
+                size,
+                platform: None,
+                annotations: Default::default(),
+            };
+            layers.insert(path, (descriptor, findings));
+            continue;
+        }
         let reader = std::io::Cursor::new(head).chain(&mut entry);
         // When some layers may be known, an uncompressed one is spooled first to learn its
         // diff id, and skipped when the target has it.
@@ -549,7 +582,17 @@ async fn produce_layer<R: AsyncRead + Unpin>(
     let LayerWriter { mut pipe, findings } = writer;
     let produced = match encoding {
         LayerEncoding::Tar => send_compressed(reader, compression, &mut pipe).await,
-        LayerEncoding::Gzip | LayerEncoding::Zstd => send_chunks(reader, &mut pipe)
+        LayerEncoding::Gzip if compression != LayerCompression::Gzip => {
+            let (decoded_writer, decoded_reader) = tokio::io::duplex(COMPRESSION_BLOCK);
+            let (decoded, compressed) = tokio::join!(
+                gunzip_into(reader, decoded_writer),
+                send_compressed(decoded_reader, compression, &mut pipe)
+            );
+            // A broken gzip stream ends the decoded one early: its error wins.
+            decoded.and(compressed)
+        }
+        LayerEncoding::Gzip => send_gzip_chunks_scanning(reader, Some(&mut pipe)).await,
+        LayerEncoding::Zstd => send_chunks(reader, &mut pipe)
             .await
             .map(|()| LayerFindings::default()),
     };
@@ -565,6 +608,38 @@ async fn produce_layer<R: AsyncRead + Unpin>(
             Err(RegistryError::ArchiveRead { source: e })
         }
     }
+}
+
+/// `sha256:<hex>` of an OCI layout's `blobs/sha256/<hex>` entry.
+fn oci_blob_digest(path: &str) -> Option<String> {
+    let hex = path.strip_prefix("blobs/sha256/")?;
+    (hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        .then(|| format!("sha256:{hex}"))
+}
+
+/// Decompresses a gzip stream (of one or more members) into `out`, a chunk at a time.
+async fn gunzip_into<R, W>(mut reader: R, mut out: W) -> std::io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    use std::io::Write as _;
+    use tokio::io::AsyncWriteExt as _;
+    let mut decoder = flate2::write::MultiGzDecoder::new(Vec::new());
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = reader.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        decoder.write_all(&buf[..n])?;
+        let decoded = std::mem::take(decoder.get_mut());
+        out.write_all(&decoded).await?;
+    }
+    decoder.try_finish()?;
+    let rest = std::mem::take(decoder.get_mut());
+    out.write_all(&rest).await?;
+    out.shutdown().await
 }
 
 /// `rootfs.diff_ids` of an image config.
@@ -776,6 +851,48 @@ async fn send_chunks<R: AsyncRead + Unpin>(
     }
 }
 
+/// Sends a gzip layer as it is, in chunks (to `pipe`; nowhere when the target has it), and
+/// reads what it holds on the way: each chunk is also decompressed and fed to the layer
+/// scanners (the platform lint, the SBOM). A stream that does not decompress is still sent;
+/// its findings then say it was not read.
+async fn send_gzip_chunks_scanning<R: AsyncRead + Unpin>(
+    mut reader: R,
+    mut pipe: Option<&mut crate::spill::SpillWriter>,
+) -> std::io::Result<LayerFindings> {
+    use std::io::Write as _;
+    let mut scanner = LayerScan::new();
+    let mut decoder = Some(flate2::write::MultiGzDecoder::new(Vec::new()));
+    loop {
+        let mut buffer = BytesMut::with_capacity(CHUNK);
+        while buffer.len() < CHUNK {
+            if reader.read_buf(&mut buffer).await? == 0 {
+                break;
+            }
+        }
+        if buffer.is_empty() {
+            break;
+        }
+        if let Some(d) = decoder.as_mut() {
+            if d.write_all(&buffer).is_ok() {
+                scanner.feed(&std::mem::take(d.get_mut()));
+            } else {
+                decoder = None;
+            }
+        }
+        if let Some(pipe) = pipe.as_mut() {
+            pipe.send(buffer.freeze()).await?;
+        }
+    }
+    let Some(mut d) = decoder else {
+        return Ok(LayerFindings::default());
+    };
+    if d.try_finish().is_err() {
+        return Ok(LayerFindings::default());
+    }
+    scanner.feed(&std::mem::take(d.get_mut()));
+    Ok(scanner.finish())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -833,6 +950,30 @@ mod tests {
             first.len()
         );
         assert!(first.len() > COMPRESSION_BLOCK * 3 / 2);
+    }
+
+    #[tokio::test]
+    async fn a_gzip_layer_of_several_members_decodes_whole() {
+        let data: Vec<u8> = (0..3 * COMPRESSION_BLOCK + 17)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let gz = gzip_all(&data).await;
+        let mut decoded = Vec::new();
+        let (writer, mut reader) = tokio::io::duplex(4096);
+        let (done, read) = tokio::join!(
+            gunzip_into(std::io::Cursor::new(gz.clone()), writer),
+            reader.read_to_end(&mut decoded)
+        );
+        done.unwrap();
+        read.unwrap();
+        assert_eq!(decoded, data);
+        let (writer, _) = tokio::io::duplex(4096);
+        let cut = gz[..gz.len() / 2].to_vec();
+        assert!(
+            gunzip_into(std::io::Cursor::new(cut), writer)
+                .await
+                .is_err()
+        );
     }
 
     #[test]

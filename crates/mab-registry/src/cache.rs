@@ -127,10 +127,20 @@ impl LayerCache {
 
     /// The size of an image config, if remembered.
     pub async fn config_size(&self, config_digest: &str) -> Option<u64> {
-        let text = tokio::fs::read_to_string(self.config_path(config_digest)?)
+        self.config_of(config_digest).await.map(|(_, size)| size)
+    }
+
+    /// The config digest and size of the image whose id is `image_id`, if remembered: on the
+    /// classic image store the id is the config's digest; on the containerd image store it is
+    /// the manifest's, remembered beside the config's (see [`Self::remember_image_config`]).
+    pub async fn config_of(&self, image_id: &str) -> Option<(String, u64)> {
+        let text = tokio::fs::read_to_string(self.config_path(image_id)?)
             .await
             .ok()?;
-        text.trim().parse().ok()
+        let mut words = text.split_whitespace();
+        let size = words.next()?.parse().ok()?;
+        let digest = words.next().unwrap_or(image_id).to_string();
+        Some((digest, size))
     }
 
     /// Remembers the blob a layer compressed to (best effort: a cache that cannot be written
@@ -194,6 +204,17 @@ impl LayerCache {
     pub async fn remember_config(&self, config_digest: &str, size: u64) {
         if let Some(path) = self.config_path(config_digest) {
             write_atomically(path, size.to_string().into_bytes()).await;
+        }
+    }
+
+    /// Remembers which config the image `image_id` has, when its id is not the config's digest
+    /// (the containerd image store names an image by its manifest's digest).
+    pub async fn remember_image_config(&self, image_id: &str, config_digest: &str, size: u64) {
+        if image_id == config_digest {
+            return;
+        }
+        if let Some(path) = self.config_path(image_id) {
+            write_atomically(path, format!("{size} {config_digest}").into_bytes()).await;
         }
     }
 }

@@ -16,7 +16,8 @@ use crate::target::{PushReporter, Target};
 /// What is known of a built image before its export is read.
 #[derive(Debug, Clone, Copy)]
 pub struct ImageFacts<'a> {
-    /// The image id (`sha256:…` of its config).
+    /// The image id: `sha256:…` of its config on the classic image store, of its manifest on
+    /// the containerd image store.
     pub config_digest: &'a str,
     /// The uncompressed digests of its layers, in order.
     pub diff_ids: &'a [String],
@@ -151,6 +152,13 @@ where
         )
         .await?;
     if let Some(cache) = settings.cache {
+        cache
+            .remember_image_config(
+                facts.config_digest,
+                &manifest.config_digest,
+                manifest.config_size,
+            )
+            .await;
         remember(
             cache,
             settings.manifest.compression,
@@ -188,13 +196,13 @@ async fn reuse(
     let Some(layers) = layers else {
         return Ok(None);
     };
-    let Some(config_size) = cache.config_size(facts.config_digest).await else {
+    let Some((config_digest, config_size)) = cache.config_of(facts.config_digest).await else {
         return Ok(None);
     };
-    if !target.has_blob(facts.config_digest).await? {
+    if !target.has_blob(&config_digest).await? {
         return Ok(None);
     }
-    store_manifest(target, options, facts.config_digest, config_size, layers)
+    store_manifest(target, options, &config_digest, config_size, layers)
         .await
         .map(Some)
 }

@@ -65,6 +65,8 @@ pub struct Args {
     pub only: Vec<Part>,
     /// A mab binary to measure instead of building target/release/mab.
     pub mab: Option<PathBuf>,
+    /// The engine both tools run on.
+    pub engine: crate::engine::Engine,
     /// The arguments as given, for the "reproduce" line.
     pub argv: Vec<String>,
 }
@@ -75,6 +77,7 @@ impl Args {
         let mut quick = false;
         let mut only = Vec::new();
         let mut mab = None;
+        let mut engine = crate::engine::Engine::System;
         let mut it = rest.iter();
         while let Some(a) = it.next() {
             let (flag, inline) = match a.split_once('=') {
@@ -97,6 +100,7 @@ impl Args {
                     runs = Some(n);
                 }
                 "--mab" => mab = Some(PathBuf::from(value("--mab")?)),
+                "--engine" => engine = crate::engine::Engine::parse_one(&value("--engine")?)?,
                 "--only" => {
                     for name in value("--only")?.split(',') {
                         only.push(match name.trim() {
@@ -121,6 +125,7 @@ impl Args {
             scale_runs: if quick { 1 } else { runs },
             only,
             mab,
+            engine,
             argv: rest.to_vec(),
         })
     }
@@ -160,6 +165,7 @@ pub fn run(paths: &Paths, args: Args) -> Result<()> {
             registry_port: Port::Free,
             sweep_local_images: true,
             oracles: false,
+            engine: args.engine,
         },
     )?;
     let work = tempfile::Builder::new()
@@ -249,10 +255,16 @@ pub fn run(paths: &Paths, args: Args) -> Result<()> {
         took: started.elapsed(),
     };
     println!("{}", report::table(&results));
+    // One report per engine: BENCHMARKS.md is Docker 20.10's, BENCHMARKS.newest.md the newest
+    // engine's.
+    let name = match args.engine {
+        crate::engine::Engine::System => "BENCHMARKS",
+        crate::engine::Engine::Newest => "BENCHMARKS.newest",
+    };
     let file = if args.only.is_empty() {
-        paths.root.join("BENCHMARKS.md")
+        paths.root.join(format!("{name}.md"))
     } else {
-        out.join("BENCHMARKS.partial.md")
+        out.join(format!("{name}.partial.md"))
     };
     std::fs::write(&file, report::markdown(&results))
         .with_context(|| format!("writing {}", file.display()))?;

@@ -590,7 +590,8 @@ pub fn markdown(r: &Results) -> String {
         "Written by `{}` on {} (medians of {} runs, {} for the scale benchmark; the whole \
          benchmark took {:.1} min, environment and release build included). Reproduce with:\n\n\
          ```sh\ncargo xtask bench            # medians of 5 runs\n\
-         cargo xtask bench --quick    # 2 runs, 1 for scale\n```\n",
+         cargo xtask bench --quick    # 2 runs, 1 for scale\n\
+         cargo xtask bench --engine newest   # on Docker 28.5, into BENCHMARKS.newest.md\n```\n",
         r.command,
         m.date,
         r.runs,
@@ -919,10 +920,11 @@ pub fn markdown(r: &Results) -> String {
             let first = median(&p.save_first_byte);
             let _ = writeln!(
                 w,
-                "- Of that, the daemon sends nothing for {} ({} of the export): Docker 20.10 \
-                 writes the whole export to a temporary folder first, then streams it. No \
-                 client of the export can start before that; the push phase is {} of the time \
-                 the daemon keeps the image to itself.",
+                "- Of that, the daemon sends nothing for {} ({} of the export) (the classic \
+                 image store, as Docker 20.10's, writes the whole export to a temporary folder \
+                 first, then streams it; the containerd image store streams it as it goes). \
+                 No client of the export can start before its first byte; the push phase is {} \
+                 of the time the daemon keeps the image to itself.",
                 secs(first),
                 ratio(first, save).map_or("n/a".into(), |x| format!("{:.0}%", x * 100.0)),
                 fmt_ratio(ratio(push_phase, first))

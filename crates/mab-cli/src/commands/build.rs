@@ -127,7 +127,7 @@ async fn build(args: BuildArgs, sinks: &mut Option<Sinks>) -> anyhow::Result<u8>
     let plan = run_plan.plan;
     check_build_inputs(&plan, &progress)?;
     let local = if args.load {
-        let daemon = mab_build::Daemon::connect(&mab_build::DaemonEndpoint::from_env()?).await?;
+        let daemon = mab_build::Daemon::connect(&crate::commands::local_endpoint()?).await?;
         match mab_pipeline::local_destinations(&plan, &daemon).await {
             Ok(local) => Some(local),
             Err(error @ mab_pipeline::PipelineError::NoPlatformToLoad { .. }) => {

@@ -42,7 +42,7 @@ pub(crate) fn configs(plan: Option<&Plan>) -> anyhow::Result<(Vec<BuilderConfig>
     if declared.is_empty() {
         let config = BuilderConfig {
             name: DEFAULT_BUILDER.to_string(),
-            endpoint: DaemonEndpoint::from_env()?,
+            endpoint: crate::commands::local_endpoint()?,
             platforms: Vec::new(),
             max_jobs: None,
         };
