@@ -188,13 +188,23 @@ impl RetryPolicy {
 /// connection broke; not when it refused what we sent.
 pub(crate) fn is_transient(error: &OciDistributionError) -> bool {
     match error {
-        OciDistributionError::ServerError { code, .. } => {
-            *code >= 500 || *code == 429 || *code == 408
+        // A manifest naming a blob the registry says it does not know, right after that blob
+        // was stored: seen when two platforms commit the same layer at once (the registry's
+        // view of the repository catches up a moment later). Trying again re-checks; a blob
+        // really missing fails again, and the image's push then starts over, uploading it.
+        OciDistributionError::ServerError { code, message, .. } => {
+            *code >= 500
+                || *code == 429
+                || *code == 408
+                || (*code == 400 && message.contains("MANIFEST_BLOB_UNKNOWN"))
         }
-        OciDistributionError::RegistryError { envelope, .. } => envelope
-            .errors
-            .iter()
-            .any(|e| e.code == oci_client::errors::OciErrorCode::Toomanyrequests),
+        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
+            matches!(
+                e.code,
+                oci_client::errors::OciErrorCode::Toomanyrequests
+                    | oci_client::errors::OciErrorCode::ManifestBlobUnknown
+            )
+        }),
         OciDistributionError::RequestError(e) => match e.status() {
             Some(status) => status.is_server_error() || matches!(status.as_u16(), 408 | 429),
             None => e.is_connect() || e.is_timeout() || e.is_request() || e.is_body(),
@@ -1296,6 +1306,24 @@ mod tests {
             "a date in the past: now"
         );
         assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn a_manifest_naming_an_unknown_blob_is_tried_again_other_refusals_are_not() {
+        let answer = |code: u16, message: &str| OciDistributionError::ServerError {
+            code,
+            url: "http://127.0.0.1:5000/v2/r/manifests/sha256:00".into(),
+            message: message.into(),
+        };
+        assert!(is_transient(&answer(
+            400,
+            r#"{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry"}]}"#
+        )));
+        assert!(!is_transient(&answer(
+            400,
+            r#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid"}]}"#
+        )));
+        assert!(!is_transient(&answer(401, "unauthorized")));
     }
 
     #[tokio::test(start_paused = true)]

@@ -21,6 +21,9 @@ use crate::signals;
 /// of machine, many times that under QEMU.
 const WORK: &str = "300000";
 
+/// Debian's docker.io client, whose `docker build` speaks BuildKit without the buildx plugin.
+const BUILDKIT_CLIENT: &str = "/usr/bin/docker";
+
 /// The cross-compiling Dockerfile: the build stage on `$BUILDPLATFORM` (native, no QEMU)
 /// does the CPU work for `$TARGETARCH`; the target stage only copies its output.
 pub const CROSS_DOCKERFILE: &str = r#"# mab bench: cross-compilation, the build stage runs natively for every target.
@@ -222,10 +225,17 @@ impl Bench<'_> {
         args: &[String],
         tag: &str,
     ) -> Result<String> {
-        let mut cmd =
-            self.docker()
-                .env("DOCKER_BUILDKIT", "1")
-                .args(["build", "-q", "--platform", platform]);
+        // The docker CLI on PATH may be one (23+) whose `docker build` needs the buildx
+        // plugin for BuildKit; Debian's 20.10 client (docker.io) has BuildKit built in.
+        let client = if Path::new(BUILDKIT_CLIENT).is_file() {
+            BUILDKIT_CLIENT
+        } else {
+            "docker"
+        };
+        let mut cmd = crate::sh::Cmd::new(client)
+            .env("DOCKER_HOST", &self.env.docker_host)
+            .env("DOCKER_BUILDKIT", "1")
+            .args(["build", "-q", "--platform", platform]);
         for a in args {
             cmd = cmd.arg("--build-arg").arg(a);
         }
