@@ -24,32 +24,29 @@ const WORK: &str = "300000";
 /// Debian's docker.io client, whose `docker build` speaks BuildKit without the buildx plugin.
 const BUILDKIT_CLIENT: &str = "/usr/bin/docker";
 
-/// The cross-compiling Dockerfile: the build stage on `$BUILDPLATFORM` (native, no QEMU)
-/// does the CPU work for `$TARGETARCH`; the target stage only copies its output.
-pub const CROSS_DOCKERFILE: &str = r#"# mab bench: cross-compilation, the build stage runs natively for every target.
+/// The benchmark's Dockerfile, one way or the other: the build stage does the CPU work for
+/// `$TARGETARCH`, the target stage only copies its output. Cross-compiled, the build stage is
+/// on `$BUILDPLATFORM` (native, no QEMU); emulated, it is of the target platform.
+fn dockerfile(way: Way) -> String {
+    let build_stage = match way {
+        Way::Cross => "FROM --platform=$BUILDPLATFORM ${BASE} AS build",
+        Way::Emulated => "FROM ${BASE} AS build",
+    };
+    format!(
+        r#"# mab bench: the {way} way of the same work.
 ARG BASE
-FROM --platform=$BUILDPLATFORM ${BASE} AS build
+{build_stage}
 ARG TARGETARCH
 ARG NONCE
 ARG WORK
 RUN echo "$NONCE" > /nonce && i=0 && while [ $i -lt $WORK ]; do i=$((i+1)); done && echo "built on $(uname -m) for $TARGETARCH" > /out.txt && dd if=/dev/urandom of=/out.bin bs=1024 count=2048 2>/dev/null
-FROM ${BASE}
+FROM ${{BASE}}
 COPY --from=build /out.txt /out.bin /
 CMD ["cat", "/out.txt"]
-"#;
-
-/// The same work done the emulated way: the build stage is of the target platform.
-pub const EMULATED_DOCKERFILE: &str = r#"# mab bench: the same work, emulated: the build stage runs on the target platform.
-ARG BASE
-FROM ${BASE} AS build
-ARG TARGETARCH
-ARG NONCE
-ARG WORK
-RUN echo "$NONCE" > /nonce && i=0 && while [ $i -lt $WORK ]; do i=$((i+1)); done && echo "built on $(uname -m) for $TARGETARCH" > /out.txt && dd if=/dev/urandom of=/out.bin bs=1024 count=2048 2>/dev/null
-FROM ${BASE}
-COPY --from=build /out.txt /out.bin /
-CMD ["cat", "/out.txt"]
-"#;
+"#,
+        way = way.name()
+    )
+}
 
 /// What benchmark 6 measured, per run.
 #[derive(Default)]
@@ -86,13 +83,7 @@ impl Bench<'_> {
              docker CLI vs mab; then the same work emulated"
         );
         for way in [Way::Cross, Way::Emulated] {
-            workload::context(
-                &self.work.join(way.name()),
-                match way {
-                    Way::Cross => CROSS_DOCKERFILE,
-                    Way::Emulated => EMULATED_DOCKERFILE,
-                },
-            )?;
+            workload::context(&self.work.join(way.name()), &dockerfile(way))?;
         }
         let home = self.work.join("mab-home-cross");
         let mut res = Cross::default();
