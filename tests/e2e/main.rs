@@ -13,6 +13,7 @@ mod compression;
 mod credentials;
 mod docker_format;
 mod dry_run;
+mod engine_push;
 mod example;
 mod faults;
 mod interrupt;

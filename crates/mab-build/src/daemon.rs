@@ -98,6 +98,9 @@ pub struct BuildRequest {
     /// names them, even when the daemon has one: images this build depends on, published
     /// moments ago, which a local image of an earlier run must not stand in for.
     pub pull_repositories: Vec<String>,
+    /// Have the engine push the image by digest as it builds it, where it can (BuildKit on the
+    /// containerd image store); see [`BuiltImage::pushed_by_engine`].
+    pub engine_push: Option<crate::EnginePush>,
 }
 
 /// An image the daemon built.
@@ -111,6 +114,9 @@ pub struct BuiltImage {
     pub diff_ids: Vec<String>,
     /// The builder that built it (and exports it).
     pub builder: BuilderKind,
+    /// The engine pushed it, by digest, to every repository the request's `engine_push`
+    /// named; its id is then the digest of the manifest pushed.
+    pub pushed_by_engine: bool,
 }
 
 /// A Docker daemon; cheap to clone.
@@ -338,6 +344,7 @@ impl Daemon {
             platform: actual.to_string(),
             diff_ids,
             builder,
+            pushed_by_engine: false,
         })
     }
 

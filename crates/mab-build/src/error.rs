@@ -134,6 +134,20 @@ pub enum BuildError {
         source: std::io::Error,
     },
 
+    /// The engine's own push of a built image (push by digest from BuildKit's export) failed
+    /// or stalled; the image is pushed by mab instead.
+    #[error(
+        "the push by the docker daemon at {endpoint} of the {platform} image failed: {message}"
+    )]
+    EnginePushFailed {
+        /// The platform.
+        platform: String,
+        /// The daemon's endpoint.
+        endpoint: String,
+        /// What failed.
+        message: String,
+    },
+
     /// The daemon reported an error while building (a failing `RUN`, a missing file...).
     #[error("build for {platform} failed on the docker daemon at {endpoint}: {message}")]
     BuildFailed {

@@ -31,7 +31,7 @@ mod secret;
 mod ssh;
 mod tls;
 
-pub use backend::{Backend, BuilderKind, ImageExport};
+pub use backend::{Backend, BuilderKind, EnginePush, ImageExport};
 pub use context::{ContextSpec, ContextStream, context_digest, context_stream};
 pub use daemon::{
     BaseResolver, BuildReporter, BuildRequest, BuiltImage, Daemon, DaemonInfo, NoBaseResolver,

@@ -112,6 +112,14 @@ pub struct BuildArgs {
     #[arg(long)]
     pub strict: bool,
 
+    /// Let the engine push the images it builds, where it can (BuildKit on the containerd
+    /// image store, Docker 24+): it sends the compressed layers its store holds, by digest,
+    /// with no `docker save` and no recompression; mab reads each manifest back and publishes
+    /// the index. Not with an SBOM, `--strict`, manifest annotations, `--load` or `--output`
+    /// (those need mab to read the layers); a push that fails or stalls falls back to mab's.
+    #[arg(long)]
+    pub engine_push: bool,
+
     /// How many builds may run at once in all (default: no limit but each builder's
     /// `max_jobs`, which defaults to the CPUs its daemon has, at least 2).
     #[arg(long, short = 'j', value_name = "N")]

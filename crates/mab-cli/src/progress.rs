@@ -269,6 +269,16 @@ impl JobEvents for JobProgress {
             )),
             JobEvent::Stored {
                 digest,
+                by_engine: true,
+                seconds,
+                placement,
+                ..
+            } => self.finish(&format!(
+                "pushed {digest} by the engine in {seconds:.1}s{}",
+                describe_placement(placement)
+            )),
+            JobEvent::Stored {
+                digest,
                 reused,
                 seconds,
                 placement,

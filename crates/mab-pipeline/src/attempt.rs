@@ -4,7 +4,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use futures::future::join_all;
@@ -31,15 +31,26 @@ pub(crate) enum Attempt {
     Job(PipelineError),
 }
 
-/// Builds `job` on `lease`'s builder and stores it in every destination; returns what each
-/// destination stored, whether all of them already had it, and the base images the build used.
+/// What one successful attempt stored.
+pub(crate) struct Stored<S> {
+    /// What each destination stored, in order.
+    pub stored: Vec<S>,
+    /// Whether every destination already had it.
+    pub reused: bool,
+    /// The base images the build used.
+    pub bases: Vec<BaseImage>,
+    /// Whether the engine pushed it (as it built it) to every registry destination.
+    pub by_engine: bool,
+}
+
+/// Builds `job` on `lease`'s builder and stores it in every destination.
 pub(crate) async fn attempt<B, D, E>(
     job: &PlatformJob<'_, D, E::Job>,
     lease: &B::Lease,
     job_slot: Option<SemaphorePermit<'_>>,
     run: Run<'_, B, E>,
     placement: Placement<'_>,
-) -> Result<(Vec<D::Stored>, bool, Vec<BaseImage>), Attempt>
+) -> Result<Stored<D::Stored>, Attempt>
 where
     B: BuilderPool,
     D: Destination,
@@ -92,9 +103,30 @@ where
             broke: Arc::clone(&export_broke),
         })
     };
+    // The engine pushed it by digest as it built it: each destination reads its manifest back
+    // (one that does not have it gets it pushed by mab).
+    let built = &built;
+    let adopted = AtomicUsize::new(0);
     let pushes = join_all(job.destinations.iter().map(|destination| {
         let export = &export;
+        let adopted = &adopted;
         async move {
+            if built.pushed_by_engine {
+                match destination.adopt(platform, &built.id, facts).await {
+                    Ok(Some(pushed)) => {
+                        adopted.fetch_add(1, Ordering::Relaxed);
+                        return Ok(pushed);
+                    }
+                    Ok(None) => {}
+                    Err(source) => {
+                        return Err(PipelineError::Push {
+                            platform: platform.to_string(),
+                            destination: destination.describe(),
+                            source: source.into(),
+                        });
+                    }
+                }
+            }
             destination
                 .push(platform, export, facts, settings, events)
                 .await
@@ -116,11 +148,12 @@ where
     let reused = stores.peek().is_some()
         && stores.all(|(p, _)| p.as_ref().is_ok_and(|pushed| pushed.reused));
     match pushes.into_iter().collect::<Result<Vec<_>, _>>() {
-        Ok(pushed) => Ok((
-            pushed.into_iter().map(|p| p.stored).collect(),
+        Ok(pushed) => Ok(Stored {
+            by_engine: adopted.into_inner() == pushed.len() && !pushed.is_empty(),
+            stored: pushed.into_iter().map(|p| p.stored).collect(),
             reused,
-            recorder.into_bases(),
-        )),
+            bases: recorder.into_bases(),
+        }),
         Err(e) if export_broke.load(Ordering::Relaxed) => Err(Attempt::Builder(e)),
         Err(e) => {
             events.event(JobEvent::Failed(JobFailure::PushFailed));

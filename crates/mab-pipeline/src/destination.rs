@@ -8,7 +8,7 @@ use mab_platform::Platform;
 use mab_registry::{
     ElfFiles, ImageFacts, IndexExtras, IndexOptions, PublishedIndex, PushReporter, PushSettings,
     PushedManifest, RegistryError, Statement, StoredAttestation, Target, VerifyReport,
-    publish_index_with, push_image, store_attestation,
+    adopt_manifest, publish_index_with, push_image, store_attestation,
 };
 use mab_sbom::LayerContents;
 
@@ -56,6 +56,24 @@ pub trait Destination: Send + Sync {
     /// (its "index digest" is the image id), not an index in a registry.
     fn is_local_daemon(&self) -> bool {
         false
+    }
+
+    /// The repository (`registry/path`) an engine may push this destination's images to by
+    /// digest; `None` when only mab can store them here (an OCI layout, the local daemon).
+    fn engine_push_repository(&self) -> Option<String> {
+        None
+    }
+
+    /// Takes a `platform` image the engine pushed here by digest (`digest`, its manifest's) as
+    /// stored: reads its manifest back; `None` when it is not there (then it is pushed).
+    fn adopt<'a>(
+        &'a self,
+        platform: &'a Platform,
+        digest: &'a str,
+        facts: ImageFacts<'a>,
+    ) -> impl Future<Output = Result<Option<Pushed<Self::Stored>>, Self::Error>> + Send + 'a {
+        let _ = (platform, digest, facts);
+        std::future::ready(Ok(None))
     }
 
     /// Stores the `platform` image of the image; `export` opens a fresh `docker save` stream of
@@ -146,6 +164,27 @@ impl Destination for Target {
             stored: outcome.manifest,
             reused: outcome.reused,
         })
+    }
+
+    fn engine_push_repository(&self) -> Option<String> {
+        match self {
+            Target::Registry(repository) => Some(repository.name()),
+            Target::Layout { .. } => None,
+        }
+    }
+
+    async fn adopt<'a>(
+        &'a self,
+        _platform: &'a Platform,
+        digest: &'a str,
+        facts: ImageFacts<'a>,
+    ) -> Result<Option<Pushed<PushedManifest>>, RegistryError> {
+        Ok(adopt_manifest(self, digest, facts)
+            .await?
+            .map(|stored| Pushed {
+                stored,
+                reused: false,
+            }))
     }
 
     async fn attach<'a>(

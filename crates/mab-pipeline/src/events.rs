@@ -52,6 +52,8 @@ pub enum JobEvent<'a> {
         pushed: bool,
         /// Nothing changed since a previous run: nothing was exported or uploaded.
         reused: bool,
+        /// The engine pushed it as it built it (`--engine-push`); mab exported nothing.
+        by_engine: bool,
         /// Seconds from the start of the build (on its last builder) to the manifest stored.
         seconds: f64,
         /// Where it was built.

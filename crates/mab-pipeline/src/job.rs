@@ -10,7 +10,7 @@ use mab_plan::ImageSpec;
 use mab_platform::Platform;
 use mab_registry::ManifestOptions;
 
-use crate::attempt::{Attempt, attempt};
+use crate::attempt::{Attempt, Stored, attempt};
 use crate::lint::foreign_executables;
 use crate::schedule::Run;
 use crate::{
@@ -119,6 +119,36 @@ impl BaseResolver for LocalFirst<'_> {
     }
 }
 
+/// What the engine is asked to push of `image` as it builds it, when the run lets it
+/// ([`crate::EnginePushMode`]) and nothing needs mab to read the layers: every destination a
+/// registry, no SBOM asked (its layers' contents), not strict (the platform lint's executables),
+/// no manifest annotations.
+fn engine_push<D: Destination>(
+    image: &ImageSpec,
+    destinations: &[D],
+    manifest: &ManifestOptions,
+    options: &crate::RunOptions,
+) -> Option<mab_build::EnginePush> {
+    if options.engine_push != crate::EnginePushMode::WhenPossible
+        || options.strict
+        || image.attestations().sbom()
+        || !manifest.annotations.is_empty()
+        || destinations.is_empty()
+    {
+        return None;
+    }
+    let repositories = destinations
+        .iter()
+        .map(Destination::engine_push_repository)
+        .collect::<Option<Vec<_>>>()?;
+    Some(mab_build::EnginePush {
+        repositories,
+        format: manifest.format,
+        compression: manifest.compression,
+        stall_limit: mab_registry::DEFAULT_STALL_LIMIT,
+    })
+}
+
 /// Builds one platform of `image` on a builder of the pool and stores its manifest (untagged)
 /// in every destination; when the builder fails under the job, tries the next able one.
 pub(crate) async fn build_platform<B, D, E>(
@@ -154,6 +184,7 @@ where
             secrets,
             ssh,
             pull_repositories: dependencies.pushed.clone(),
+            engine_push: engine_push(image, destinations, manifest, options),
         },
         destinations,
         manifest,
@@ -198,7 +229,12 @@ where
         let started = Instant::now();
         let started_at = SystemTime::now();
         match attempt(&job, &lease, job_slot, run, placement).await {
-            Ok((stored, reused, bases)) => {
+            Ok(Stored {
+                stored,
+                reused,
+                bases,
+                by_engine,
+            }) => {
                 let findings = stored
                     .first()
                     .map(|first| foreign_executables(platform, first.elf_files()))
@@ -224,6 +260,7 @@ where
                     digest: stored.first().map(StoredImage::digest).unwrap_or_default(),
                     pushed: destinations.iter().any(|d| !d.is_local_daemon()),
                     reused,
+                    by_engine,
                     seconds,
                     placement,
                 });

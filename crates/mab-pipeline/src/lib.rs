@@ -57,7 +57,7 @@ pub use events::{Events, JobEvent, JobEvents, JobFailure, Notice, Placement};
 pub use inputs::check_build_inputs;
 pub use lint::foreign_executables;
 pub use local::{LoadedImage, LocalDaemon, local_destinations};
-pub use options::RunOptions;
+pub use options::{EnginePushMode, RunOptions};
 pub use outcome::{Failure, ImageOutcome, PublishedImage, PublishedPlatform, RunOutcome};
 pub use output::{Output, check_writable, destinations, registry_options};
 pub use run_destination::{RunDestination, RunStored, run_destinations};

@@ -26,4 +26,22 @@ pub struct RunOptions {
     pub signing_keys: crate::SigningKeys,
     /// mab's version, as provenance and SBOMs record it.
     pub mab_version: String,
+    /// Whether an engine that can push the image it builds (BuildKit on the containerd image
+    /// store) pushes it, instead of mab reading it out with `docker save` and pushing it.
+    pub engine_push: EnginePushMode,
+}
+
+/// Who uploads a built image's layers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum EnginePushMode {
+    /// mab reads every image out of its engine and pushes it (its layers are read: the platform
+    /// lint and the SBOM see them; mab's retries and stall limits apply to every upload).
+    #[default]
+    Never,
+    /// The engine pushes the images it can (BuildKit on the containerd image store, every
+    /// destination a registry, no SBOM asked, not `--strict`), by digest, as it builds them;
+    /// mab reads each manifest back and assembles the index. The engine sends the compressed
+    /// blobs its store holds: no `docker save`, no recompression. A push that fails or stalls
+    /// falls back to mab's.
+    WhenPossible,
 }

@@ -113,6 +113,33 @@ impl Destination for RunDestination {
         matches!(self, Self::Local(_))
     }
 
+    fn engine_push_repository(&self) -> Option<String> {
+        match self {
+            Self::Target(target) => target.engine_push_repository(),
+            Self::Local(_) => None,
+        }
+    }
+
+    async fn adopt<'a>(
+        &'a self,
+        platform: &'a Platform,
+        digest: &'a str,
+        facts: ImageFacts<'a>,
+    ) -> Result<Option<Pushed<RunStored>>, DestinationError> {
+        Ok(match self {
+            Self::Target(target) => {
+                target
+                    .adopt(platform, digest, facts)
+                    .await?
+                    .map(|pushed| Pushed {
+                        stored: RunStored::Manifest(pushed.stored),
+                        reused: pushed.reused,
+                    })
+            }
+            Self::Local(_) => None,
+        })
+    }
+
     async fn push<'a>(
         &'a self,
         platform: &'a Platform,

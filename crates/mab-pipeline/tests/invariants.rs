@@ -202,6 +202,7 @@ impl BuilderLease for OwnedLease {
                     platform,
                     diff_ids: Vec::new(),
                     builder: BuilderKind::Classic,
+                    pushed_by_engine: false,
                 })
             }
             Behaviour::BuilderFails => Err(BuildError::NoImageProduced {

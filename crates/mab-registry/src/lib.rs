@@ -14,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+mod adopt;
 mod archive;
 mod artifact;
 mod attestation;
@@ -33,6 +34,7 @@ mod target;
 mod verify;
 mod verify_attestation;
 
+pub use adopt::adopt_manifest;
 pub use archive::{ManifestOptions, PushedManifest, push_docker_archive};
 pub use attestation::{
     ATTESTATION_MANIFEST, IN_TOTO_MEDIA_TYPE, PREDICATE_TYPE_ANNOTATION,

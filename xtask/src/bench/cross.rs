@@ -7,7 +7,6 @@
 //! cross-compilation saves.
 
 use std::fmt::Write as _;
-use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Result, bail};
@@ -20,9 +19,6 @@ use crate::signals;
 /// Iterations of the build stage's shell loop: about a second or two natively on this kind
 /// of machine, many times that under QEMU.
 const WORK: &str = "300000";
-
-/// Debian's docker.io client, whose `docker build` speaks BuildKit without the buildx plugin.
-const BUILDKIT_CLIENT: &str = "/usr/bin/docker";
 
 /// The benchmark's Dockerfile, one way or the other: the build stage does the CPU work for
 /// `$TARGETARCH`, the target stage only copies its output. Cross-compiled, the build stage is
@@ -157,7 +153,7 @@ impl Bench<'_> {
             let mut per_arch = Vec::new();
             for arch in ["amd64", "arm64"] {
                 let tag = format!("{list}-{arch}");
-                self.buildkit_build(
+                self.docker_build(
                     &ctx,
                     &format!("linux/{arch}"),
                     &[
@@ -166,6 +162,7 @@ impl Bench<'_> {
                         format!("WORK={WORK}"),
                     ],
                     &tag,
+                    super::DockerBuilder::BuildKit,
                 )?;
                 per_arch.push(tag);
             }
@@ -206,34 +203,6 @@ impl Bench<'_> {
             }
         }
         Ok(took)
-    }
-
-    /// `DOCKER_BUILDKIT=1 docker build --platform`, returning the image id.
-    fn buildkit_build(
-        &self,
-        ctx: &Path,
-        platform: &str,
-        args: &[String],
-        tag: &str,
-    ) -> Result<String> {
-        // The docker CLI on PATH may be one (23+) whose `docker build` needs the buildx
-        // plugin for BuildKit; Debian's 20.10 client (docker.io) has BuildKit built in.
-        let client = if Path::new(BUILDKIT_CLIENT).is_file() {
-            BUILDKIT_CLIENT
-        } else {
-            "docker"
-        };
-        let mut cmd = crate::sh::Cmd::new(client)
-            .env("DOCKER_HOST", &self.env.docker_host)
-            .env("DOCKER_BUILDKIT", "1")
-            .args(["build", "-q", "--platform", platform]);
-        for a in args {
-            cmd = cmd.arg("--build-arg").arg(a);
-        }
-        let out = cmd.args(["-t", tag]).arg(ctx).read()?;
-        let id = out.lines().last().unwrap_or("").trim().to_string();
-        self.built.borrow_mut().push(id.clone());
-        Ok(id)
     }
 }
 

@@ -277,6 +277,16 @@ pub fn run(paths: &Paths, args: Args) -> Result<()> {
     Ok(())
 }
 
+/// Debian's docker.io client, whose `docker build` speaks BuildKit without the buildx plugin.
+const BUILDKIT_CLIENT: &str = "/usr/bin/docker";
+
+/// Which of the daemon's builders a `docker build` of the benchmarks uses.
+#[derive(Clone, Copy)]
+enum DockerBuilder {
+    Classic,
+    BuildKit,
+}
+
 struct Bench<'a> {
     env: &'a Env,
     mab: PathBuf,
@@ -298,18 +308,31 @@ impl Bench<'_> {
         docker(&self.env.docker_host)
     }
 
-    /// `docker build` with the classic builder (the one mab drives), returning the image id.
+    /// `docker build` with `builder`, returning the image id.
     fn docker_build(
         &self,
         ctx: &Path,
         platform: &str,
         args: &[String],
         tag: &str,
+        builder: DockerBuilder,
     ) -> Result<String> {
-        let mut cmd =
-            self.docker()
-                .env("DOCKER_BUILDKIT", "0")
-                .args(["build", "-q", "--platform", platform]);
+        let mut cmd = match builder {
+            DockerBuilder::Classic => self.docker().env("DOCKER_BUILDKIT", "0"),
+            // The docker CLI on PATH may be one (23+) whose `docker build` needs the buildx
+            // plugin for BuildKit; Debian's 20.10 client (docker.io) has BuildKit built in.
+            DockerBuilder::BuildKit => {
+                let client = if Path::new(BUILDKIT_CLIENT).is_file() {
+                    BUILDKIT_CLIENT
+                } else {
+                    "docker"
+                };
+                Cmd::new(client)
+                    .env("DOCKER_HOST", &self.env.docker_host)
+                    .env("DOCKER_BUILDKIT", "1")
+            }
+        }
+        .args(["build", "-q", "--platform", platform]);
         for a in args {
             cmd = cmd.arg("--build-arg").arg(a);
         }
@@ -333,9 +356,21 @@ impl Bench<'_> {
 
     /// `mab build PLAN` with MAB_HOME=`home`, measured.
     fn mab_build(&self, label: &str, plan: &Path, home: &Path) -> Result<MabRun> {
+        self.mab_build_with(label, plan, home, &[])
+    }
+
+    /// `mab build PLAN FLAGS...` with MAB_HOME=`home`, measured.
+    fn mab_build_with(
+        &self,
+        label: &str,
+        plan: &Path,
+        home: &Path,
+        flags: &[&str],
+    ) -> Result<MabRun> {
         let mut cmd = Command::new(&self.mab);
         cmd.arg("build")
             .arg(plan)
+            .args(flags)
             .env("MAB_HOME", home)
             .env("DOCKER_HOST", &self.env.docker_host);
         let display = format!(
@@ -447,6 +482,7 @@ impl Bench<'_> {
                         "DATA_KB=4096".into(),
                     ],
                     &tag,
+                    DockerBuilder::Classic,
                 )?;
                 per_arch.push(tag);
             }
@@ -492,27 +528,15 @@ impl Bench<'_> {
         let ctx = self.work.join("big");
         workload::context(&ctx, workload::BIG_DOCKERFILE)?;
         let base_arg = format!("BASE={}", self.env.amd64_base);
-        let gen_tag = self.reg_name(&format!("bench/big-gen:{}", self.stamp));
         let big_tag = self.reg_name(&format!("bench/big:{}", self.stamp));
         let t0 = Instant::now();
-        self.docker()
-            .env("DOCKER_BUILDKIT", "0")
-            .args([
-                "build",
-                "-q",
-                "--platform",
-                "linux/amd64",
-                "--target",
-                "gen",
-            ])
-            .args(["--build-arg", &base_arg, "-t", &gen_tag])
-            .arg(&ctx)
-            .read()?;
+        // With BuildKit, as mab builds by default: mab's build of it is then a cache hit.
         let big_id = self.docker_build(
             &ctx,
             "linux/amd64",
             std::slice::from_ref(&base_arg),
             &big_tag,
+            DockerBuilder::BuildKit,
         )?;
         let image_bytes: u64 = self
             .docker()
@@ -584,6 +608,32 @@ impl Bench<'_> {
                     res.mab_activity.push(a);
                     res.mab.push(run);
                 }
+            }
+            // The engine's own push, where its image store keeps compressed blobs.
+            if self.env.engine == Some(crate::engine::Engine::Newest) {
+                signals::check()?;
+                let repo = format!("bench/push-engine-{}-r{r}", self.stamp);
+                let plan = self.write_plan(
+                    &format!("push-engine-r{r}"),
+                    "../big",
+                    &[Image {
+                        repository: self.reg_name(&repo),
+                        platforms: vec!["linux/amd64"],
+                        build_args: vec![("BASE", self.env.amd64_base.clone())],
+                    }],
+                )?;
+                let home = self.work.join(format!("mab-home-push-engine-r{r}"));
+                let mark = self.reg.mark()?;
+                let run = self.mab_build_with(
+                    &format!("push-engine-r{r}-mab"),
+                    &plan,
+                    &home,
+                    &["--engine-push"],
+                )?;
+                let a = self.reg.since(mark)?;
+                self.unlink_all(&a)?;
+                res.mab_engine_activity.push(a);
+                res.mab_engine.push(run);
             }
             // The registry's raw ingest: one monolithic upload of 256 MiB.
             let repo = format!("bench/ingest-{}-r{r}", self.stamp);

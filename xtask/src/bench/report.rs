@@ -120,6 +120,9 @@ pub struct Push {
     pub mab_registry_cpu: Vec<Option<f64>>,
     /// Whether mab's build was a cache hit (the image id built once before).
     pub mab_cache_hit: Vec<bool>,
+    /// `mab build --engine-push` (the engine pushes what it built; containerd image store only).
+    pub mab_engine: Vec<MabRun>,
+    pub mab_engine_activity: Vec<Activity>,
     /// `curl -T` of one 256 MiB blob (POST + PUT).
     pub curl: Vec<f64>,
     /// `docker save` of the image to nothing.
@@ -339,6 +342,7 @@ struct Headline {
     rerun_bytes_max: Option<u64>,
     push_docker: Option<f64>,
     push_mab: Option<f64>,
+    push_engine: Option<f64>,
     push_phase: Option<f64>,
     curl: Option<f64>,
     rss_max: Option<u64>,
@@ -361,6 +365,7 @@ impl Headline {
             rerun_bytes_max: flow.and_then(|f| f.rerun_activity.iter().map(|a| a.blob_bytes).max()),
             push_docker: push.and_then(|p| median(&p.docker)),
             push_mab: push.and_then(|p| median(&walls(&p.mab))),
+            push_engine: push.and_then(|p| median(&walls(&p.mab_engine))),
             push_phase: push
                 .and_then(|p| med_opt(&p.mab.iter().map(MabRun::push_phase).collect::<Vec<_>>())),
             curl: push.and_then(|p| median(&p.curl)),
@@ -445,6 +450,37 @@ fn rows(r: &Results) -> Vec<Row> {
             "<= 0.50x",
             verdict(x.map(|x| x <= 0.5)),
         ));
+        if !p.mab_engine.is_empty() {
+            let e = ratio(h.push_engine, h.push_docker);
+            rows.push(row(
+                "",
+                "mab build --engine-push (cached build; the engine pushes its blobs by digest)",
+                secs(h.push_engine),
+                fmt_ratio(e),
+                "<= 1.00x",
+                verdict(e.map(|e| e <= 1.0)),
+            ));
+            let bytes = p
+                .mab_engine_activity
+                .iter()
+                .map(|a| a.blob_bytes)
+                .max()
+                .unwrap_or(0);
+            // mab's rate (blob bytes the registry took, over its wall time) as a share of the
+            // registry's raw ingest rate.
+            let rate_share = ratio(
+                h.push_engine.map(|t| bytes as f64 / t),
+                h.curl.map(|c| HALF as f64 / c),
+            );
+            rows.push(row(
+                "",
+                "  its rate of the blobs sent / the registry's raw ingest (curl -T)",
+                format!("{} / {}", mib_s(bytes, h.push_engine), mib_s(HALF, h.curl)),
+                fmt_ratio(rate_share),
+                ">= 0.70x",
+                verdict(rate_share.map(|x| x >= 0.7)),
+            ));
+        }
         rows.push(row(
             "",
             "  of which mab's push phase (after `built`)",

@@ -19,6 +19,7 @@ use tokio::io::AsyncRead;
 use crate::BuildError;
 use crate::daemon::{BaseResolver, BuildReporter, BuildRequest, BuiltImage};
 
+pub use buildkit::EnginePush;
 pub use mab_vocab::BuilderKind;
 
 /// A built image as the pusher reads it: the bytes of `docker save` of that one image (the

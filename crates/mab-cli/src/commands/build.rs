@@ -89,6 +89,11 @@ async fn build(args: BuildArgs, sinks: &mut Option<Sinks>) -> anyhow::Result<u8>
         push_limit: Some(args.push_limit),
         signing_keys: Default::default(),
         mab_version: env!("CARGO_PKG_VERSION").to_string(),
+        engine_push: if args.engine_push {
+            mab_pipeline::EnginePushMode::WhenPossible
+        } else {
+            mab_pipeline::EnginePushMode::Never
+        },
     };
     let mut registry_options = mab_pipeline::registry_options(&plan)?;
     if let Some(limit) = args.stall_limit {

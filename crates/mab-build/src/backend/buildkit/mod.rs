@@ -13,6 +13,7 @@
 
 mod auth;
 pub(crate) mod control;
+mod engine_push;
 mod health;
 mod progress;
 mod secrets;
@@ -34,6 +35,8 @@ use crate::daemon::{
     BaseResolver, BuildReporter, BuildRequest, BuiltImage, Daemon, LOG_TAIL_LINES,
 };
 use crate::dockerfile::Dockerfile;
+pub use engine_push::EnginePush;
+use engine_push::{EnginePushOutcome, ExportWatch};
 use progress::PlainProgress;
 use session::{Session, SessionServices};
 
@@ -62,12 +65,48 @@ impl Backend for BuildKitBackend {
 }
 
 impl BuildKitBackend {
+    /// Builds; when the request asks the engine to push and its image store keeps the
+    /// compressed layers (the containerd store), the build's export pushes by digest. A push
+    /// that fails or stalls is left behind with a warning: the image is built again without it
+    /// (from the cache) for mab's own pusher.
     async fn build_checked(
         &self,
         request: &BuildRequest,
         reporter: &dyn BuildReporter,
         bases: &dyn BaseResolver,
     ) -> Result<BuiltImage, BuildError> {
+        if let Some(push) = &request.engine_push
+            && self.daemon.holds_image_indexes().await.unwrap_or(false)
+        {
+            match self.build_once(request, reporter, bases, Some(push)).await {
+                Ok((built, EnginePushOutcome::Pushed)) => {
+                    return Ok(BuiltImage {
+                        pushed_by_engine: true,
+                        ..built
+                    });
+                }
+                Ok((built, _)) => return Ok(built),
+                Err(BuildError::EnginePushFailed { message, .. }) => {
+                    reporter.warning(&format!(
+                        "the engine's push to {} failed ({message}); mab pushes the image instead",
+                        push.repositories.join(", ")
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.build_once(request, reporter, bases, None)
+            .await
+            .map(|(built, _)| built)
+    }
+
+    async fn build_once(
+        &self,
+        request: &BuildRequest,
+        reporter: &dyn BuildReporter,
+        bases: &dyn BaseResolver,
+        engine_push: Option<&EnginePush>,
+    ) -> Result<(BuiltImage, EnginePushOutcome), BuildError> {
         let daemon = &self.daemon;
         let platform = request.platform.to_string();
         let text = read_dockerfile(&request.dockerfile).await?;
@@ -225,10 +264,11 @@ impl BuildKitBackend {
         if let Some(target) = &request.target {
             options = options.target(target);
         }
+        let outputs = engine_push.map(EnginePush::outputs_query);
         let docker = daemon
             .docker()
             .clone()
-            .with_request_modifier(as_buildkit_build);
+            .with_request_modifier(move |r| as_buildkit_build(r, outputs.as_deref()));
         let mut stream = docker.build_image(
             options.build(),
             None,
@@ -239,6 +279,7 @@ impl BuildKitBackend {
         let mut image_id = None;
         let mut tail: Vec<String> = Vec::new();
         let mut failure = None;
+        let mut export = ExportWatch::default();
         let show = |line: String, tail: &mut Vec<String>| {
             reporter.line(&line);
             tail.push(line);
@@ -246,11 +287,32 @@ impl BuildKitBackend {
                 tail.remove(0);
             }
         };
-        while let Some(item) = stream.next().await {
+        loop {
+            // Once the export pushes, it must show progress within the stall limit.
+            let item = match engine_push {
+                Some(push) if export.started() => {
+                    match tokio::time::timeout(push.stall_limit, stream.next()).await {
+                        Ok(item) => item,
+                        Err(_) => {
+                            return Err(BuildError::EnginePushFailed {
+                                platform,
+                                endpoint: daemon.endpoint().to_string(),
+                                message: format!(
+                                    "no progress for {} s",
+                                    push.stall_limit.as_secs()
+                                ),
+                            });
+                        }
+                    }
+                }
+                _ => stream.next().await,
+            };
+            let Some(item) = item else { break };
             match item {
                 Ok(info) => {
                     match info.aux {
                         Some(BuildInfoAux::BuildKit(status)) => {
+                            export.saw(&status);
                             for line in progress.lines(&status) {
                                 show(line, &mut tail);
                             }
@@ -296,6 +358,17 @@ impl BuildKitBackend {
                 });
             }
         }
+        let outcome = match engine_push {
+            Some(_) => export.outcome(failure.as_deref()),
+            None => EnginePushOutcome::NotStarted,
+        };
+        if let EnginePushOutcome::Failed(message) = outcome {
+            return Err(BuildError::EnginePushFailed {
+                platform,
+                endpoint: daemon.endpoint().to_string(),
+                message,
+            });
+        }
         if let Some(message) = failure {
             let mut message = message.trim().to_string();
             if !tail.is_empty() {
@@ -312,9 +385,10 @@ impl BuildKitBackend {
             platform: platform.clone(),
             endpoint: daemon.endpoint().to_string(),
         })?;
-        daemon
+        let built = daemon
             .checked_image(id, &request.platform, BuilderKind::BuildKit)
-            .await
+            .await?;
+        Ok((built, outcome))
     }
 
     /// The args `FROM` lines see, to find the base images: the user's, plus the automatic
@@ -330,8 +404,11 @@ impl BuildKitBackend {
 }
 
 /// Turns bollard's classic `POST /build` into BuildKit's (`version=2`), keeping the session id
-/// it carries.
-fn as_buildkit_build(mut request: bollard::BollardRequest) -> bollard::BollardRequest {
+/// it carries; `outputs` (already encoded) is added as the exporter to use.
+fn as_buildkit_build(
+    mut request: bollard::BollardRequest,
+    outputs: Option<&str>,
+) -> bollard::BollardRequest {
     let uri = request.uri();
     if !uri.path().ends_with("/build") {
         return request;
@@ -349,7 +426,11 @@ fn as_buildkit_build(mut request: bollard::BollardRequest) -> bollard::BollardRe
             }
         })
         .collect();
-    let rewritten = format!("{}?{}", uri.path(), query.join("&"));
+    let mut rewritten = format!("{}?{}", uri.path(), query.join("&"));
+    if let Some(outputs) = outputs {
+        rewritten.push_str("&outputs=");
+        rewritten.push_str(outputs);
+    }
     let mut parts = uri.clone().into_parts();
     if let Ok(path_and_query) = rewritten.parse() {
         parts.path_and_query = Some(path_and_query);

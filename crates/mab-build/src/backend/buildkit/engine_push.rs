@@ -1,0 +1,197 @@
+//! The engine pushes: BuildKit's image exporter, asked through `POST /build`'s `outputs`, stores
+//! the built image in the registry by digest (`push-by-digest`: no tag, nothing for a half-pushed
+//! set to be named by), with the credentials of mab's build session, so the daemon keeps none.
+//! On the containerd image store the content store already holds the compressed layers, so this
+//! skips `docker save` and mab's recompression: the engine sends its blobs as they are.
+//!
+//! Only the export's phase is watched here: a push that moves nothing for the stall limit, or
+//! that fails, is reported as [`EnginePushOutcome::Failed`], and the backend builds again without
+//! it (cached) so that mab's own pusher, with its retries and limits, takes over.
+
+use std::time::Duration;
+
+use bollard_buildkit_proto::moby::buildkit::v1::StatusResponse;
+
+use mab_vocab::{LayerCompression, ManifestFormat};
+
+/// Asks the engine to push the image it builds, by digest, to these repositories.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnginePush {
+    /// Repositories (`registry/path`, no tag), each of which gets the image's manifest and blobs.
+    pub repositories: Vec<String>,
+    /// The manifest's media types.
+    pub format: ManifestFormat,
+    /// How layers are compressed (a layer the engine holds otherwise is compressed again).
+    pub compression: LayerCompression,
+    /// How long the export and push may show no progress before they are given up.
+    pub stall_limit: Duration,
+}
+
+impl EnginePush {
+    /// The `outputs` parameter of `POST /build` (URL-encoded JSON): the image exporter with
+    /// push by digest.
+    pub(crate) fn outputs_query(&self) -> String {
+        let mut attrs = serde_json::Map::new();
+        let mut put = |key: &str, value: &str| {
+            attrs.insert(key.to_string(), serde_json::Value::from(value));
+        };
+        put("name", &self.repositories.join(","));
+        put("push", "true");
+        put("push-by-digest", "true");
+        put(
+            "oci-mediatypes",
+            match self.format {
+                ManifestFormat::Oci => "true",
+                ManifestFormat::Docker => "false",
+            },
+        );
+        match self.compression {
+            LayerCompression::Gzip => put("compression", "gzip"),
+            LayerCompression::Zstd => {
+                put("compression", "zstd");
+                put("force-compression", "true");
+            }
+            LayerCompression::None => {
+                put("compression", "uncompressed");
+                put("force-compression", "true");
+            }
+        }
+        let outputs = serde_json::json!([{ "type": "image", "attrs": attrs }]);
+        percent_encode(&outputs.to_string())
+    }
+}
+
+/// How an engine push went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum EnginePushOutcome {
+    /// The build did not get as far as its export.
+    NotStarted,
+    /// The export started and the build ended well: the image is in every repository.
+    Pushed,
+    /// The export started and then failed or stalled.
+    Failed(String),
+}
+
+/// Follows the BuildKit status of a build whose export pushes.
+#[derive(Debug, Default)]
+pub(crate) struct ExportWatch {
+    started: bool,
+}
+
+impl ExportWatch {
+    /// Takes one status update in.
+    pub(crate) fn saw(&mut self, status: &StatusResponse) {
+        if status
+            .vertexes
+            .iter()
+            .any(|v| v.name.starts_with("exporting to image") || v.name.starts_with("pushing"))
+        {
+            self.started = true;
+        }
+    }
+
+    /// Whether the export (and so the push) has started.
+    pub(crate) fn started(&self) -> bool {
+        self.started
+    }
+
+    /// The outcome of a build that ended with `failure` (its message) or well.
+    pub(crate) fn outcome(&self, failure: Option<&str>) -> EnginePushOutcome {
+        match (self.started, failure) {
+            (false, _) => EnginePushOutcome::NotStarted,
+            (true, None) => EnginePushOutcome::Pushed,
+            (true, Some(message)) => EnginePushOutcome::Failed(message.trim().to_string()),
+        }
+    }
+}
+
+/// Percent-encodes a query parameter's value (RFC 3986 unreserved characters stay).
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 3);
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use bollard_buildkit_proto::moby::buildkit::v1::Vertex;
+
+    use super::*;
+
+    fn push(format: ManifestFormat, compression: LayerCompression) -> EnginePush {
+        EnginePush {
+            repositories: vec!["127.0.0.1:5000/a".into(), "127.0.0.1:5000/b".into()],
+            format,
+            compression,
+            stall_limit: Duration::from_secs(60),
+        }
+    }
+
+    fn decoded(query: &str) -> serde_json::Value {
+        let mut bytes = Vec::new();
+        let mut rest = query.as_bytes();
+        while let Some((&first, tail)) = rest.split_first() {
+            if first == b'%' {
+                let hex = std::str::from_utf8(&tail[..2]).unwrap();
+                bytes.push(u8::from_str_radix(hex, 16).unwrap());
+                rest = &tail[2..];
+            } else {
+                bytes.push(first);
+                rest = tail;
+            }
+        }
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn the_outputs_push_by_digest_to_every_repository_in_the_asked_format() {
+        let docker = decoded(&push(ManifestFormat::Docker, LayerCompression::Gzip).outputs_query());
+        assert_eq!(
+            docker,
+            serde_json::json!([{"type": "image", "attrs": {
+                "name": "127.0.0.1:5000/a,127.0.0.1:5000/b",
+                "push": "true",
+                "push-by-digest": "true",
+                "oci-mediatypes": "false",
+                "compression": "gzip",
+            }}])
+        );
+        let oci = decoded(&push(ManifestFormat::Oci, LayerCompression::Zstd).outputs_query());
+        assert_eq!(oci[0]["attrs"]["oci-mediatypes"], "true");
+        assert_eq!(oci[0]["attrs"]["compression"], "zstd");
+        assert_eq!(oci[0]["attrs"]["force-compression"], "true");
+        let query = push(ManifestFormat::Oci, LayerCompression::None).outputs_query();
+        assert!(!query.contains(['"', ',', ':', '{', ' ']), "{query}");
+        assert_eq!(decoded(&query)[0]["attrs"]["compression"], "uncompressed");
+    }
+
+    #[test]
+    fn only_a_failure_after_the_export_started_is_the_pushs() {
+        let mut watch = ExportWatch::default();
+        let status = |name: &str| StatusResponse {
+            vertexes: vec![Vertex {
+                name: name.to_string(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        watch.saw(&status("[2/2] RUN make"));
+        assert_eq!(
+            watch.outcome(Some("process did not complete")),
+            EnginePushOutcome::NotStarted
+        );
+        watch.saw(&status("exporting to image"));
+        assert!(watch.started());
+        assert_eq!(watch.outcome(None), EnginePushOutcome::Pushed);
+        assert_eq!(
+            watch.outcome(Some(" failed to push 127.0.0.1:5000/a: 500 \n")),
+            EnginePushOutcome::Failed("failed to push 127.0.0.1:5000/a: 500".into())
+        );
+    }
+}

@@ -1,0 +1,117 @@
+//! `mab build --engine-push`: on the containerd image store the engine pushes what it builds,
+//! by digest, and mab publishes the index of what it pushed; elsewhere (Docker 20.10's classic
+//! store) mab pushes as always. Either way the tag is the whole image, read back by skopeo and
+//! run by the docker CLI, and no other tag appears.
+
+use mab_tests::*;
+
+/// Whether the test daemon keeps its images in the containerd image store.
+fn containerd_store() -> bool {
+    let info = docker(["info", "--format", "{{json .DriverStatus}}"]);
+    info.assert_success();
+    info.stdout.contains("io.containerd.snapshotter")
+}
+
+fn layer_media_types(repository: &str, platform_digest: &str) -> Vec<String> {
+    let raw = registry_raw(&format!("{repository}@{platform_digest}"));
+    let manifest: serde_json::Value = serde_json::from_slice(&raw).expect("manifest");
+    manifest["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .map(|l| l["mediaType"].as_str().expect("mediaType").to_string())
+        .collect()
+}
+
+#[test]
+fn the_engine_pushes_each_platform_by_digest_and_mab_publishes_the_index() {
+    let env = TestEnv::get();
+    let dir = PlanDir::new("engine-push");
+    dir.write(
+        "Dockerfile",
+        &dockerfile("RUN uname -m > /arch && head -c 65536 /dev/urandom > /noise\nCMD cat /arch"),
+    );
+    let gzip = dir.repository_with("gzip");
+    let zstd = dir.repository_with("zstd");
+    dir.write(
+        "plan.yaml",
+        &format!(
+            "version: 1\nregistries:\n  {registry:?}: {{ insecure: true }}\n\
+             defaults:\n  platforms: [linux/amd64, linux/arm64]\n  build_args: {{ BASE_IMAGE: {base:?} }}\n\
+             images:\n  - repository: {gzip}\n    format: docker\n\
+             \x20 - repository: {zstd}\n    compression: zstd\n",
+            registry = env.registry,
+            base = env.base_image,
+        ),
+    );
+    let engine_pushes = containerd_store();
+    let out = mab()
+        .args(["build", "--engine-push", "--json"])
+        .arg(dir.plan())
+        .run();
+    out.assert_success();
+    let by_engine = out.stderr.matches("by the engine").count();
+    if engine_pushes {
+        assert_eq!(by_engine, 4, "every platform pushed by the engine:\n{out}");
+    } else {
+        assert_eq!(by_engine, 0, "Docker 20.10 cannot push by digest:\n{out}");
+    }
+    let doc = out.json();
+    for (repository, manifest_type, layer_type) in [
+        (
+            &gzip,
+            DOCKER_MANIFEST,
+            "application/vnd.docker.image.rootfs.diff.tar.gzip",
+        ),
+        (
+            &zstd,
+            OCI_MANIFEST,
+            "application/vnd.oci.image.layer.v1.tar+zstd",
+        ),
+    ] {
+        let image = json_image(&doc, repository);
+        let raw = registry_raw(&format!("{repository}:latest"));
+        assert_eq!(Some(sha256_digest(&raw).as_str()), image["digest"].as_str());
+        let index: serde_json::Value = serde_json::from_slice(&raw).expect("index");
+        let entries = index_entries(&index);
+        assert_eq!(entries.len(), 2, "{index:#}");
+        for (platform, digest, media_type) in &entries {
+            assert_eq!(media_type, manifest_type, "{platform} in {index:#}");
+            let types = layer_media_types(repository, digest);
+            assert!(
+                !types.is_empty() && types.iter().all(|t| t == layer_type),
+                "{repository} {platform}: {types:?}"
+            );
+        }
+        // Every blob there, with the digest its manifest names.
+        let copy = tempfile::tempdir().expect("copy folder");
+        skopeo([
+            "copy",
+            "--all",
+            "--src-tls-verify=false",
+            &format!("docker://{repository}:latest"),
+            &format!("oci:{}", copy.path().display()),
+        ])
+        .assert_success();
+        // Pushed by digest: the only tag is the plan's.
+        assert_eq!(list_tags(repository), ["latest"], "{repository}");
+    }
+    for (platform, machine) in [("linux/amd64", "x86_64"), ("linux/arm64", "aarch64")] {
+        let arch = docker_run_platform(&format!("{gzip}:latest"), platform);
+        assert_eq!(arch.trim(), machine, "{platform}");
+    }
+
+    // A rerun publishes the same index: the engine's export of a cached build is the same.
+    let again = mab()
+        .args(["build", "--engine-push", "--json"])
+        .arg(dir.plan())
+        .run();
+    again.assert_success();
+    for repository in [&gzip, &zstd] {
+        assert_eq!(
+            index_digest(&again, repository),
+            index_digest(&out, repository),
+            "{repository}"
+        );
+    }
+}
