@@ -14,11 +14,14 @@
 //!   platform) build and push.
 //! - cross (benchmark 6): BuildKit, a cross-compiling Dockerfile, 2 images x 2 platforms, mab vs
 //!   the docker CLI with BuildKit; and the same work built the emulated way (see [`cross`]).
+//! - buildx (benchmark 7, newest engine only): 2 images x 2 platforms with a fresh 48 MiB layer,
+//!   `docker buildx build --push` vs mab, with and without `--engine-push` (see [`buildx`]).
 //!
 //! The environment is xtask's (crate::env): the daemon at DOCKER_HOST (started if missing),
 //! QEMU binfmt, a throwaway registry and the busybox bases; torn down at the end, with every
 //! image the benchmark built.
 
+mod buildx;
 mod cross;
 mod http;
 mod proc;
@@ -54,6 +57,8 @@ pub enum Part {
     Scale,
     /// Benchmark 6: BuildKit, cross-compiled and emulated.
     Cross,
+    /// Benchmark 7: the engine's own multi-platform build (newest engine only).
+    Buildx,
 }
 
 pub struct Args {
@@ -108,9 +113,10 @@ impl Args {
                             "push" => Part::Push,
                             "scale" => Part::Scale,
                             "cross" => Part::Cross,
+                            "buildx" => Part::Buildx,
                             other => {
                                 return Err(crate::usage(format!(
-                                    "bench: --only {other:?}: one of flow, push, scale, cross"
+                                    "bench: --only {other:?}: one of flow, push, scale, cross, buildx"
                                 )));
                             }
                         });
@@ -164,7 +170,8 @@ pub fn run(paths: &Paths, args: Args) -> Result<()> {
         Options {
             registry_port: Port::Free,
             sweep_local_images: true,
-            oracles: false,
+            // docker-buildx, for benchmark 7 on the newest engine.
+            oracles: args.engine == crate::engine::Engine::Newest && args.wants(Part::Buildx),
             engine: args.engine,
         },
     )?;
@@ -209,6 +216,7 @@ pub fn run(paths: &Paths, args: Args) -> Result<()> {
         Option<Push>,
         Option<Scale>,
         Option<cross::Cross>,
+        Option<buildx::Buildx>,
     );
     let measured = (|| -> Result<Measured> {
         let flow = if args.wants(Part::Flow) {
@@ -231,13 +239,19 @@ pub fn run(paths: &Paths, args: Args) -> Result<()> {
         } else {
             None
         };
-        Ok((flow, push, scale, cross))
+        // buildx's docker driver pushes several platforms only from the containerd store.
+        let buildx = if args.wants(Part::Buildx) && args.engine == crate::engine::Engine::Newest {
+            Some(bench.buildx(args.runs)?)
+        } else {
+            None
+        };
+        Ok((flow, push, scale, cross, buildx))
     })();
     bench.remove_built_images();
     drop(bench);
     drop(work);
     env.teardown();
-    let (flow, push, scale, cross) = measured?;
+    let (flow, push, scale, cross, buildx) = measured?;
 
     machine.load_end = report::loadavg();
     let results = Results {
@@ -252,6 +266,7 @@ pub fn run(paths: &Paths, args: Args) -> Result<()> {
         push,
         scale,
         cross,
+        buildx,
         took: started.elapsed(),
     };
     println!("{}", report::table(&results));

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
+use super::buildx::{self, Buildx};
 use super::cross::{self, Cross};
 use super::proc::Finished;
 use super::registry_side::Activity;
@@ -237,6 +238,7 @@ pub struct Results {
     pub push: Option<Push>,
     pub scale: Option<Scale>,
     pub cross: Option<Cross>,
+    pub buildx: Option<Buildx>,
     pub took: Duration,
 }
 
@@ -559,6 +561,9 @@ fn rows(r: &Results) -> Vec<Row> {
     }
     if let Some(c) = &r.cross {
         rows.extend(cross::rows(c));
+    }
+    if let Some(b) = &r.buildx {
+        rows.extend(buildx::rows(b));
     }
     rows
 }
@@ -1067,6 +1072,9 @@ pub fn markdown(r: &Results) -> String {
     }
     if let Some(c) = &r.cross {
         cross::markdown(w, c);
+    }
+    if let Some(b) = &r.buildx {
+        buildx::markdown(w, b);
     }
     s
 }
