@@ -73,11 +73,6 @@ const NEWEST_PASS_SKIPS: &[(&str, &str)] = &[
          once can fail with `image \"moby-dangling@sha256:…\": already exists` (seen after \
          merging the reliability work; passed on the engines branch)",
     ),
-    (
-        "load::the_laptop_loop_builds_loads_and_pushes_nothing",
-        "KNOWN DEFECT (issue 16, open): on the containerd store, a base that only --load put in \
-         the daemon is pulled by its id, which the engine reads as docker.io/library/sha256",
-    ),
 ];
 
 struct Step {
