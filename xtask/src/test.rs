@@ -67,12 +67,6 @@ const NEWEST_PASS_SKIPS: &[(&str, &str)] = &[
          the server answers in HTTP, and the proxy closes the connection instead (EOF), even \
          with 127.0.0.0/8 listed as insecure",
     ),
-    (
-        "compression::zstd_and_uncompressed_layers",
-        "KNOWN DEFECT (issue 16, open): on the containerd store, builds of identical images at \
-         once can fail with `image \"moby-dangling@sha256:…\": already exists` (seen after \
-         merging the reliability work; passed on the engines branch)",
-    ),
 ];
 
 struct Step {

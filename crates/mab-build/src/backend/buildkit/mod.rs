@@ -13,6 +13,7 @@
 
 mod auth;
 pub(crate) mod control;
+mod dangling;
 mod health;
 mod progress;
 mod secrets;
@@ -295,6 +296,17 @@ impl BuildKitBackend {
                     source: std::io::Error::other(join),
                 });
             }
+        }
+        // On the containerd image store an identical build that named the image first makes
+        // this one fail, although the image it built is there (`dangling.rs`).
+        if image_id.is_none()
+            && let Some(id) = failure.as_deref().and_then(dangling::built_by_another)
+        {
+            reporter.line(&format!(
+                "image {id} was named by an identical build at the same time: taking it"
+            ));
+            failure = None;
+            image_id = Some(id);
         }
         if let Some(message) = failure {
             let mut message = message.trim().to_string();
