@@ -763,3 +763,85 @@ fn dispatch_overhead_of_a_tcp_builder() {
         (medians[3] - medians[2]) * 1000.0
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// A builder named by a Docker context
+
+/// A docker config folder holding one context, `name`, for the daemon at `host`, stored as the
+/// docker CLI stores it (`contexts/meta/<sha256 of the name>/meta.json`).
+fn docker_config_with_context(name: &str, host: &str) -> tempfile::TempDir {
+    use sha2::Digest as _;
+    let dir = tempfile::tempdir().expect("docker config folder");
+    let key = hex::encode(sha2::Sha256::digest(name.as_bytes()));
+    let meta = dir.path().join("contexts/meta").join(key);
+    std::fs::create_dir_all(&meta).expect("context folder");
+    let doc = serde_json::json!({
+        "Name": name,
+        "Metadata": {},
+        "Endpoints": { "docker": { "Host": host, "SkipTLSVerify": false } },
+    });
+    std::fs::write(meta.join("meta.json"), doc.to_string()).expect("meta.json");
+    std::fs::write(dir.path().join("config.json"), "{}").expect("config.json");
+    dir
+}
+
+#[test]
+fn a_builder_named_by_its_docker_context_builds_there() {
+    let host = main_docker_host();
+    let config = docker_config_with_context("e2e-main", &host);
+    let dir = PlanDir::new("builders-context");
+    let repo = dir.repository();
+    dir.write("Dockerfile", &dockerfile("RUN uname -m > /arch"));
+    dir.write(
+        "plan.yaml",
+        &plan_with_builders(
+            "  - { name: ctx, context: e2e-main, platforms: [linux/amd64] }\n",
+            &[Image::new(&repo).platforms(&["linux/amd64"])],
+        ),
+    );
+
+    let ls = mab()
+        .args(["builders", "ls", "--json"])
+        .arg(dir.plan())
+        .env("DOCKER_CONFIG", config.path())
+        .run();
+    ls.assert_success();
+    let listed = ls.json();
+    assert_eq!(listed["builders"][0]["name"], "ctx", "{listed:#}");
+    assert_eq!(
+        listed["builders"][0]["endpoint"],
+        host.as_str(),
+        "{listed:#}"
+    );
+    assert_eq!(listed["builders"][0]["reachable"], true, "{listed:#}");
+
+    let out = mab()
+        .args(["build", "--json"])
+        .arg(dir.plan())
+        .env("DOCKER_CONFIG", config.path())
+        .run();
+    out.assert_success();
+    assert_eq!(
+        json_builders(json_image(&out.json(), &repo)),
+        vec![("linux/amd64".to_string(), "ctx".to_string())]
+    );
+
+    // A context the docker config does not have: exit 2 before anything is built, naming the
+    // context at its line and column.
+    dir.write(
+        "plan.yaml",
+        &plan_with_builders(
+            "  - name: ctx\n    context: e2e-mian\n",
+            &[Image::new(&repo).platforms(&["linux/amd64"])],
+        ),
+    );
+    let bad = mab()
+        .args(["build"])
+        .arg(dir.plan())
+        .env("DOCKER_CONFIG", config.path())
+        .run();
+    bad.assert_code(2).assert_stderr_contains(&[
+        "plan.yaml:4:14: unknown docker context `e2e-mian`: no such context",
+        "`docker context ls` lists them",
+    ]);
+}

@@ -19,9 +19,15 @@ fn layer_media_types(repository: &str, platform_digest: &str) -> Vec<String> {
 fn zstd_and_uncompressed_layers() {
     let env = TestEnv::get();
     let dir = PlanDir::new("compression");
+    // Both images are the same image, built at once (only their pushes differ), and new on
+    // every run (the daemon has neither yet): on the containerd image store both builds name
+    // it at the same moment.
     dir.write(
         "Dockerfile",
-        &dockerfile("RUN uname -m > /arch\nCMD cat /arch"),
+        &dockerfile(&format!(
+            "RUN echo {} > /run && uname -m > /arch\nCMD cat /arch",
+            dir.name
+        )),
     );
     let zstd = dir.repository_with("zstd");
     let plain = dir.repository_with("none");

@@ -67,17 +67,6 @@ const NEWEST_PASS_SKIPS: &[(&str, &str)] = &[
          the server answers in HTTP, and the proxy closes the connection instead (EOF), even \
          with 127.0.0.0/8 listed as insecure",
     ),
-    (
-        "compression::zstd_and_uncompressed_layers",
-        "KNOWN DEFECT (issue 16, open): on the containerd store, builds of identical images at \
-         once can fail with `image \"moby-dangling@sha256:…\": already exists` (seen after \
-         merging the reliability work; passed on the engines branch)",
-    ),
-    (
-        "load::the_laptop_loop_builds_loads_and_pushes_nothing",
-        "KNOWN DEFECT (issue 16, open): on the containerd store, a base that only --load put in \
-         the daemon is pulled by its id, which the engine reads as docker.io/library/sha256",
-    ),
 ];
 
 struct Step {

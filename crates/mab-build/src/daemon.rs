@@ -422,10 +422,20 @@ impl Daemon {
             .repo(REPOSITORY)
             .tag(hex)
             .build();
-        self.docker()
-            .tag_image(id, Some(options))
-            .await
-            .map_err(|e| self.daemon_error(format!("tagging base image {id}"), e))?;
+        let tagged = self.docker().tag_image(id, Some(options.clone())).await;
+        if let Err(e) = tagged {
+            // On the containerd image store one platform of a multi-platform image (as
+            // `--load` puts an image of the plan in the daemon) has no image of its own to
+            // tag: the tag names the image that holds it, and BuildKit takes that platform
+            // from it.
+            let Some(holder) = self.image_holding(id, None).await else {
+                return Err(self.daemon_error(format!("tagging base image {id}"), e));
+            };
+            self.docker()
+                .tag_image(&holder, Some(options))
+                .await
+                .map_err(|e| self.daemon_error(format!("tagging base image {id}"), e))?;
+        }
         Ok(format!("{REPOSITORY}:{hex}"))
     }
 
@@ -548,7 +558,18 @@ impl Daemon {
 
     /// The id of the local image `reference` if the daemon has it for `platform`.
     async fn local_image_for(&self, reference: &str, platform: &Platform) -> Option<String> {
-        let inspect = self.docker().inspect_image(reference).await.ok()?;
+        let inspect = match self.docker().inspect_image(reference).await {
+            Ok(inspect) => inspect,
+            // An id the daemon has as one platform of a multi-platform image (the containerd
+            // image store), not as an image of its own: that platform's image is there.
+            Err(_) if is_image_id(reference) => {
+                return self
+                    .image_holding(reference, Some(platform))
+                    .await
+                    .map(|_| reference.to_string());
+            }
+            Err(_) => return None,
+        };
         let os = inspect.os.as_deref().unwrap_or_default();
         let arch = inspect.architecture.as_deref().unwrap_or_default();
         let variant = inspect.variant.as_deref().filter(|v| !v.is_empty());
@@ -589,6 +610,35 @@ impl Daemon {
                     )
                     .then_some(m.id)
             })
+    }
+
+    /// On the containerd image store, where the image id of one platform of a multi-platform
+    /// image is its platform manifest's digest and that platform has no image of its own (it
+    /// cannot be inspected, tagged or pulled by that id): the id of the local image that holds
+    /// manifest `id`, available (and of `platform`, if given). `None` on the classic store.
+    async fn image_holding(&self, id: &str, platform: Option<&Platform>) -> Option<String> {
+        let options = bollard::query_parameters::ListImagesOptionsBuilder::default()
+            .manifests(true)
+            .build();
+        let images = self.docker().list_images(Some(options)).await.ok()?;
+        images.into_iter().find_map(|image| {
+            let holds = image.manifests.unwrap_or_default().into_iter().any(|m| {
+                m.id == id
+                    && m.available
+                    && m.kind == Some(bollard::models::ImageManifestSummaryKindEnum::IMAGE)
+                    && platform.is_none_or(|platform| {
+                        m.image_data.as_ref().is_some_and(|data| {
+                            let p = &data.platform;
+                            platform.matches_config(
+                                p.os.as_deref().unwrap_or_default(),
+                                p.architecture.as_deref().unwrap_or_default(),
+                                p.variant.as_deref().filter(|v| !v.is_empty()),
+                            )
+                        })
+                    })
+            });
+            holds.then_some(image.id)
+        })
     }
 
     /// A fresh `docker save` stream of an image this daemon built, from the backend that built
@@ -686,6 +736,13 @@ pub(crate) fn base_platform(base: &BaseImage, target: &Platform) -> Platform {
     }
 }
 
+/// Whether `reference` is an image id (`sha256:` and 64 hex digits), not a name.
+fn is_image_id(reference: &str) -> bool {
+    reference
+        .strip_prefix("sha256:")
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// `major.minor` of an API version such as `1.41`.
 fn api_version(text: &str) -> Option<(u32, u32)> {
     let (major, minor) = text.split_once('.')?;
@@ -742,4 +799,24 @@ pub(crate) fn same_repository(reference: &str, repository: &str) -> bool {
         return false;
     };
     mab_vocab::ImageReference::parse(reference).is_ok_and(|image| image.is_in(&repository))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_image_id;
+
+    #[test]
+    fn an_image_id_is_a_sha256_digest_alone() {
+        let hex = "5dd4ac71581e0a6b33e76a2783eb22822c6d4bc98b8439d0949553dfa06367ee";
+        assert!(is_image_id(&format!("sha256:{hex}")));
+        for not_an_id in [
+            hex.to_string(),
+            format!("sha256:{}", &hex[1..]),
+            format!("busybox@sha256:{hex}"),
+            "sha256:latest".to_string(),
+            "127.0.0.1:5000/base:dev".to_string(),
+        ] {
+            assert!(!is_image_id(&not_an_id), "{not_an_id}");
+        }
+    }
 }

@@ -97,6 +97,11 @@ impl DaemonEndpoint {
         &self.url
     }
 
+    /// The TLS client identity of a `tcp://` endpoint with TLS.
+    pub fn tls(&self) -> Option<&TlsFiles> {
+        self.tls.as_ref()
+    }
+
     /// Whether this endpoint is the local machine's unix socket (so the local binfmt setup
     /// applies to it).
     pub fn is_local(&self) -> bool {

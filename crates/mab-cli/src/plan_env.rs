@@ -94,6 +94,20 @@ impl mab_plan::PlanEnv for ProcessEnv {
     fn read_file(&self, path: &Path) -> Option<String> {
         std::fs::read_to_string(path).ok()
     }
+
+    fn docker_context(&self, name: &str) -> Result<mab_plan::DockerContext, String> {
+        let env = mab_build::ContextEnv::from_process();
+        match mab_build::context_endpoint(name, &env) {
+            Ok(endpoint) => Ok(mab_plan::DockerContext {
+                endpoint: endpoint.url().to_string(),
+                tls: endpoint.tls().map(|tls| {
+                    mab_plan::BuilderTls::new(tls.ca.clone(), tls.cert.clone(), tls.key.clone())
+                }),
+            }),
+            Err(mab_build::BuildError::DockerContext { reason, .. }) => Err(reason),
+            Err(e) => Err(e.to_string()),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -54,8 +54,8 @@ pub use mab_vocab::Repository;
 pub use mab_vocab::{BuilderKind, LayerCompression, ManifestFormat};
 pub use mounts::{BuildSecret, SecretSource, SshForward, SshSource};
 pub use plan::{
-    Annotations, BuildSettings, Builder, BuilderTls, CacheExport, ImageSpec, Plan, PlatformBuild,
-    RegistrySettings,
+    Annotations, BuildSettings, Builder, BuilderTls, CacheExport, DockerContext, ImageSpec, Plan,
+    PlatformBuild, RegistrySettings,
 };
 pub use schema::json_schema;
 pub use select::{Selected, Selection};
@@ -98,6 +98,13 @@ pub trait PlanEnv {
     fn read_file(&self, path: &Path) -> Option<String> {
         let _ = path;
         None
+    }
+    /// The daemon of the Docker context `name` (a builder's `context:`), as the docker CLI
+    /// stores it in its config folder, or why there is none (no such context, unreadable
+    /// metadata). The default reads no context.
+    fn docker_context(&self, name: &str) -> Result<DockerContext, String> {
+        let _ = name;
+        Err("docker contexts cannot be read here".to_string())
     }
 }
 

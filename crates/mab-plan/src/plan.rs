@@ -121,6 +121,8 @@ impl RegistrySettings {
 pub struct Builder {
     pub(crate) name: String,
     pub(crate) endpoint: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) context: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) platforms: Vec<Platform>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -139,6 +141,12 @@ impl Builder {
     /// `ssh://[user@]host[:port]`, variables expanded.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// The Docker context the plan named it by (`context:`), whose endpoint and TLS files
+    /// [`Builder::endpoint`] and [`Builder::tls`] are; `None` for an `endpoint:`.
+    pub fn context(&self) -> Option<&str> {
+        self.context.as_deref()
     }
 
     /// The platforms it builds natively, normalised; empty when the plan does not say (then
@@ -168,6 +176,11 @@ pub struct BuilderTls {
 }
 
 impl BuilderTls {
+    /// A client identity from its files (as a Docker context stores them).
+    pub fn new(ca: PathBuf, cert: PathBuf, key: PathBuf) -> Self {
+        Self { ca, cert, key }
+    }
+
     /// The CA that signed the daemon's certificate.
     pub fn ca(&self) -> &Path {
         &self.ca
@@ -182,6 +195,16 @@ impl BuilderTls {
     pub fn key(&self) -> &Path {
         &self.key
     }
+}
+
+/// What a Docker context says of its daemon, as [`crate::PlanEnv::docker_context`] reads it
+/// for a builder's `context:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DockerContext {
+    /// The daemon's endpoint (`unix://…`, `tcp://…`, `ssh://…`).
+    pub endpoint: String,
+    /// The TLS client identity stored with the context, for a `tcp://` daemon with TLS.
+    pub tls: Option<BuilderTls>,
 }
 
 /// One image to build for several platforms and push, under several tags, to one or more

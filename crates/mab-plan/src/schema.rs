@@ -99,8 +99,11 @@ struct BuilderFile {
     name: Expanded,
     /// Where its daemon listens: `unix:///var/run/docker.sock`, `tcp://host:port` (with `tls`
     /// for a daemon started with `--tlsverify`) or `ssh://[user@]host[:port]` (the remote user
-    /// must be able to run `docker system dial-stdio`).
-    endpoint: Expanded,
+    /// must be able to run `docker system dial-stdio`). Either this or `context`.
+    endpoint: Option<Expanded>,
+    /// The name of a Docker context (`docker context ls`) whose daemon this builder is: its
+    /// endpoint and TLS files as the docker CLI stores them. Either this or `endpoint`.
+    context: Option<Expanded>,
     /// The platforms it builds natively, `os/arch[/variant]` (default: asked from the daemon).
     #[schemars(length(min = 1))]
     platforms: Option<Vec<String>>,

@@ -522,6 +522,16 @@ fn rows(r: &Results) -> Vec<Row> {
             "<= 100 MiB",
             verdict(h.rss_max.map(|m| m * 1024 <= 100 * 1024 * 1024)),
         ));
+        if let Some(max) = p.mab_engine.iter().map(|m| m.maxrss_kib).max() {
+            rows.push(row(
+                "",
+                "with --engine-push, max over runs",
+                human(max * 1024),
+                String::new(),
+                "<= 64 MiB",
+                verdict(Some(max * 1024 <= 64 * 1024 * 1024)),
+            ));
+        }
     }
     if r.scale.is_some() {
         let x = ratio(h.scale, h.single_arm64);

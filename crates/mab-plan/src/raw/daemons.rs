@@ -21,6 +21,8 @@ pub(crate) struct RawRegistry {
 pub(crate) struct RawBuilder {
     pub(crate) name: Field<Text>,
     pub(crate) endpoint: Field<Text>,
+    /// A Docker context's name, instead of `endpoint`.
+    pub(crate) context: Field<Text>,
     pub(crate) platforms: Field<Vec<Item<Text>>>,
     /// A number, as written (checked to be a whole number of at least 1 in `validate`).
     pub(crate) max_jobs: Field<Text>,
@@ -146,6 +148,7 @@ fn decode_builder(node: &Node, diagnostics: &mut Diagnostics) -> Option<RawBuild
     let mut builder = RawBuilder {
         name: Field::Absent,
         endpoint: Field::Absent,
+        context: Field::Absent,
         platforms: Field::Absent,
         max_jobs: Field::Absent,
         tls: Field::Absent,
@@ -160,13 +163,23 @@ fn decode_builder(node: &Node, diagnostics: &mut Diagnostics) -> Option<RawBuild
             builder.name = text_field(value, "`name`", "a builder name such as `arm`", diagnostics);
         }
     }
+    if let Some(value) = fields.take("context") {
+        builder.context = text_field(
+            value,
+            "`context`",
+            "the name of a Docker context, as `docker context ls` lists it",
+            diagnostics,
+        );
+    }
     match fields.take("endpoint") {
-        None => fields.missing(
-            "endpoint",
+        None if matches!(builder.context, Field::Absent) => fields.missing_one_of(
+            &["endpoint", "context"],
             "this builder has no `endpoint`; add the daemon's address, e.g. \
-             `endpoint: \"ssh://ci@arm-builder\"` or `endpoint: \"tcp://10.0.0.5:2376\"`",
+             `endpoint: \"ssh://ci@arm-builder\"` or `endpoint: \"tcp://10.0.0.5:2376\"`, or \
+             name a Docker context: `context: colima`",
             diagnostics,
         ),
+        None => {}
         Some(value) => {
             builder.endpoint = text_field(
                 value,

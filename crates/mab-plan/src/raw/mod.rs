@@ -28,7 +28,14 @@ use settings::decode_settings;
 /// Keys of the top-level mapping.
 pub(crate) const PLAN_KEYS: &[&str] = &["version", "registries", "builders", "defaults", "images"];
 /// Keys of a builder (an item of `builders`).
-pub(crate) const BUILDER_KEYS: &[&str] = &["name", "endpoint", "platforms", "max_jobs", "tls"];
+pub(crate) const BUILDER_KEYS: &[&str] = &[
+    "name",
+    "endpoint",
+    "context",
+    "platforms",
+    "max_jobs",
+    "tls",
+];
 /// Keys of a builder's `tls`: the client identity for a `tcp://` daemon started with
 /// `--tlsverify`.
 pub(crate) const TLS_KEYS: &[&str] = &["ca", "cert", "key"];

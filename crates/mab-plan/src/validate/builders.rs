@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use super::{Validator, shown};
-use crate::plan::{Builder, BuilderTls};
+use crate::plan::{Builder, BuilderTls, DockerContext};
 use crate::raw::{Field, RawBuilder, RawTls, Text};
 use crate::tree::Position;
 use mab_vocab::{check_endpoint, password_of};
@@ -20,8 +20,17 @@ impl Validator<'_, '_, '_, '_> {
         let mut endpoints: HashMap<String, (String, Position)> = HashMap::new();
         for builder in raw {
             let name = self.builder_name(&builder.name, &mut names);
-            let tls = self.builder_tls(&builder.tls);
-            let endpoint = self.builder_endpoint(builder, name.as_deref(), &mut endpoints);
+            let mut tls = self.builder_tls(&builder.tls);
+            let context = self.builder_context(builder);
+            let endpoint = match &context {
+                // Given, but no context by that name (or a problem with it): reported.
+                Field::Invalid => None,
+                Field::Given((name, context)) => {
+                    tls = Some(context.tls.clone());
+                    self.context_endpoint(builder, name, context, &mut endpoints)
+                }
+                Field::Absent => self.builder_endpoint(builder, name.as_deref(), &mut endpoints),
+            };
             let platforms = self.platforms(&builder.platforms);
             let max_jobs = self.max_jobs(&builder.max_jobs);
             let (Some(name), Some(endpoint), Some(tls), Some(max_jobs)) =
@@ -37,6 +46,10 @@ impl Validator<'_, '_, '_, '_> {
             builders.push(Builder {
                 name,
                 endpoint,
+                context: match context {
+                    Field::Given((name, _)) => Some(name),
+                    _ => None,
+                },
                 platforms,
                 max_jobs,
                 tls,
@@ -133,6 +146,89 @@ impl Validator<'_, '_, '_, '_> {
             return None;
         }
         endpoints.insert(endpoint.clone(), (name.unwrap_or("?").to_string(), text.at));
+        Some(endpoint)
+    }
+
+    /// `context:`: a Docker context the environment knows (its name and what it says), given
+    /// alone (not with `endpoint` or `tls`: the context says both).
+    fn builder_context(&mut self, builder: &RawBuilder) -> Field<(String, DockerContext)> {
+        let text = match &builder.context {
+            Field::Absent => return Field::Absent,
+            Field::Invalid => return Field::Invalid,
+            Field::Given(text) => text,
+        };
+        let mut alone = true;
+        if !matches!(builder.endpoint, Field::Absent) {
+            self.diagnostics.error(
+                text.at,
+                "a builder has either an `endpoint` or a `context`, not both; the context names \
+                 its daemon's endpoint",
+            );
+            alone = false;
+        }
+        if let Field::Given(tls) = &builder.tls {
+            self.diagnostics.error(
+                tls.at,
+                "`tls` goes with an `endpoint`; a builder given by `context` uses the TLS files \
+                 stored with its Docker context",
+            );
+            alone = false;
+        }
+        let Some(name) = self.expand(text) else {
+            return Field::Invalid;
+        };
+        match self.env.docker_context(&name) {
+            Ok(context) if alone => Field::Given((name, context)),
+            Ok(_) => Field::Invalid,
+            Err(reason) => {
+                self.diagnostics.error(
+                    text.at,
+                    format!("unknown docker context {}: {reason}", shown(text, &name)),
+                );
+                Field::Invalid
+            }
+        }
+    }
+
+    /// The endpoint of a builder's Docker `context`: of an accepted form, and no other
+    /// builder's.
+    fn context_endpoint(
+        &mut self,
+        builder: &RawBuilder,
+        context_name: &str,
+        context: &DockerContext,
+        endpoints: &mut HashMap<String, (String, Position)>,
+    ) -> Option<String> {
+        let Field::Given(text) = &builder.context else {
+            return None;
+        };
+        let endpoint = context.endpoint.clone();
+        if let Err(reason) = check_endpoint(&endpoint, context.tls.is_some()) {
+            self.diagnostics.error(
+                text.at,
+                format!(
+                    "docker context `{context_name}` names an endpoint mab cannot use: {reason}"
+                ),
+            );
+            return None;
+        }
+        let name = match &builder.name {
+            Field::Given(name) => name.value.as_str(),
+            _ => "?",
+        };
+        if let Some((first, first_at)) = endpoints.get(&endpoint) {
+            self.diagnostics.error(
+                text.at,
+                format!(
+                    "builder `{name}` has the same endpoint `{endpoint}` (docker context \
+                     `{context_name}`) as builder `{first}` (line {}); one daemon is one \
+                     builder: raise its `max_jobs` instead",
+                    first_at.line
+                ),
+            );
+            return None;
+        }
+        endpoints.insert(endpoint.clone(), (name.to_string(), text.at));
         Some(endpoint)
     }
 

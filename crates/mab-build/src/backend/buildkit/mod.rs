@@ -13,6 +13,7 @@
 
 mod auth;
 pub(crate) mod control;
+mod dangling;
 mod engine_push;
 mod health;
 mod progress;
@@ -358,9 +359,23 @@ impl BuildKitBackend {
                 });
             }
         }
+        // On the containerd image store an identical build that named the image first makes
+        // this one fail, although the image it built is there (`dangling.rs`); what the engine
+        // pushed of it, if anything, is not known: mab pushes it.
+        let mut taken_from_another = false;
+        if image_id.is_none()
+            && let Some(id) = failure.as_deref().and_then(dangling::built_by_another)
+        {
+            reporter.line(&format!(
+                "image {id} was named by an identical build at the same time: taking it"
+            ));
+            failure = None;
+            image_id = Some(id);
+            taken_from_another = true;
+        }
         let outcome = match engine_push {
-            Some(_) => export.outcome(failure.as_deref()),
-            None => EnginePushOutcome::NotStarted,
+            Some(_) if !taken_from_another => export.outcome(failure.as_deref()),
+            _ => EnginePushOutcome::NotStarted,
         };
         if let EnginePushOutcome::Failed(message) = outcome {
             return Err(BuildError::EnginePushFailed {
