@@ -45,17 +45,18 @@ impl EnginePush {
                 ManifestFormat::Docker => "false",
             },
         );
-        match self.compression {
-            LayerCompression::Gzip => put("compression", "gzip"),
-            LayerCompression::Zstd => {
-                put("compression", "zstd");
-                put("force-compression", "true");
-            }
-            LayerCompression::None => {
-                put("compression", "uncompressed");
-                put("force-compression", "true");
-            }
-        }
+        put(
+            "compression",
+            match self.compression {
+                LayerCompression::Gzip => "gzip",
+                LayerCompression::Zstd => "zstd",
+                LayerCompression::None => "uncompressed",
+            },
+        );
+        // Without it BuildKit sends any variant its store holds of a layer (a zstd one another
+        // build made), whatever `compression` says; with it, a layer it holds in the asked
+        // compression is still sent as it is.
+        put("force-compression", "true");
         let outputs = serde_json::json!([{ "type": "image", "attrs": attrs }]);
         percent_encode(&outputs.to_string())
     }
@@ -160,6 +161,7 @@ mod tests {
                 "push-by-digest": "true",
                 "oci-mediatypes": "false",
                 "compression": "gzip",
+                "force-compression": "true",
             }}])
         );
         let oci = decoded(&push(ManifestFormat::Oci, LayerCompression::Zstd).outputs_query());
