@@ -115,3 +115,43 @@ fn the_engine_pushes_each_platform_by_digest_and_mab_publishes_the_index() {
         );
     }
 }
+
+/// A registry the engine cannot push to (here: plain HTTP behind a proxy that closes the
+/// connection on the engine's TLS attempt, as a registry the daemon is not told is insecure):
+/// on the containerd store the engine's push fails, mab says so and pushes the image itself.
+#[test]
+fn an_engine_push_that_fails_is_left_to_mab() {
+    let env = TestEnv::get();
+    let proxy = mab_tests::fault_proxy::FaultProxy::start(&env.registry, Vec::new());
+    let dir = PlanDir::new("engine-push-fallback");
+    dir.write("Dockerfile", &dockerfile("RUN uname -m > /arch\nCMD cat /arch"));
+    let through_proxy = format!("{}/{}", proxy.address(), dir.repo_path());
+    dir.write_plan(&[Image::new(&through_proxy)]);
+
+    let out = mab()
+        .args(["build", "--engine-push", "--json"])
+        .arg(dir.plan())
+        .run();
+    out.assert_success();
+    assert_eq!(out.stderr.matches("by the engine").count(), 0, "{out}");
+    if containerd_store() {
+        assert!(
+            out.stderr.contains("the engine's push to")
+                && out.stderr.contains("mab pushes the image instead"),
+            "the failed engine push is reported:\n{out}"
+        );
+    }
+    // The real registry, read directly, has the whole image mab reported.
+    let digest = index_digest(&out, &through_proxy);
+    let raw = registry_raw(&format!("{}:latest", dir.repository()));
+    assert_eq!(sha256_digest(&raw), digest);
+    mab()
+        .args(["verify", "--insecure"])
+        .arg(format!("{}:latest", dir.repository()))
+        .run()
+        .assert_success();
+    for (platform, machine) in [("linux/amd64", "x86_64"), ("linux/arm64", "aarch64")] {
+        let arch = docker_run_platform(&format!("{}:latest", dir.repository()), platform);
+        assert_eq!(arch.trim(), machine, "{platform}");
+    }
+}
