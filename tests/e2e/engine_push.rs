@@ -124,7 +124,10 @@ fn an_engine_push_that_fails_is_left_to_mab() {
     let env = TestEnv::get();
     let proxy = mab_tests::fault_proxy::FaultProxy::start(&env.registry, Vec::new());
     let dir = PlanDir::new("engine-push-fallback");
-    dir.write("Dockerfile", &dockerfile("RUN uname -m > /arch\nCMD cat /arch"));
+    dir.write(
+        "Dockerfile",
+        &dockerfile("RUN uname -m > /arch\nCMD cat /arch"),
+    );
     let through_proxy = format!("{}/{}", proxy.address(), dir.repo_path());
     dir.write_plan(&[Image::new(&through_proxy)]);
 

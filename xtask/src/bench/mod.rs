@@ -70,8 +70,8 @@ pub struct Args {
     pub only: Vec<Part>,
     /// A mab binary to measure instead of building target/release/mab.
     pub mab: Option<PathBuf>,
-    /// The engine both tools run on.
-    pub engine: crate::engine::Engine,
+    /// The engines both tools run on, one after the other (default: 20.10, then newest).
+    pub engines: Vec<crate::engine::Engine>,
     /// The arguments as given, for the "reproduce" line.
     pub argv: Vec<String>,
 }
@@ -82,7 +82,7 @@ impl Args {
         let mut quick = false;
         let mut only = Vec::new();
         let mut mab = None;
-        let mut engine = crate::engine::Engine::System;
+        let mut engines = vec![crate::engine::Engine::System, crate::engine::Engine::Newest];
         let mut it = rest.iter();
         while let Some(a) = it.next() {
             let (flag, inline) = match a.split_once('=') {
@@ -105,7 +105,7 @@ impl Args {
                     runs = Some(n);
                 }
                 "--mab" => mab = Some(PathBuf::from(value("--mab")?)),
-                "--engine" => engine = crate::engine::Engine::parse_one(&value("--engine")?)?,
+                "--engine" => engines = crate::engine::Engine::parse_list(&value("--engine")?)?,
                 "--only" => {
                     for name in value("--only")?.split(',') {
                         only.push(match name.trim() {
@@ -131,7 +131,7 @@ impl Args {
             scale_runs: if quick { 1 } else { runs },
             only,
             mab,
-            engine,
+            engines,
             argv: rest.to_vec(),
         })
     }
@@ -162,6 +162,39 @@ pub fn run(paths: &Paths, args: Args) -> Result<()> {
     if !mab.is_file() {
         bail!("no mab binary at {}", mab.display());
     }
+    let mut all = Vec::new();
+    for &engine in &args.engines {
+        let results = run_on(paths, &args, engine, &mab, &logs, &out)?;
+        println!("{}", report::table(&results));
+        all.push(results);
+    }
+    // One report: every engine's summary side by side, then each engine's details.
+    let file = if args.only.is_empty() {
+        paths.root.join("BENCHMARKS.md")
+    } else {
+        out.join("BENCHMARKS.partial.md")
+    };
+    std::fs::write(&file, report::markdown_all(&all))
+        .with_context(|| format!("writing {}", file.display()))?;
+    eprintln!(
+        "bench: wrote {} (logs of every measured command in {}); took {:.0} s",
+        paths.rel(&file),
+        paths.rel(&logs),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Measures every part asked for on `engine`.
+fn run_on(
+    paths: &Paths,
+    args: &Args,
+    engine: crate::engine::Engine,
+    mab: &Path,
+    logs: &Path,
+    out: &Path,
+) -> Result<Results> {
+    let started = Instant::now();
     signals::check()?;
     let load_start = report::loadavg();
 
@@ -171,13 +204,13 @@ pub fn run(paths: &Paths, args: Args) -> Result<()> {
             registry_port: Port::Free,
             sweep_local_images: true,
             // docker-buildx, for benchmark 7 on the newest engine.
-            oracles: args.engine == crate::engine::Engine::Newest && args.wants(Part::Buildx),
-            engine: args.engine,
+            oracles: engine == crate::engine::Engine::Newest && args.wants(Part::Buildx),
+            engine,
         },
     )?;
     let work = tempfile::Builder::new()
         .prefix("work-")
-        .tempdir_in(&out)
+        .tempdir_in(out)
         .context("creating the work folder")?;
     let port = env
         .registry
@@ -186,9 +219,9 @@ pub fn run(paths: &Paths, args: Args) -> Result<()> {
         .unwrap_or_default();
     let bench = Bench {
         env: &env,
-        mab,
+        mab: mab.to_path_buf(),
         work: work.path().to_path_buf(),
-        logs: logs.clone(),
+        logs: logs.to_path_buf(),
         reg: RegistryLog::new(
             paths.state.join(format!("registry-{port}.log")),
             env.registry.clone(),
@@ -240,7 +273,7 @@ pub fn run(paths: &Paths, args: Args) -> Result<()> {
             None
         };
         // buildx's docker driver pushes several platforms only from the containerd store.
-        let buildx = if args.wants(Part::Buildx) && args.engine == crate::engine::Engine::Newest {
+        let buildx = if args.wants(Part::Buildx) && engine == crate::engine::Engine::Newest {
             Some(bench.buildx(args.runs)?)
         } else {
             None
@@ -254,7 +287,7 @@ pub fn run(paths: &Paths, args: Args) -> Result<()> {
     let (flow, push, scale, cross, buildx) = measured?;
 
     machine.load_end = report::loadavg();
-    let results = Results {
+    Ok(Results {
         machine,
         command: std::iter::once("cargo xtask bench".to_string())
             .chain(args.argv.iter().cloned())
@@ -268,28 +301,7 @@ pub fn run(paths: &Paths, args: Args) -> Result<()> {
         cross,
         buildx,
         took: started.elapsed(),
-    };
-    println!("{}", report::table(&results));
-    // One report per engine: BENCHMARKS.md is Docker 20.10's, BENCHMARKS.newest.md the newest
-    // engine's.
-    let name = match args.engine {
-        crate::engine::Engine::System => "BENCHMARKS",
-        crate::engine::Engine::Newest => "BENCHMARKS.newest",
-    };
-    let file = if args.only.is_empty() {
-        paths.root.join(format!("{name}.md"))
-    } else {
-        out.join(format!("{name}.partial.md"))
-    };
-    std::fs::write(&file, report::markdown(&results))
-        .with_context(|| format!("writing {}", file.display()))?;
-    eprintln!(
-        "bench: wrote {} (logs of every measured command in {}); took {:.0} s",
-        paths.rel(&file),
-        paths.rel(&logs),
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
+    })
 }
 
 /// Debian's docker.io client, whose `docker build` speaks BuildKit without the buildx plugin.
