@@ -3,25 +3,30 @@
 //! the run with an error naming the registry, and no tag moves; a slow link gets several layers
 //! of an image at once, whole.
 
-use mab_tests::fault_proxy::{Fault, FaultProxy, Rule};
+use mab_tests::fault_proxy::{Fault, FaultProxy, ProxiedPlan, Rule};
 use mab_tests::*;
 
 #[test]
 fn passing_registry_faults_are_retried() {
     let env = TestEnv::get();
-    let proxy = FaultProxy::start(
-        &env.registry,
-        vec![
-            Rule::new("GET", "/v2/", Fault::Status(503), 1),
-            Rule::new("HEAD", "/blobs/", Fault::Status(429), 2),
-            Rule::new("PUT", "/manifests/", Fault::Status(503), 2),
-            Rule::new("PUT", "/manifests/latest", Fault::Status(502), 1),
-        ],
+    let ProxiedPlan {
+        proxy,
+        dir,
+        through_proxy,
+    } = ProxiedPlan::new(
+        "faults-retried",
+        FaultProxy::start(
+            &env.registry,
+            vec![
+                Rule::new("GET", "/v2/", Fault::Status(503), 1),
+                Rule::new("HEAD", "/blobs/", Fault::Status(429), 2),
+                Rule::new("PUT", "/manifests/", Fault::Status(503), 2),
+                Rule::new("PUT", "/manifests/latest", Fault::Status(502), 1),
+            ],
+        ),
+        "RUN uname -m > /arch",
+        &[],
     );
-    let dir = PlanDir::new("faults-retried");
-    dir.write("Dockerfile", &dockerfile("RUN uname -m > /arch"));
-    let through_proxy = format!("{}/{}", proxy.address(), dir.repo_path());
-    dir.write_plan(&[Image::new(&through_proxy)]);
 
     let out = mab().args(["build", "--json"]).arg(dir.plan()).run();
     out.assert_success();
@@ -44,19 +49,20 @@ fn passing_registry_faults_are_retried() {
 #[test]
 fn a_registry_that_keeps_failing_moves_no_tag() {
     let env = TestEnv::get();
-    let proxy = FaultProxy::start(
-        &env.registry,
-        vec![Rule::new(
-            "PUT",
-            "/manifests/",
-            Fault::Status(503),
-            usize::MAX,
-        )],
+    let ProxiedPlan { proxy, dir, .. } = ProxiedPlan::new(
+        "faults-lasting",
+        FaultProxy::start(
+            &env.registry,
+            vec![Rule::new(
+                "PUT",
+                "/manifests/",
+                Fault::Status(503),
+                usize::MAX,
+            )],
+        ),
+        "RUN uname -m > /arch",
+        &[],
     );
-    let dir = PlanDir::new("faults-lasting");
-    dir.write("Dockerfile", &dockerfile("RUN uname -m > /arch"));
-    let through_proxy = format!("{}/{}", proxy.address(), dir.repo_path());
-    dir.write_plan(&[Image::new(&through_proxy)]);
 
     let out = mab().arg("build").arg(dir.plan()).run();
     out.assert_code(1)
@@ -73,24 +79,24 @@ fn a_slow_registry_gets_the_layers_of_an_image_at_once_and_no_temp_file_stays() 
     let env = TestEnv::get();
     // Every upload body crawls at 8 MiB/s: each 24 MiB layer takes 3 s on the wire, while the
     // export could be read in a fraction of that.
-    let proxy = FaultProxy::start(
-        &env.registry,
-        vec![Rule::new(
-            "PATCH",
-            "/blobs/uploads/",
-            Fault::SlowBody(8 * 1024 * 1024),
-            usize::MAX,
-        )],
-    );
-    let dir = PlanDir::new("faults-slow");
-    dir.write(
-        "Dockerfile",
-        &dockerfile(
-            "RUN head -c 25165824 /dev/urandom > /one\nRUN head -c 25165824 /dev/urandom > /two",
+    let ProxiedPlan {
+        proxy,
+        dir,
+        through_proxy,
+    } = ProxiedPlan::new(
+        "faults-slow",
+        FaultProxy::start(
+            &env.registry,
+            vec![Rule::new(
+                "PATCH",
+                "/blobs/uploads/",
+                Fault::SlowBody(8 * 1024 * 1024),
+                usize::MAX,
+            )],
         ),
+        "RUN head -c 25165824 /dev/urandom > /one\nRUN head -c 25165824 /dev/urandom > /two",
+        &["linux/amd64"],
     );
-    let through_proxy = format!("{}/{}", proxy.address(), dir.repo_path());
-    dir.write_plan(&[Image::new(&through_proxy).platforms(&["linux/amd64"])]);
     // mab's temporary files go here, to be counted afterwards.
     let tmp = dir.path().join("tmp");
     std::fs::create_dir_all(&tmp).expect("tmp folder");

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use mab_tests::fault_proxy::{Fault, FaultProxy, RandomFaults, Rule};
+use mab_tests::fault_proxy::{Fault, FaultProxy, ProxiedPlan, RandomFaults, Rule};
 use mab_tests::*;
 
 /// The stall limit the runs here use (a small one, so that stalls cost little).
@@ -29,15 +29,17 @@ fn random_write_faults_end_every_build_and_fail_few() {
                 .unwrap_or(1)
         });
     eprintln!("soak: seed {seed} (MAB_SOAK_SEED={seed} replays the choices of faults)");
-    let proxy = FaultProxy::start_random(&env.registry, RandomFaults::writes(seed, 25));
-    let dir = PlanDir::new("soak");
     // A fresh 8 MiB random layer each build: NONCE changes, so the RUN step runs again.
-    dir.write(
-        "Dockerfile",
-        &dockerfile("ARG NONCE\nRUN head -c 8388608 /dev/urandom > /layer && echo $NONCE > /nonce"),
+    let ProxiedPlan {
+        proxy,
+        dir,
+        through_proxy,
+    } = ProxiedPlan::new(
+        "soak",
+        FaultProxy::start_random(&env.registry, RandomFaults::writes(seed, 25)),
+        "ARG NONCE\nRUN head -c 8388608 /dev/urandom > /layer && echo $NONCE > /nonce",
+        &[],
     );
-    let through_proxy = format!("{}/{}", proxy.address(), dir.repo_path());
-    dir.write_plan(&[Image::new(&through_proxy)]);
     let image = format!("{}:latest", dir.repository());
 
     let builds = 20;
@@ -107,22 +109,24 @@ fn random_write_faults_end_every_build_and_fail_few() {
 #[test]
 fn a_registry_that_takes_a_layer_and_never_answers_costs_the_stall_limit_and_a_retry() {
     let env = TestEnv::get();
-    let proxy = FaultProxy::start(
-        &env.registry,
-        vec![Rule::new(
-            "PATCH",
-            "/blobs/uploads/",
-            Fault::StallAfterBody,
-            1,
-        )],
+    let ProxiedPlan {
+        proxy,
+        dir,
+        through_proxy,
+    } = ProxiedPlan::new(
+        "stall-once",
+        FaultProxy::start(
+            &env.registry,
+            vec![Rule::new(
+                "PATCH",
+                "/blobs/uploads/",
+                Fault::StallAfterBody,
+                1,
+            )],
+        ),
+        "RUN head -c 4194304 /dev/urandom > /layer",
+        &["linux/amd64"],
     );
-    let dir = PlanDir::new("stall-once");
-    dir.write(
-        "Dockerfile",
-        &dockerfile("RUN head -c 4194304 /dev/urandom > /layer"),
-    );
-    let through_proxy = format!("{}/{}", proxy.address(), dir.repo_path());
-    dir.write_plan(&[Image::new(&through_proxy).platforms(&["linux/amd64"])]);
 
     // Without a stall limit the run would wait for ever; the harness would kill it here.
     let out = mab()
@@ -156,22 +160,20 @@ fn a_registry_that_takes_a_layer_and_never_answers_costs_the_stall_limit_and_a_r
 #[test]
 fn a_registry_that_never_answers_fails_the_run_naming_it_and_the_limit() {
     let env = TestEnv::get();
-    let proxy = FaultProxy::start(
-        &env.registry,
-        vec![Rule::new(
-            "PATCH",
-            "/blobs/uploads/",
-            Fault::StallAfterBody,
-            usize::MAX,
-        )],
+    let ProxiedPlan { proxy, dir, .. } = ProxiedPlan::new(
+        "stall-always",
+        FaultProxy::start(
+            &env.registry,
+            vec![Rule::new(
+                "PATCH",
+                "/blobs/uploads/",
+                Fault::StallAfterBody,
+                usize::MAX,
+            )],
+        ),
+        "RUN head -c 1048576 /dev/urandom > /layer",
+        &["linux/amd64"],
     );
-    let dir = PlanDir::new("stall-always");
-    dir.write(
-        "Dockerfile",
-        &dockerfile("RUN head -c 1048576 /dev/urandom > /layer"),
-    );
-    let through_proxy = format!("{}/{}", proxy.address(), dir.repo_path());
-    dir.write_plan(&[Image::new(&through_proxy).platforms(&["linux/amd64"])]);
 
     let out = mab()
         .args(["build", "--stall-limit", "2s", "--push-limit", "20s"])
@@ -197,21 +199,23 @@ fn a_lost_commit_answer_and_a_busy_registry_are_survived() {
     // The registry stores the layer but its answer to the closing PUT never arrives (trying
     // the PUT again would find no upload session: only a HEAD tells it is stored); and it
     // asks to be tried later (429, Retry-After) when an upload starts.
-    let proxy = FaultProxy::start(
-        &env.registry,
-        vec![
-            Rule::new("PUT", "/blobs/uploads/", Fault::LoseAnswer, 1),
-            Rule::new("POST", "/blobs/uploads/", Fault::Status(429), 1),
-            Rule::new("PATCH", "/blobs/uploads/", Fault::ResetMidBody, 1),
-        ],
+    let ProxiedPlan {
+        proxy,
+        dir,
+        through_proxy,
+    } = ProxiedPlan::new(
+        "lost-answer",
+        FaultProxy::start(
+            &env.registry,
+            vec![
+                Rule::new("PUT", "/blobs/uploads/", Fault::LoseAnswer, 1),
+                Rule::new("POST", "/blobs/uploads/", Fault::Status(429), 1),
+                Rule::new("PATCH", "/blobs/uploads/", Fault::ResetMidBody, 1),
+            ],
+        ),
+        "RUN head -c 2097152 /dev/urandom > /layer",
+        &["linux/amd64"],
     );
-    let dir = PlanDir::new("lost-answer");
-    dir.write(
-        "Dockerfile",
-        &dockerfile("RUN head -c 2097152 /dev/urandom > /layer"),
-    );
-    let through_proxy = format!("{}/{}", proxy.address(), dir.repo_path());
-    dir.write_plan(&[Image::new(&through_proxy).platforms(&["linux/amd64"])]);
 
     let out = mab()
         .args(["build", "--json", "--stall-limit", STALL_LIMIT])
