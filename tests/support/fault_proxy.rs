@@ -645,8 +645,20 @@ pub struct ProxiedPlan {
 
 impl ProxiedPlan {
     /// A plan folder `name` whose one image (a Dockerfile of `run` over the test base) is pushed
-    /// through `proxy`, for `platforms` (the plan's default ones when empty).
-    pub fn new(name: &str, proxy: FaultProxy, run: &str, platforms: &[&str]) -> Self {
+    /// through a proxy applying `rules` before the test registry, for `platforms` (the plan's
+    /// default ones when empty).
+    pub fn new(name: &str, rules: Vec<Rule>, run: &str, platforms: &[&str]) -> Self {
+        let proxy = FaultProxy::start(&crate::TestEnv::get().registry, rules);
+        Self::through(proxy, name, run, platforms)
+    }
+
+    /// [`Self::new`] with random faults instead of rules.
+    pub fn random(name: &str, faults: RandomFaults, run: &str, platforms: &[&str]) -> Self {
+        let proxy = FaultProxy::start_random(&crate::TestEnv::get().registry, faults);
+        Self::through(proxy, name, run, platforms)
+    }
+
+    fn through(proxy: FaultProxy, name: &str, run: &str, platforms: &[&str]) -> Self {
         let dir = crate::PlanDir::new(name);
         dir.write("Dockerfile", &crate::dockerfile(run));
         let through_proxy = format!("{}/{}", proxy.address(), dir.repo_path());
