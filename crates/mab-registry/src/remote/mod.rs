@@ -13,9 +13,6 @@ pub use retry::RetryPolicy;
 pub(crate) use retry::is_transient;
 pub use stall::{DEFAULT_STALL_LIMIT, StallLimits};
 
-use auth::{AccessToken, Credential};
-use stall::stall_of;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -24,6 +21,9 @@ use oci_client::{Client, Reference};
 use tokio::sync::Mutex;
 
 use crate::RegistryError;
+use auth::{AccessToken, Credential};
+use stall::stall_of;
+
 /// How to reach registries.
 #[derive(Debug, Clone, Default)]
 pub struct RegistryOptions {
