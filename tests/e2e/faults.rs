@@ -3,112 +3,98 @@
 //! the run with an error naming the registry, and no tag moves; a slow link gets several layers
 //! of an image at once, whole.
 
-use mab_tests::fault_proxy::{Fault, FaultProxy, Rule};
+use mab_tests::fault_proxy::{Fault, ProxiedPlan, Rule};
 use mab_tests::*;
 
 #[test]
 fn passing_registry_faults_are_retried() {
-    let env = TestEnv::get();
-    let proxy = FaultProxy::start(
-        &env.registry,
+    let plan = ProxiedPlan::new(
+        "faults-retried",
         vec![
             Rule::new("GET", "/v2/", Fault::Status(503), 1),
             Rule::new("HEAD", "/blobs/", Fault::Status(429), 2),
             Rule::new("PUT", "/manifests/", Fault::Status(503), 2),
             Rule::new("PUT", "/manifests/latest", Fault::Status(502), 1),
         ],
+        "RUN uname -m > /arch",
+        &[],
     );
-    let dir = PlanDir::new("faults-retried");
-    dir.write("Dockerfile", &dockerfile("RUN uname -m > /arch"));
-    let through_proxy = format!("{}/{}", proxy.address(), dir.repo_path());
-    dir.write_plan(&[Image::new(&through_proxy)]);
 
-    let out = mab().args(["build", "--json"]).arg(dir.plan()).run();
+    let out = mab().args(["build", "--json"]).arg(plan.dir.plan()).run();
     out.assert_success();
-    assert_eq!(proxy.injected(), 6, "every rule fired: {}", out.all());
+    assert_eq!(plan.proxy.injected(), 6, "every rule fired: {}", out.all());
 
     // The real registry, read directly (not through the proxy), has what mab reported.
-    let digest = json_image(&out.json(), &through_proxy)["digest"]
+    let digest = json_image(&out.json(), &plan.through_proxy)["digest"]
         .as_str()
         .expect("digest")
         .to_string();
-    let raw = registry_raw(&format!("{}:latest", dir.repository()));
+    let raw = registry_raw(&format!("{}:latest", plan.dir.repository()));
     assert_eq!(sha256_digest(&raw), digest);
     mab()
         .args(["verify", "--insecure"])
-        .arg(format!("{}:latest", dir.repository()))
+        .arg(format!("{}:latest", plan.dir.repository()))
         .run()
         .assert_success();
 }
 
 #[test]
 fn a_registry_that_keeps_failing_moves_no_tag() {
-    let env = TestEnv::get();
-    let proxy = FaultProxy::start(
-        &env.registry,
+    let plan = ProxiedPlan::new(
+        "faults-lasting",
         vec![Rule::new(
             "PUT",
             "/manifests/",
             Fault::Status(503),
             usize::MAX,
         )],
+        "RUN uname -m > /arch",
+        &[],
     );
-    let dir = PlanDir::new("faults-lasting");
-    dir.write("Dockerfile", &dockerfile("RUN uname -m > /arch"));
-    let through_proxy = format!("{}/{}", proxy.address(), dir.repo_path());
-    dir.write_plan(&[Image::new(&through_proxy)]);
 
-    let out = mab().arg("build").arg(dir.plan()).run();
+    let out = mab().arg("build").arg(plan.dir.plan()).run();
     out.assert_code(1)
         .assert_error_line()
-        .assert_stderr_contains(&[proxy.address(), "503"]);
+        .assert_stderr_contains(&[plan.proxy.address(), "503"]);
     assert!(
-        !registry_has(&format!("{}:latest", dir.repository())),
+        !registry_has(&format!("{}:latest", plan.dir.repository())),
         "no tag may point at a half-pushed image"
     );
 }
 
 #[test]
 fn a_slow_registry_gets_the_layers_of_an_image_at_once_and_no_temp_file_stays() {
-    let env = TestEnv::get();
     // Every upload body crawls at 8 MiB/s: each 24 MiB layer takes 3 s on the wire, while the
     // export could be read in a fraction of that.
-    let proxy = FaultProxy::start(
-        &env.registry,
+    let plan = ProxiedPlan::new(
+        "faults-slow",
         vec![Rule::new(
             "PATCH",
             "/blobs/uploads/",
             Fault::SlowBody(8 * 1024 * 1024),
             usize::MAX,
         )],
+        "RUN head -c 25165824 /dev/urandom > /one\nRUN head -c 25165824 /dev/urandom > /two",
+        &["linux/amd64"],
     );
-    let dir = PlanDir::new("faults-slow");
-    dir.write(
-        "Dockerfile",
-        &dockerfile(
-            "RUN head -c 25165824 /dev/urandom > /one\nRUN head -c 25165824 /dev/urandom > /two",
-        ),
-    );
-    let through_proxy = format!("{}/{}", proxy.address(), dir.repo_path());
-    dir.write_plan(&[Image::new(&through_proxy).platforms(&["linux/amd64"])]);
     // mab's temporary files go here, to be counted afterwards.
-    let tmp = dir.path().join("tmp");
+    let tmp = plan.dir.path().join("tmp");
     std::fs::create_dir_all(&tmp).expect("tmp folder");
 
     let out = mab()
         .args(["build", "--json"])
-        .arg(dir.plan())
+        .arg(plan.dir.plan())
         .env("TMPDIR", &tmp)
         .run();
     out.assert_success();
     assert!(
-        proxy.injected() >= 2,
+        plan.proxy.injected() >= 2,
         "both layers went through the slow link"
     );
     assert!(
-        proxy.most_patches_at_once() >= 2,
+        plan.proxy.most_patches_at_once() >= 2,
         "the second layer's upload started while the first was still on the wire (most at once: {})",
-        proxy.most_patches_at_once()
+        plan.proxy.most_patches_at_once()
     );
     let left: Vec<_> = std::fs::read_dir(&tmp)
         .expect("tmp folder")
@@ -118,11 +104,11 @@ fn a_slow_registry_gets_the_layers_of_an_image_at_once_and_no_temp_file_stays() 
 
     // Read directly from the registry: what mab reported, and the layers are whole (skopeo
     // checks every blob's digest while copying it).
-    let digest = json_image(&out.json(), &through_proxy)["digest"]
+    let digest = json_image(&out.json(), &plan.through_proxy)["digest"]
         .as_str()
         .expect("digest")
         .to_string();
-    let image = format!("{}:latest", dir.repository());
+    let image = format!("{}:latest", plan.dir.repository());
     assert_eq!(sha256_digest(&registry_raw(&image)), digest);
     let copy = tempfile::tempdir().expect("copy folder");
     skopeo([

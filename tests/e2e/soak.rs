@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use mab_tests::fault_proxy::{Fault, FaultProxy, RandomFaults, Rule};
+use mab_tests::fault_proxy::{Fault, ProxiedPlan, RandomFaults, Rule};
 use mab_tests::*;
 
 /// The stall limit the runs here use (a small one, so that stalls cost little).
@@ -18,7 +18,6 @@ fn tag_digest(image: &str) -> Option<String> {
 
 #[test]
 fn random_write_faults_end_every_build_and_fail_few() {
-    let env = TestEnv::get();
     let seed = std::env::var("MAB_SOAK_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -29,16 +28,14 @@ fn random_write_faults_end_every_build_and_fail_few() {
                 .unwrap_or(1)
         });
     eprintln!("soak: seed {seed} (MAB_SOAK_SEED={seed} replays the choices of faults)");
-    let proxy = FaultProxy::start_random(&env.registry, RandomFaults::writes(seed, 25));
-    let dir = PlanDir::new("soak");
     // A fresh 8 MiB random layer each build: NONCE changes, so the RUN step runs again.
-    dir.write(
-        "Dockerfile",
-        &dockerfile("ARG NONCE\nRUN head -c 8388608 /dev/urandom > /layer && echo $NONCE > /nonce"),
+    let plan = ProxiedPlan::random(
+        "soak",
+        RandomFaults::writes(seed, 25),
+        "ARG NONCE\nRUN head -c 8388608 /dev/urandom > /layer && echo $NONCE > /nonce",
+        &[],
     );
-    let through_proxy = format!("{}/{}", proxy.address(), dir.repo_path());
-    dir.write_plan(&[Image::new(&through_proxy)]);
-    let image = format!("{}:latest", dir.repository());
+    let image = format!("{}:latest", plan.dir.repository());
 
     let builds = 20;
     let mut succeeded = 0;
@@ -48,7 +45,7 @@ fn random_write_faults_end_every_build_and_fail_few() {
         let before = tag_digest(&image);
         let out = mab()
             .args(["build", "--json", "--stall-limit", STALL_LIMIT])
-            .arg(dir.plan())
+            .arg(plan.dir.plan())
             .args(["--set", &format!("*.build_args.NONCE={seed}-{n}")])
             .run();
         longest = longest.max(out.took);
@@ -57,18 +54,18 @@ fn random_write_faults_end_every_build_and_fail_few() {
             "soak: build {n}: exit {:?} in {:.1} s ({} faults injected so far)",
             out.code,
             out.took.as_secs_f64(),
-            proxy.injected()
+            plan.proxy.injected()
         );
         if out.success() {
             succeeded += 1;
             assert_eq!(
                 after.as_deref(),
-                Some(index_digest(&out, &through_proxy).as_str()),
+                Some(index_digest(&out, &plan.through_proxy).as_str()),
                 "the tag points at what mab published\n{out}"
             );
         } else {
             out.assert_code(1).assert_error_line();
-            out.assert_stderr_contains(&[proxy.address()]);
+            out.assert_stderr_contains(&[plan.proxy.address()]);
             assert_eq!(before, after, "a failed build moved the tag\n{out}");
             failures.push(out);
         }
@@ -78,7 +75,7 @@ fn random_write_faults_end_every_build_and_fail_few() {
          injected",
         failures.len(),
         longest.as_secs_f64(),
-        proxy.injected()
+        plan.proxy.injected()
     );
     for failure in &failures {
         let error: Vec<&str> = failure
@@ -89,9 +86,9 @@ fn random_write_faults_end_every_build_and_fail_few() {
         eprintln!("soak: a failed build said:\n{}", error.join("\n"));
     }
     assert!(
-        proxy.injected() >= builds,
+        plan.proxy.injected() >= builds,
         "the proxy injected faults ({} of them)",
-        proxy.injected()
+        plan.proxy.injected()
     );
     assert!(
         succeeded >= builds - 1,
@@ -106,33 +103,27 @@ fn random_write_faults_end_every_build_and_fail_few() {
 
 #[test]
 fn a_registry_that_takes_a_layer_and_never_answers_costs_the_stall_limit_and_a_retry() {
-    let env = TestEnv::get();
-    let proxy = FaultProxy::start(
-        &env.registry,
+    let plan = ProxiedPlan::new(
+        "stall-once",
         vec![Rule::new(
             "PATCH",
             "/blobs/uploads/",
             Fault::StallAfterBody,
             1,
         )],
+        "RUN head -c 4194304 /dev/urandom > /layer",
+        &["linux/amd64"],
     );
-    let dir = PlanDir::new("stall-once");
-    dir.write(
-        "Dockerfile",
-        &dockerfile("RUN head -c 4194304 /dev/urandom > /layer"),
-    );
-    let through_proxy = format!("{}/{}", proxy.address(), dir.repo_path());
-    dir.write_plan(&[Image::new(&through_proxy).platforms(&["linux/amd64"])]);
 
     // Without a stall limit the run would wait for ever; the harness would kill it here.
     let out = mab()
         .args(["build", "--json", "--stall-limit", STALL_LIMIT])
-        .arg(dir.plan())
+        .arg(plan.dir.plan())
         .limit(Duration::from_secs(120))
         .run();
     out.assert_success();
     assert_eq!(
-        proxy.injected_of(&Fault::StallAfterBody),
+        plan.proxy.injected_of(&Fault::StallAfterBody),
         1,
         "{}",
         out.all()
@@ -141,10 +132,10 @@ fn a_registry_that_takes_a_layer_and_never_answers_costs_the_stall_limit_and_a_r
         "stall: one stalled layer upload, stall limit {STALL_LIMIT}: the run took {:.1} s",
         out.took.as_secs_f64()
     );
-    let image = format!("{}:latest", dir.repository());
+    let image = format!("{}:latest", plan.dir.repository());
     assert_eq!(
         tag_digest(&image).as_deref(),
-        Some(index_digest(&out, &through_proxy).as_str())
+        Some(index_digest(&out, &plan.through_proxy).as_str())
     );
     mab()
         .args(["verify", "--insecure"])
@@ -155,80 +146,68 @@ fn a_registry_that_takes_a_layer_and_never_answers_costs_the_stall_limit_and_a_r
 
 #[test]
 fn a_registry_that_never_answers_fails_the_run_naming_it_and_the_limit() {
-    let env = TestEnv::get();
-    let proxy = FaultProxy::start(
-        &env.registry,
+    let plan = ProxiedPlan::new(
+        "stall-always",
         vec![Rule::new(
             "PATCH",
             "/blobs/uploads/",
             Fault::StallAfterBody,
             usize::MAX,
         )],
+        "RUN head -c 1048576 /dev/urandom > /layer",
+        &["linux/amd64"],
     );
-    let dir = PlanDir::new("stall-always");
-    dir.write(
-        "Dockerfile",
-        &dockerfile("RUN head -c 1048576 /dev/urandom > /layer"),
-    );
-    let through_proxy = format!("{}/{}", proxy.address(), dir.repo_path());
-    dir.write_plan(&[Image::new(&through_proxy).platforms(&["linux/amd64"])]);
 
     let out = mab()
         .args(["build", "--stall-limit", "2s", "--push-limit", "20s"])
-        .arg(dir.plan())
+        .arg(plan.dir.plan())
         .limit(Duration::from_secs(150))
         .run();
     out.assert_code(1)
         .assert_error_line()
-        .assert_stderr_contains(&[proxy.address(), "stall limit"]);
+        .assert_stderr_contains(&[plan.proxy.address(), "stall limit"]);
     eprintln!(
         "stall: every layer upload stalled, stall limit 2 s, push limit 20 s: failed after {:.1} s",
         out.took.as_secs_f64()
     );
     assert!(
-        !registry_has(&format!("{}:latest", dir.repository())),
+        !registry_has(&format!("{}:latest", plan.dir.repository())),
         "no tag may point at a half-pushed image"
     );
 }
 
 #[test]
 fn a_lost_commit_answer_and_a_busy_registry_are_survived() {
-    let env = TestEnv::get();
     // The registry stores the layer but its answer to the closing PUT never arrives (trying
     // the PUT again would find no upload session: only a HEAD tells it is stored); and it
     // asks to be tried later (429, Retry-After) when an upload starts.
-    let proxy = FaultProxy::start(
-        &env.registry,
+    let plan = ProxiedPlan::new(
+        "lost-answer",
         vec![
             Rule::new("PUT", "/blobs/uploads/", Fault::LoseAnswer, 1),
             Rule::new("POST", "/blobs/uploads/", Fault::Status(429), 1),
             Rule::new("PATCH", "/blobs/uploads/", Fault::ResetMidBody, 1),
         ],
+        "RUN head -c 2097152 /dev/urandom > /layer",
+        &["linux/amd64"],
     );
-    let dir = PlanDir::new("lost-answer");
-    dir.write(
-        "Dockerfile",
-        &dockerfile("RUN head -c 2097152 /dev/urandom > /layer"),
-    );
-    let through_proxy = format!("{}/{}", proxy.address(), dir.repo_path());
-    dir.write_plan(&[Image::new(&through_proxy).platforms(&["linux/amd64"])]);
 
     let out = mab()
         .args(["build", "--json", "--stall-limit", STALL_LIMIT])
-        .arg(dir.plan())
+        .arg(plan.dir.plan())
         .limit(Duration::from_secs(120))
         .run();
     out.assert_success();
     assert_eq!(
-        proxy.injected(),
+        plan.proxy.injected(),
         3,
         "every fault fired: {:?}",
-        proxy.fault_log()
+        plan.proxy.fault_log()
     );
-    let image = format!("{}:latest", dir.repository());
+    let image = format!("{}:latest", plan.dir.repository());
     assert_eq!(
         tag_digest(&image).as_deref(),
-        Some(index_digest(&out, &through_proxy).as_str())
+        Some(index_digest(&out, &plan.through_proxy).as_str())
     );
     // skopeo checks every blob's digest while copying.
     let copy = tempfile::tempdir().expect("copy folder");

@@ -631,3 +631,48 @@ fn force_close(head: &str) -> Vec<u8> {
     out.push_str("Connection: close\r\n\r\n");
     out.into_bytes()
 }
+
+/// A plan of one image pushed through a fault proxy in front of the test registry: what the
+/// fault tests share.
+pub struct ProxiedPlan {
+    /// The proxy (its faults and counts).
+    pub proxy: FaultProxy,
+    /// The plan's folder.
+    pub dir: crate::PlanDir,
+    /// The image as the plan names it: the proxy's address, then the folder's repository path.
+    pub through_proxy: String,
+}
+
+impl ProxiedPlan {
+    /// A plan folder `name` whose one image (a Dockerfile of `run` over the test base) is pushed
+    /// through a proxy applying `rules` before the test registry, for `platforms` (the plan's
+    /// default ones when empty).
+    pub fn new(name: &str, rules: Vec<Rule>, run: &str, platforms: &[&str]) -> Self {
+        let proxy = FaultProxy::start(&crate::TestEnv::get().registry, rules);
+        Self::through(proxy, name, run, platforms)
+    }
+
+    /// [`Self::new`] with random faults instead of rules.
+    pub fn random(name: &str, faults: RandomFaults, run: &str, platforms: &[&str]) -> Self {
+        let proxy = FaultProxy::start_random(&crate::TestEnv::get().registry, faults);
+        Self::through(proxy, name, run, platforms)
+    }
+
+    fn through(proxy: FaultProxy, name: &str, run: &str, platforms: &[&str]) -> Self {
+        let dir = crate::PlanDir::new(name);
+        dir.write("Dockerfile", &crate::dockerfile(run));
+        let through_proxy = format!("{}/{}", proxy.address(), dir.repo_path());
+        let image = crate::Image::new(&through_proxy);
+        let image = if platforms.is_empty() {
+            image
+        } else {
+            image.platforms(platforms)
+        };
+        dir.write_plan(&[image]);
+        Self {
+            proxy,
+            dir,
+            through_proxy,
+        }
+    }
+}

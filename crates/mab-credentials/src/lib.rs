@@ -43,19 +43,23 @@ impl fmt::Debug for Credential {
 /// when the docker config has none for it or cannot be read (anonymous, as the docker CLI
 /// does). Runs the credential helper, if any, off the async threads.
 pub async fn lookup(registry: &str) -> Option<Credential> {
+    lookup_checked(registry).await.ok().flatten()
+}
+
+/// [`lookup`], failing only when the look-up could not run at all (its thread panicked or the
+/// runtime is shutting down): callers that must not take that for "anonymous" tell it apart.
+pub async fn lookup_checked(registry: &str) -> Result<Option<Credential>, tokio::task::JoinError> {
     let key = mab_vocab::docker_config_key(registry);
-    let found = tokio::task::spawn_blocking(move || docker_credential::get_credential(&key))
-        .await
-        .ok()?
-        .ok()?;
-    Some(match found {
+    let found =
+        tokio::task::spawn_blocking(move || docker_credential::get_credential(&key)).await?;
+    Ok(found.ok().map(|found| match found {
         docker_credential::DockerCredential::UsernamePassword(username, password) => {
             Credential::UsernamePassword { username, password }
         }
         docker_credential::DockerCredential::IdentityToken(token) => {
             Credential::IdentityToken(token)
         }
-    })
+    }))
 }
 
 #[cfg(test)]

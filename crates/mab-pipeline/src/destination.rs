@@ -38,6 +38,16 @@ pub struct Pushed<S> {
     pub reused: bool,
 }
 
+impl<S> Pushed<S> {
+    /// The same push, with what was stored seen as another type.
+    pub fn map<T>(self, f: impl FnOnce(S) -> T) -> Pushed<T> {
+        Pushed {
+            stored: f(self.stored),
+            reused: self.reused,
+        }
+    }
+}
+
 /// Where one image goes.
 pub trait Destination: Send + Sync {
     /// One platform's image, stored.

@@ -150,22 +150,14 @@ impl Destination for RunDestination {
     ) -> Result<Pushed<RunStored>, DestinationError> {
         Ok(match self {
             Self::Target(target) => {
-                let pushed =
-                    Destination::push(target, platform, export, facts, settings, reporter).await?;
-                Pushed {
-                    stored: RunStored::Manifest(pushed.stored),
-                    reused: pushed.reused,
-                }
+                Destination::push(target, platform, export, facts, settings, reporter)
+                    .await?
+                    .map(RunStored::Manifest)
             }
-            Self::Local(local) => {
-                let pushed = local
-                    .push(platform, export, facts, settings, reporter)
-                    .await?;
-                Pushed {
-                    stored: RunStored::Loaded(pushed.stored),
-                    reused: pushed.reused,
-                }
-            }
+            Self::Local(local) => local
+                .push(platform, export, facts, settings, reporter)
+                .await?
+                .map(RunStored::Loaded),
         })
     }
 

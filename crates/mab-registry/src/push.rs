@@ -6,10 +6,11 @@ use tokio::io::AsyncRead;
 
 use crate::RegistryError;
 use crate::archive::{
-    KnownLayers, ManifestOptions, PushedManifest, StoredLayer, push_archive_reusing, store_manifest,
+    KnownLayers, ManifestOptions, PushedManifest, StoredLayer, layer_descriptor,
+    push_archive_reusing, store_manifest,
 };
 use crate::cache::{CachedLayer, LayerCache};
-use crate::manifest::{Descriptor, LayerCompression, ManifestFormat, media_types};
+use crate::manifest::{LayerCompression, ManifestFormat};
 use crate::remote::RetryPolicy;
 use crate::target::{PushReporter, Target};
 
@@ -234,13 +235,7 @@ async fn known_layers(
             known.insert(
                 diff_id.clone(),
                 (
-                    Descriptor {
-                        media_type: media_type.to_string(),
-                        digest: cached.digest.clone(),
-                        size: cached.size,
-                        platform: None,
-                        annotations: Default::default(),
-                    },
+                    layer_descriptor(media_type, cached.digest.clone(), cached.size),
                     cached.findings(),
                 ),
             );
@@ -252,19 +247,13 @@ async fn known_layers(
 /// The media type a cached blob has in a manifest of `format`; `None` when that format cannot
 /// describe it.
 fn cached_media_type(cached: &CachedLayer, format: ManifestFormat) -> Option<&'static str> {
-    let stored = cached.media_type.as_deref().unwrap_or(if cached.zstd {
-        media_types::OCI_LAYER_ZSTD
-    } else {
-        media_types::OCI_LAYER_GZIP
-    });
-    match (stored, format) {
-        (media_types::OCI_LAYER_GZIP | media_types::DOCKER_LAYER_GZIP, format) => {
-            Some(format.gzip_layer_media_type())
-        }
-        (media_types::OCI_LAYER_ZSTD, ManifestFormat::Oci) => Some(media_types::OCI_LAYER_ZSTD),
-        (media_types::OCI_LAYER_TAR, ManifestFormat::Oci) => Some(media_types::OCI_LAYER_TAR),
-        _ => None,
-    }
+    let compression = match cached.media_type.as_deref() {
+        Some(stored) => LayerCompression::of_media_type(stored)?,
+        // Entries written before media types were remembered: gzip or zstd.
+        None if cached.zstd => LayerCompression::Zstd,
+        None => LayerCompression::Gzip,
+    };
+    compression.media_type(format)
 }
 
 async fn remember(
@@ -286,7 +275,8 @@ async fn remember(
             _ => CachedLayer {
                 digest: layer.digest.clone(),
                 size: layer.size,
-                zstd: layer.media_type == media_types::OCI_LAYER_ZSTD,
+                zstd: LayerCompression::of_media_type(&layer.media_type)
+                    == Some(LayerCompression::Zstd),
                 repositories: Vec::new(),
                 media_type: Some(layer.media_type.clone()),
                 elf: stored.findings.elf.clone(),

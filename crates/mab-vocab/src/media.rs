@@ -91,6 +91,9 @@ pub enum LayerCompression {
 }
 
 impl LayerCompression {
+    /// Every compression, in the order plans list them.
+    pub const ALL: [Self; 3] = [Self::Gzip, Self::Zstd, Self::None];
+
     /// The spelling used in plans: `gzip`, `zstd` or `none`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -133,11 +136,7 @@ mod tests {
 
     #[test]
     fn every_compression_has_one_media_type_per_format_and_maps_back() {
-        for compression in [
-            LayerCompression::Gzip,
-            LayerCompression::Zstd,
-            LayerCompression::None,
-        ] {
+        for compression in LayerCompression::ALL {
             for format in [ManifestFormat::Oci, ManifestFormat::Docker] {
                 if let Some(media_type) = compression.media_type(format) {
                     assert_eq!(

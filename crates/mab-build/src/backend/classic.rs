@@ -9,15 +9,14 @@
 use std::collections::{BTreeMap, HashMap};
 
 use bollard::query_parameters::BuildImageOptionsBuilder;
-use futures::StreamExt;
 use futures::future::BoxFuture;
 
-use super::{Backend, BuilderKind, ImageExport, read_dockerfile, short_hash};
+use super::stream::StreamReader;
+use super::{Backend, BuilderKind, ImageExport, read_dockerfile, short_hash, with_platform_args};
 use crate::BuildError;
 use crate::context::{ContextSpec, context_stream};
 use crate::daemon::{
-    BaseResolver, BuildReporter, BuildRequest, BuiltImage, Daemon, LOG_TAIL_LINES,
-    automatic_platform_args, same_repository,
+    BaseResolver, BuildReporter, BuildRequest, BuiltImage, Daemon, same_repository,
 };
 use crate::dockerfile::Dockerfile;
 
@@ -46,14 +45,6 @@ impl Backend for ClassicBackend {
 }
 
 impl ClassicBackend {
-    /// The build args the daemon gets: the user's, plus BuildKit's automatic platform args
-    /// (the classic builder does not define them), which the user's values override.
-    fn effective_build_args(&self, request: &BuildRequest) -> BTreeMap<String, String> {
-        let mut args = automatic_platform_args(&request.platform, self.daemon.native_platform());
-        args.extend(request.build_args.clone());
-        args
-    }
-
     /// Builds `request` and returns the image, checked to be of the requested platform.
     async fn build_checked(
         &self,
@@ -63,7 +54,8 @@ impl ClassicBackend {
     ) -> Result<BuiltImage, BuildError> {
         let platform = request.platform.to_string();
         let text = read_dockerfile(&request.dockerfile).await?;
-        let build_args = self.effective_build_args(request);
+        // The classic builder does not define the automatic platform args: mab sends them.
+        let build_args = with_platform_args(&self.daemon, request);
         let dockerfile = Dockerfile::parse(&request.dockerfile, &text, &build_args)?;
         if let Some(engine) = self.daemon.engine() {
             dockerfile.check_supported(engine, BuilderKind::Classic)?;
@@ -125,85 +117,20 @@ impl ClassicBackend {
             options = options.target(target);
         }
         let options = options.build();
-        let mut stream = self.daemon.docker().build_image(
+        let stream = self.daemon.docker().build_image(
             options,
             None,
             Some(bollard::body_try_stream(context.body)),
         );
 
-        let mut image_id = None;
-        let mut tail: Vec<String> = Vec::new();
-        let mut failure = None;
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(info) => {
-                    if let Some(text) = info.stream.as_deref().or(info.status.as_deref()) {
-                        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                            reporter.line(line);
-                            tail.push(line.to_string());
-                            if tail.len() > LOG_TAIL_LINES {
-                                tail.remove(0);
-                            }
-                        }
-                    }
-                    if let Some(bollard::models::BuildInfoAux::Default(
-                        bollard::models::ImageId { id: Some(id) },
-                    )) = info.aux
-                    {
-                        image_id = Some(id);
-                    }
-                    if let Some(detail) = info.error_detail {
-                        failure = detail.message;
-                    }
-                }
-                Err(bollard::errors::Error::DockerStreamError { error }) => {
-                    failure = Some(error);
-                    break;
-                }
-                Err(source) => {
-                    // The context producer's error (a file it could not read) explains more,
-                    // unless it only says that the daemon stopped reading (the connection
-                    // broke: `source` says how).
-                    match context.producer.await {
-                        Ok(Err(BuildError::ContextStreamClosed { .. })) => {}
-                        Ok(Err(e)) => return Err(e),
-                        _ => {}
-                    }
-                    return Err(self
-                        .daemon
-                        .daemon_error(format!("building for {platform}"), source));
-                }
-            }
+        let id = StreamReader {
+            daemon: &self.daemon,
+            reporter,
+            platform: &platform,
+            context_dir: &request.context_dir,
         }
-        drop(stream);
-        match context.producer.await {
-            Ok(Ok(())) => {}
-            // The daemon stopped reading the context because the build failed: report that.
-            Ok(Err(BuildError::ContextStreamClosed { .. })) if failure.is_some() => {}
-            Ok(Err(e)) => return Err(e),
-            Err(join) => {
-                return Err(BuildError::ContextRead {
-                    path: request.context_dir.clone(),
-                    source: std::io::Error::other(join),
-                });
-            }
-        }
-        if let Some(message) = failure {
-            let mut message = message.trim().to_string();
-            if !tail.is_empty() {
-                message.push_str("\n  last lines of the build output:\n    ");
-                message.push_str(&tail.join("\n    "));
-            }
-            return Err(BuildError::BuildFailed {
-                platform,
-                endpoint: self.daemon.endpoint().to_string(),
-                message,
-            });
-        }
-        let id = image_id.ok_or_else(|| BuildError::NoImageProduced {
-            platform: platform.clone(),
-            endpoint: self.daemon.endpoint().to_string(),
-        })?;
+        .read(stream, context.producer, (), |_| Vec::new())
+        .await?;
         self.daemon
             .checked_image(id, &request.platform, BuilderKind::Classic)
             .await

@@ -10,14 +10,18 @@
 
 pub(crate) mod buildkit;
 pub(crate) mod classic;
+mod stream;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use futures::future::BoxFuture;
 use tokio::io::AsyncRead;
 
 use crate::BuildError;
-use crate::daemon::{BaseResolver, BuildReporter, BuildRequest, BuiltImage};
+use crate::daemon::{
+    BaseResolver, BuildReporter, BuildRequest, BuiltImage, Daemon, automatic_platform_args,
+};
 
 pub use buildkit::EnginePush;
 pub use mab_vocab::BuilderKind;
@@ -42,6 +46,18 @@ pub trait Backend: Send + Sync {
 
     /// A fresh `docker save` stream of an image this backend built.
     fn export(&self, image: &BuiltImage) -> ImageExport;
+}
+
+/// The user's build args laid over the automatic platform args BuildKit defines (the daemon's
+/// own platform is `BUILDPLATFORM`): what `FROM` lines see, and what the classic builder, which
+/// does not define them, is sent.
+pub(crate) fn with_platform_args(
+    daemon: &Daemon,
+    request: &BuildRequest,
+) -> BTreeMap<String, String> {
+    let mut args = automatic_platform_args(&request.platform, daemon.native_platform());
+    args.extend(request.build_args.clone());
+    args
 }
 
 /// Reads the Dockerfile of a request.

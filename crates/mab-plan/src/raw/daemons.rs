@@ -1,10 +1,10 @@
 //! What the plan says about the machines around the build, as written: `registries:` (settings
 //! per registry host) and `builders:` (the Docker daemons that build, with their TLS files).
 
-use super::fields::{Fields, flag, free_mapping, sequence, text_field, text_list};
+use super::fields::{Fields, flag, free_mapping, scalar_field, sequence, text_field, text_list};
 use super::{BUILDER_KEYS, Field, Item, REGISTRY_KEYS, TLS_KEYS, Text};
 use crate::diagnostic::Diagnostics;
-use crate::tree::{Node, NodeValue, Position, ScalarKind};
+use crate::tree::{Node, Position, ScalarKind};
 
 /// One entry under `registries:`.
 #[derive(Debug)]
@@ -75,28 +75,12 @@ pub(super) fn decode_registries(node: &Node, diagnostics: &mut Diagnostics) -> V
                 registry.insecure = value;
             }
             if let Some(value) = fields.take("stall_limit") {
-                registry.stall_limit = match &value.value {
-                    NodeValue::Scalar(scalar)
-                        if matches!(scalar.kind, ScalarKind::Number | ScalarKind::String) =>
-                    {
-                        Field::Given(Text {
-                            value: scalar.text.clone(),
-                            at: value.at,
-                            verbatim_offset: scalar.verbatim_offset,
-                        })
-                    }
-                    _ => {
-                        diagnostics.error(
-                            value.at,
-                            format!(
-                                "`stall_limit` must be a duration such as 60s, 2m or 90 \
-                                 (seconds); found {}",
-                                value.describe()
-                            ),
-                        );
-                        Field::Invalid
-                    }
-                };
+                registry.stall_limit = scalar_field(
+                    value,
+                    |kind| matches!(kind, ScalarKind::Number | ScalarKind::String),
+                    "`stall_limit` must be a duration such as 60s, 2m or 90 (seconds)",
+                    diagnostics,
+                );
             }
             if let Some(ca_cert) = fields.take("ca_cert") {
                 registry.ca_cert = text_field(
@@ -202,23 +186,12 @@ fn decode_builder(node: &Node, diagnostics: &mut Diagnostics) -> Option<RawBuild
         );
     }
     if let Some(value) = fields.take("max_jobs") {
-        builder.max_jobs = match &value.value {
-            NodeValue::Scalar(scalar) if scalar.kind == ScalarKind::Number => Field::Given(Text {
-                value: scalar.text.clone(),
-                at: value.at,
-                verbatim_offset: scalar.verbatim_offset,
-            }),
-            _ => {
-                diagnostics.error(
-                    value.at,
-                    format!(
-                        "`max_jobs` must be a whole number of at least 1, such as 4; found {}",
-                        value.describe()
-                    ),
-                );
-                Field::Invalid
-            }
-        };
+        builder.max_jobs = scalar_field(
+            value,
+            |kind| *kind == ScalarKind::Number,
+            "`max_jobs` must be a whole number of at least 1, such as 4",
+            diagnostics,
+        );
     }
     if let Some(value) = fields.take("tls") {
         builder.tls = tls(value, diagnostics);

@@ -275,19 +275,40 @@ pub(super) fn text_field(
     expected: &str,
     diagnostics: &mut Diagnostics,
 ) -> Field<Text> {
+    scalar_field(
+        node,
+        |kind| *kind != ScalarKind::Null,
+        &format!("{what} must be {expected}"),
+        diagnostics,
+    )
+}
+
+/// A scalar of a kind `accepts` takes, as text in its written spelling; anything else is
+/// reported as `message` followed by what was found.
+pub(super) fn scalar_field(
+    node: &Node,
+    accepts: impl Fn(&ScalarKind) -> bool,
+    message: &str,
+    diagnostics: &mut Diagnostics,
+) -> Field<Text> {
+    match scalar_text(node, accepts) {
+        Some(text) => Field::Given(text),
+        None => {
+            diagnostics.error(node.at, format!("{message}; found {}", node.describe()));
+            Field::Invalid
+        }
+    }
+}
+
+/// A scalar of a kind `accepts` takes, as text in its written spelling.
+fn scalar_text(node: &Node, accepts: impl Fn(&ScalarKind) -> bool) -> Option<Text> {
     match &node.value {
-        NodeValue::Scalar(scalar) if scalar.kind != ScalarKind::Null => Field::Given(Text {
+        NodeValue::Scalar(scalar) if accepts(&scalar.kind) => Some(Text {
             value: scalar.text.clone(),
             at: node.at,
             verbatim_offset: scalar.verbatim_offset,
         }),
-        _ => {
-            diagnostics.error(
-                node.at,
-                format!("{what} must be {expected}; found {}", node.describe()),
-            );
-            Field::Invalid
-        }
+        _ => None,
     }
 }
 
@@ -385,18 +406,12 @@ pub(super) fn free_mapping<'n>(
 
 /// A key of a mapping, which must be a name (a scalar that is not null).
 fn scalar_key(key: &Node, diagnostics: &mut Diagnostics) -> Option<Text> {
-    match &key.value {
-        NodeValue::Scalar(scalar) if scalar.kind != ScalarKind::Null => Some(Text {
-            value: scalar.text.clone(),
-            at: key.at,
-            verbatim_offset: scalar.verbatim_offset,
-        }),
-        _ => {
-            diagnostics.error(
-                key.at,
-                format!("a key must be a name; found {}", key.describe()),
-            );
-            None
-        }
+    let text = scalar_text(key, |kind| *kind != ScalarKind::Null);
+    if text.is_none() {
+        diagnostics.error(
+            key.at,
+            format!("a key must be a name; found {}", key.describe()),
+        );
     }
+    text
 }

@@ -181,11 +181,7 @@ pub(super) fn decode_settings(
             value,
             "compression",
             "compression",
-            &[
-                ("gzip", LayerCompression::Gzip),
-                ("zstd", LayerCompression::Zstd),
-                ("none", LayerCompression::None),
-            ],
+            &LayerCompression::ALL.map(|c| (c.as_str(), c)),
             diagnostics,
         );
     }

@@ -8,6 +8,7 @@
 //! that fails, is reported as [`EnginePushOutcome::Failed`], and the backend builds again without
 //! it (cached) so that mab's own pusher, with its retries and limits, takes over.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bollard_buildkit_proto::moby::buildkit::v1::StatusResponse;
@@ -73,32 +74,32 @@ pub(crate) enum EnginePushOutcome {
     Failed(String),
 }
 
-/// Follows the BuildKit status of a build whose export pushes.
+/// Follows the BuildKit status of a build whose export pushes (read while the stream is).
 #[derive(Debug, Default)]
 pub(crate) struct ExportWatch {
-    started: bool,
+    started: AtomicBool,
 }
 
 impl ExportWatch {
     /// Takes one status update in.
-    pub(crate) fn saw(&mut self, status: &StatusResponse) {
+    pub(crate) fn saw(&self, status: &StatusResponse) {
         if status
             .vertexes
             .iter()
             .any(|v| v.name.starts_with("exporting to image") || v.name.starts_with("pushing"))
         {
-            self.started = true;
+            self.started.store(true, Ordering::Relaxed);
         }
     }
 
     /// Whether the export (and so the push) has started.
     pub(crate) fn started(&self) -> bool {
-        self.started
+        self.started.load(Ordering::Relaxed)
     }
 
     /// The outcome of a build that ended with `failure` (its message) or well.
     pub(crate) fn outcome(&self, failure: Option<&str>) -> EnginePushOutcome {
-        match (self.started, failure) {
+        match (self.started.load(Ordering::Relaxed), failure) {
             (false, _) => EnginePushOutcome::NotStarted,
             (true, None) => EnginePushOutcome::Pushed,
             (true, Some(message)) => EnginePushOutcome::Failed(message.trim().to_string()),
@@ -175,7 +176,7 @@ mod tests {
 
     #[test]
     fn only_a_failure_after_the_export_started_is_the_pushs() {
-        let mut watch = ExportWatch::default();
+        let watch = ExportWatch::default();
         let status = |name: &str| StatusResponse {
             vertexes: vec![Vertex {
                 name: name.to_string(),

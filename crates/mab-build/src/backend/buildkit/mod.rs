@@ -24,17 +24,14 @@ mod upgrade;
 
 use std::collections::{BTreeMap, HashMap};
 
-use bollard::models::{BuildInfoAux, ImageId};
 use bollard::query_parameters::{BuildImageOptionsBuilder, BuilderVersion};
-use futures::StreamExt;
 use futures::future::BoxFuture;
 
-use super::{Backend, BuilderKind, ImageExport, read_dockerfile, short_hash};
+use super::stream::StreamReader;
+use super::{Backend, BuilderKind, ImageExport, read_dockerfile, short_hash, with_platform_args};
 use crate::BuildError;
 use crate::context::{ContextSpec, context_stream};
-use crate::daemon::{
-    BaseResolver, BuildReporter, BuildRequest, BuiltImage, Daemon, LOG_TAIL_LINES,
-};
+use crate::daemon::{BaseResolver, BuildReporter, BuildRequest, BuiltImage, Daemon};
 use crate::dockerfile::Dockerfile;
 pub use engine_push::EnginePush;
 use engine_push::{EnginePushOutcome, ExportWatch};
@@ -111,8 +108,11 @@ impl BuildKitBackend {
         let daemon = &self.daemon;
         let platform = request.platform.to_string();
         let text = read_dockerfile(&request.dockerfile).await?;
-        let dockerfile =
-            Dockerfile::parse(&request.dockerfile, &text, &self.args_for_parsing(request))?;
+        let dockerfile = Dockerfile::parse(
+            &request.dockerfile,
+            &text,
+            &with_platform_args(&self.daemon, request),
+        )?;
 
         // A `# syntax=` line makes BuildKit pull that frontend. The standard one's features are
         // in the engine's built-in frontend too: when it cannot be pulled (offline), the
@@ -270,111 +270,60 @@ impl BuildKitBackend {
             .docker()
             .clone()
             .with_request_modifier(move |r| as_buildkit_build(r, outputs.as_deref()));
-        let mut stream = docker.build_image(
+        let stream = docker.build_image(
             options.build(),
             None,
             Some(bollard::body_try_stream(context.body)),
         );
 
         let mut progress = PlainProgress::default();
-        let mut image_id = None;
-        let mut tail: Vec<String> = Vec::new();
-        let mut failure = None;
-        let mut export = ExportWatch::default();
-        let show = |line: String, tail: &mut Vec<String>| {
-            reporter.line(&line);
-            tail.push(line);
-            if tail.len() > LOG_TAIL_LINES {
-                tail.remove(0);
-            }
+        let export = ExportWatch::default();
+        let reader = StreamReader {
+            daemon,
+            reporter,
+            platform: &platform,
+            context_dir: &request.context_dir,
         };
-        loop {
-            // Once the export pushes, it must show progress within the stall limit.
-            let item = match engine_push {
-                Some(push) if export.started() => {
-                    match tokio::time::timeout(push.stall_limit, stream.next()).await {
-                        Ok(item) => item,
-                        Err(_) => {
-                            return Err(BuildError::EnginePushFailed {
-                                platform,
-                                endpoint: daemon.endpoint().to_string(),
-                                message: format!(
-                                    "no progress for {} s",
-                                    push.stall_limit.as_secs()
-                                ),
-                            });
-                        }
-                    }
-                }
-                _ => stream.next().await,
-            };
-            let Some(item) = item else { break };
-            match item {
-                Ok(info) => {
-                    match info.aux {
-                        Some(BuildInfoAux::BuildKit(status)) => {
-                            export.saw(&status);
-                            for line in progress.lines(&status) {
-                                show(line, &mut tail);
-                            }
-                        }
-                        Some(BuildInfoAux::Default(ImageId { id: Some(id) })) => {
-                            image_id = Some(id)
-                        }
-                        _ => {}
-                    }
-                    if let Some(text) = info.stream.as_deref().or(info.status.as_deref()) {
-                        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                            show(line.to_string(), &mut tail);
-                        }
-                    }
-                    if let Some(detail) = info.error_detail {
-                        failure = detail.message;
-                    }
-                }
-                Err(bollard::errors::Error::DockerStreamError { error }) => {
-                    failure = Some(error);
-                    break;
-                }
-                Err(source) => {
-                    match context.producer.await {
-                        Ok(Err(BuildError::ContextStreamClosed { .. })) => {}
-                        Ok(Err(e)) => return Err(e),
-                        _ => {}
-                    }
-                    return Err(daemon.daemon_error(format!("building for {platform}"), source));
-                }
-            }
-        }
-        drop(stream);
-        drop(session);
-        match context.producer.await {
-            Ok(Ok(())) => {}
-            Ok(Err(BuildError::ContextStreamClosed { .. })) if failure.is_some() => {}
-            Ok(Err(e)) => return Err(e),
-            Err(join) => {
-                return Err(BuildError::ContextRead {
-                    path: request.context_dir.clone(),
-                    source: std::io::Error::other(join),
-                });
-            }
+        let mut end = reader
+            .read_to_end(
+                stream,
+                context.producer,
+                session,
+                |status| {
+                    export.saw(status);
+                    progress.lines(status)
+                },
+                // Once the export pushes, it must show progress within the stall limit.
+                || {
+                    engine_push
+                        .filter(|_| export.started())
+                        .map(|p| p.stall_limit)
+                },
+            )
+            .await?;
+        if let Some(limit) = end.stalled {
+            return Err(BuildError::EnginePushFailed {
+                platform,
+                endpoint: daemon.endpoint().to_string(),
+                message: format!("no progress for {} s", limit.as_secs()),
+            });
         }
         // On the containerd image store an identical build that named the image first makes
         // this one fail, although the image it built is there (`dangling.rs`); what the engine
         // pushed of it, if anything, is not known: mab pushes it.
         let mut taken_from_another = false;
-        if image_id.is_none()
-            && let Some(id) = failure.as_deref().and_then(dangling::built_by_another)
+        if end.image_id.is_none()
+            && let Some(id) = end.failure.as_deref().and_then(dangling::built_by_another)
         {
             reporter.line(&format!(
                 "image {id} was named by an identical build at the same time: taking it"
             ));
-            failure = None;
-            image_id = Some(id);
+            end.failure = None;
+            end.image_id = Some(id);
             taken_from_another = true;
         }
         let outcome = match engine_push {
-            Some(_) if !taken_from_another => export.outcome(failure.as_deref()),
+            Some(_) if !taken_from_another => export.outcome(end.failure.as_deref()),
             _ => EnginePushOutcome::NotStarted,
         };
         if let EnginePushOutcome::Failed(message) = outcome {
@@ -384,37 +333,11 @@ impl BuildKitBackend {
                 message,
             });
         }
-        if let Some(message) = failure {
-            let mut message = message.trim().to_string();
-            if !tail.is_empty() {
-                message.push_str("\n  last lines of the build output:\n    ");
-                message.push_str(&tail.join("\n    "));
-            }
-            return Err(BuildError::BuildFailed {
-                platform,
-                endpoint: daemon.endpoint().to_string(),
-                message,
-            });
-        }
-        let id = image_id.ok_or_else(|| BuildError::NoImageProduced {
-            platform: platform.clone(),
-            endpoint: daemon.endpoint().to_string(),
-        })?;
+        let id = end.into_image_id(&reader)?;
         let built = daemon
             .checked_image(id, &request.platform, BuilderKind::BuildKit)
             .await?;
         Ok((built, outcome))
-    }
-
-    /// The args `FROM` lines see, to find the base images: the user's, plus the automatic
-    /// platform args BuildKit defines (the daemon's own platform is `BUILDPLATFORM`).
-    fn args_for_parsing(&self, request: &BuildRequest) -> BTreeMap<String, String> {
-        let mut args = crate::daemon::automatic_platform_args(
-            &request.platform,
-            self.daemon.native_platform(),
-        );
-        args.extend(request.build_args.clone());
-        args
     }
 }
 

@@ -1,0 +1,257 @@
+//! Reads: blobs' presence, manifests and small blobs read back with their digests checked,
+//! and blobs mounted or copied from another repository (for `mab manifest`).
+
+use bytes::Bytes;
+use futures::Stream;
+use oci_client::errors::OciDistributionError;
+
+use super::RemoteRepository;
+use super::stall::stalled;
+use crate::RegistryError;
+
+impl RemoteRepository {
+    /// Whether the repository has the blob.
+    pub async fn blob_exists(&self, digest: &str) -> Result<bool, RegistryError> {
+        let reference = self.reference_for_digest(digest);
+        self.run(|| self.client().blob_exists(&reference, digest))
+            .await
+            .map_err(|e| self.error(format!("checking blob {digest} in {}", self.path), e))
+    }
+
+    /// The digest a tag names now, by HEAD (which Docker Hub does not count as a pull).
+    pub(crate) async fn manifest_digest(&self, tag: &str) -> Result<String, RegistryError> {
+        let auth = self.ensure_auth().await?;
+        let reference = self.reference_for(tag);
+        self.run(|| self.client().fetch_manifest_digest(&reference, &auth))
+            .await
+            .map_err(|e| match e {
+                e if is_not_found(&e) => RegistryError::ManifestNotFound {
+                    reference: self.describe(tag),
+                    registry: self.registry.clone(),
+                },
+                e => self.error(format!("reading the digest of {}", self.describe(tag)), e),
+            })
+    }
+
+    /// Reads a manifest or index exactly as stored, by tag or digest. Returns the bytes and their
+    /// digest, checked against the digest asked for and the one the registry announced.
+    pub async fn pull_manifest_raw(
+        &self,
+        tag_or_digest: &str,
+    ) -> Result<(Bytes, String), RegistryError> {
+        let auth = self.ensure_auth().await?;
+        let described = self.describe(tag_or_digest);
+        let reference = self.reference_for(tag_or_digest);
+        let (bytes, announced) = match self
+            .run(|| {
+                self.client()
+                    .pull_manifest_raw(&reference, &auth, READABLE_MANIFEST_TYPES)
+            })
+            .await
+        {
+            Ok(answer) => answer,
+            Err(e) if is_not_found(&e) => {
+                return Err(RegistryError::ManifestNotFound {
+                    reference: described,
+                    registry: self.registry.clone(),
+                });
+            }
+            Err(OciDistributionError::DigestError(
+                oci_client::errors::DigestError::VerificationError { expected, actual },
+            )) => {
+                return Err(RegistryError::DigestMismatch {
+                    registry: self.registry.clone(),
+                    what: format!("manifest {described}"),
+                    expected,
+                    actual,
+                });
+            }
+            Err(e) => return Err(self.error(format!("reading manifest {described}"), e)),
+        };
+        if bytes.len() > MAX_MANIFEST_SIZE {
+            return Err(RegistryError::MalformedManifest {
+                reference: described,
+                message: format!(
+                    "it is {} bytes, more than the {} bytes a manifest may have",
+                    bytes.len(),
+                    MAX_MANIFEST_SIZE
+                ),
+            });
+        }
+        let actual = crate::manifest::sha256_digest(&bytes);
+        let expected = [Some(announced.as_str()), reference.digest()];
+        for expected in expected.into_iter().flatten() {
+            if expected.starts_with("sha256:") && expected != actual {
+                return Err(RegistryError::DigestMismatch {
+                    registry: self.registry.clone(),
+                    what: format!("manifest {described}"),
+                    expected: expected.to_string(),
+                    actual,
+                });
+            }
+        }
+        Ok((bytes, actual))
+    }
+
+    /// Reads a small blob (an image config) whole, refusing more than `max_size` bytes; checks
+    /// its digest.
+    pub async fn pull_small_blob(
+        &self,
+        digest: &str,
+        max_size: u64,
+    ) -> Result<Bytes, RegistryError> {
+        use futures::StreamExt;
+        let described = format!("blob {digest} in {}", self.name());
+        let mut stream = self.open_blob(digest, &described).await?;
+        let mut body = bytes::BytesMut::new();
+        let limit = self.stall_limit();
+        loop {
+            let chunk = match tokio::time::timeout(limit, stream.next()).await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(_) => return Err(self.error(format!("reading {described}"), stalled(limit))),
+            };
+            let chunk = chunk.map_err(|e| self.error(format!("reading {described}"), e.into()))?;
+            if (body.len() + chunk.len()) as u64 > max_size {
+                return Err(RegistryError::MalformedManifest {
+                    reference: described,
+                    message: format!("it is larger than {max_size} bytes"),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let actual = crate::manifest::sha256_digest(&body);
+        if actual != digest {
+            return Err(RegistryError::DigestMismatch {
+                registry: self.registry.clone(),
+                what: described,
+                expected: digest.to_string(),
+                actual,
+            });
+        }
+        Ok(body.freeze())
+    }
+
+    /// Asks the registry to mount a blob of `source` (same registry) into this repository.
+    /// `false` when it did not: a 202 answer (it opened an upload instead), or any refusal; the
+    /// caller then copies the blob.
+    pub async fn mount_blob_from(
+        &self,
+        source: &RemoteRepository,
+        digest: &str,
+    ) -> Result<bool, RegistryError> {
+        self.ensure_auth().await?;
+        let mounted = self
+            .within(self.client().mount_blob(
+                &self.reference_for_digest(digest),
+                &source.reference_for_digest(digest),
+                digest,
+            ))
+            .await
+            .is_ok();
+        Ok(mounted && self.blob_exists(digest).await?)
+    }
+
+    /// Copies a blob from `source` into this repository as a stream (never whole in memory),
+    /// checking its digest on the way.
+    pub async fn copy_blob_from(
+        &self,
+        source: &RemoteRepository,
+        digest: &str,
+        size: u64,
+    ) -> Result<(), RegistryError> {
+        let described = format!("blob {digest} of {}", source.name());
+        let stream = source.open_blob(digest, &described).await?;
+        let body = verify_stream(stream, digest.to_string());
+        let (stored, stored_size) = self
+            .upload_stream(body, || format!("copying {described} to {}", self.path))
+            .await?;
+        if stored != digest || stored_size != size {
+            return Err(RegistryError::DigestMismatch {
+                registry: source.registry.clone(),
+                what: described,
+                expected: format!("{digest} ({size} bytes)"),
+                actual: format!("{stored} ({stored_size} bytes)"),
+            });
+        }
+        Ok(())
+    }
+    /// A blob of this repository as a stream (`described` names it in errors); a blob the
+    /// registry does not have is [`RegistryError::BlobNotFound`].
+    async fn open_blob(
+        &self,
+        digest: &str,
+        described: &str,
+    ) -> Result<oci_client::client::SizedStream, RegistryError> {
+        self.ensure_auth().await?;
+        let reference = self.reference_for_digest(digest);
+        match self
+            .within(self.client().pull_blob_stream(&reference, digest))
+            .await
+        {
+            Ok(stream) => Ok(stream),
+            Err(e) if is_not_found(&e) => Err(RegistryError::BlobNotFound {
+                digest: digest.to_string(),
+                repository: self.name(),
+                registry: self.registry.clone(),
+            }),
+            Err(e) => Err(self.error(format!("reading {described}"), e)),
+        }
+    }
+}
+
+/// The largest manifest mab accepts (the OCI distribution spec's recommended limit).
+const MAX_MANIFEST_SIZE: usize = 4 * 1024 * 1024;
+
+/// The manifest media types mab reads from registries.
+const READABLE_MANIFEST_TYPES: &[&str] = &[
+    crate::manifest::media_types::DOCKER_MANIFEST,
+    crate::manifest::media_types::DOCKER_LIST,
+    crate::manifest::media_types::OCI_MANIFEST,
+    crate::manifest::media_types::OCI_INDEX,
+];
+
+/// Whether a registry answer means "there is no such manifest (or repository)".
+fn is_not_found(error: &OciDistributionError) -> bool {
+    use oci_client::errors::OciErrorCode;
+    match error {
+        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
+            matches!(
+                e.code,
+                OciErrorCode::ManifestUnknown
+                    | OciErrorCode::NameUnknown
+                    | OciErrorCode::NotFound
+                    | OciErrorCode::BlobUnknown
+            )
+        }),
+        OciDistributionError::ServerError { code, .. } => *code == 404,
+        _ => false,
+    }
+}
+
+/// Passes a byte stream through, and ends it with an error if its sha256 is not `expected`.
+fn verify_stream(
+    stream: impl Stream<Item = Result<Bytes, std::io::Error>> + Send + Unpin + 'static,
+    expected: String,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    use futures::StreamExt;
+    use sha2::Digest;
+    let start = Some((stream, sha2::Sha256::new(), expected));
+    futures::stream::unfold(start, |state| async move {
+        let (mut stream, mut hasher, expected) = state?;
+        match stream.next().await {
+            Some(Ok(bytes)) => {
+                hasher.update(&bytes);
+                Some((Ok(bytes), Some((stream, hasher, expected))))
+            }
+            Some(Err(e)) => Some((Err(e), None)),
+            None => {
+                let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
+                (actual != expected).then(|| {
+                    let message = format!("the blob has digest {actual}, expected {expected}");
+                    (Err(std::io::Error::other(message)), None)
+                })
+            }
+        }
+    })
+}
