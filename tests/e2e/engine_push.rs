@@ -27,9 +27,14 @@ fn layer_media_types(repository: &str, platform_digest: &str) -> Vec<String> {
 fn the_engine_pushes_each_platform_by_digest_and_mab_publishes_the_index() {
     let env = TestEnv::get();
     let dir = PlanDir::new("engine-push");
+    // A layer of this run only: the classic builder picks any of several cached images of the
+    // same step, and each earlier run left one with other random bytes.
     dir.write(
         "Dockerfile",
-        &dockerfile("RUN uname -m > /arch && head -c 65536 /dev/urandom > /noise\nCMD cat /arch"),
+        &dockerfile(&format!(
+            "ARG WHICH\nRUN uname -m > /arch && echo $WHICH {} > /which && head -c 65536 /dev/urandom > /noise\nCMD cat /arch",
+            dir.repo_path()
+        )),
     );
     let gzip = dir.repository_with("gzip");
     let zstd = dir.repository_with("zstd");
@@ -38,8 +43,8 @@ fn the_engine_pushes_each_platform_by_digest_and_mab_publishes_the_index() {
         &format!(
             "version: 1\nregistries:\n  {registry:?}: {{ insecure: true }}\n\
              defaults:\n  platforms: [linux/amd64, linux/arm64]\n  build_args: {{ BASE_IMAGE: {base:?} }}\n\
-             images:\n  - repository: {gzip}\n    format: docker\n\
-             \x20 - repository: {zstd}\n    compression: zstd\n",
+             images:\n  - repository: {gzip}\n    format: docker\n    build_args: {{ BASE_IMAGE: {base:?}, WHICH: gzip }}\n\
+             \x20 - repository: {zstd}\n    compression: zstd\n    build_args: {{ BASE_IMAGE: {base:?}, WHICH: zstd }}\n",
             registry = env.registry,
             base = env.base_image,
         ),
@@ -102,6 +107,8 @@ fn the_engine_pushes_each_platform_by_digest_and_mab_publishes_the_index() {
     }
 
     // A rerun publishes the same index: the engine's export of a cached build is the same.
+    // (The two images differ by `WHICH`, so that neither builder's cache can give one the
+    // other's random layer.)
     let again = mab()
         .args(["build", "--engine-push", "--json"])
         .arg(dir.plan())
@@ -111,7 +118,7 @@ fn the_engine_pushes_each_platform_by_digest_and_mab_publishes_the_index() {
         assert_eq!(
             index_digest(&again, repository),
             index_digest(&out, repository),
-            "{repository}"
+            "{repository}\nfirst run:\n{out}\nrerun:\n{again}"
         );
     }
 }

@@ -28,7 +28,7 @@ pub struct Args {
 /// does (`buildkit::`: secrets, ssh, cache mounts, BUILDPLATFORM stages), and, to keep it
 /// short, those that build no image (`mab manifest`, completions and man pages, dry runs, usage errors) and those
 /// whose images are incidental to what they test on the registry's side or in the output
-/// (layer compression, credentials, the docker format, registry faults and the soak under
+/// (layer compression, credentials, the docker format, the engine's push, registry faults and the soak under
 /// random faults, malformed registries,
 /// OCI layouts, verification, many images at once, the platform lint, CI's files). What the
 /// builder does — building both platforms, `FROM` another image of the plan, builders,
@@ -42,6 +42,7 @@ const CLASSIC_PASS_SKIPS: &[&str] = &[
     "compression::",
     "credentials::",
     "docker_format::",
+    "engine_push::",
     "faults::",
     "soak::",
     "malformed_registry::",
