@@ -4,17 +4,6 @@
 
 use mab_tests::*;
 
-fn layer_media_types(repository: &str, platform_digest: &str) -> Vec<String> {
-    let raw = registry_raw(&format!("{repository}@{platform_digest}"));
-    let manifest: serde_json::Value = serde_json::from_slice(&raw).expect("manifest");
-    manifest["layers"]
-        .as_array()
-        .expect("layers")
-        .iter()
-        .map(|l| l["mediaType"].as_str().expect("mediaType").to_string())
-        .collect()
-}
-
 #[test]
 fn zstd_and_uncompressed_layers() {
     let env = TestEnv::get();
@@ -56,15 +45,7 @@ fn zstd_and_uncompressed_layers() {
                 "{repository}: {types:?}"
             );
         }
-        let copy = tempfile::tempdir().expect("copy folder");
-        skopeo([
-            "copy",
-            "--all",
-            "--src-tls-verify=false",
-            &format!("docker://{repository}:latest"),
-            &format!("oci:{}", copy.path().display()),
-        ])
-        .assert_success();
+        skopeo_copies_whole(&format!("{repository}:latest"));
     }
     for (platform, machine) in [("linux/amd64", "x86_64"), ("linux/arm64", "aarch64")] {
         let arch = docker_run_platform(&format!("{plain}:latest"), platform);

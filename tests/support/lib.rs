@@ -751,6 +751,34 @@ pub fn json_platforms(image: &Value) -> Vec<(String, String)> {
     v
 }
 
+/// The media types of the layers of the manifest `platform_digest` in `repository`.
+#[track_caller]
+pub fn layer_media_types(repository: &str, platform_digest: &str) -> Vec<String> {
+    let raw = registry_raw(&format!("{repository}@{platform_digest}"));
+    let manifest: Value = serde_json::from_slice(&raw).expect("manifest");
+    manifest["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .map(|l| l["mediaType"].as_str().expect("mediaType").to_string())
+        .collect()
+}
+
+/// Copies every platform of `image` (a tag in the test registry) with skopeo into an OCI
+/// layout, which reads every blob and checks its digest.
+#[track_caller]
+pub fn skopeo_copies_whole(image: &str) {
+    let copy = tempfile::tempdir().expect("copy folder");
+    skopeo([
+        "copy",
+        "--all",
+        "--src-tls-verify=false",
+        &format!("docker://{image}"),
+        &format!("oci:{}", copy.path().display()),
+    ])
+    .assert_success();
+}
+
 /// The sorted strings of a JSON array.
 #[track_caller]
 pub fn strings(v: &Value) -> Vec<String> {

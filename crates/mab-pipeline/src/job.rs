@@ -197,9 +197,20 @@ where
     // Builders that failed under this job, and how the last one failed.
     let mut excluded = Vec::new();
     let mut last_failure: Option<PipelineError> = None;
+    // A builder that failed under the job but still answers (a build stream broken by the
+    // daemon, seen on Docker 28.5 under load) gets the job once more when no other builder can
+    // take it.
+    let mut once_more: Option<usize> = None;
+    let mut tried_once_more = false;
     loop {
         let lease = match run.builders.acquire(platform, &excluded).await {
             Ok(lease) => lease,
+            Err(_) if !tried_once_more && once_more.is_some() => {
+                tried_once_more = true;
+                let again = once_more.take();
+                excluded.retain(|index| Some(*index) != again);
+                continue;
+            }
             Err(error) => {
                 job.events
                     .event(JobEvent::Failed(JobFailure::NoBuilderLeft));
@@ -291,6 +302,9 @@ where
                     lost: lost.is_some(),
                     error: &error,
                 });
+                if lost.is_none() && !tried_once_more {
+                    once_more = Some(lease.index());
+                }
                 excluded.push(lease.index());
                 last_failure = Some(error);
             }

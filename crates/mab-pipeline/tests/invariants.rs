@@ -48,6 +48,12 @@ enum Happened {
         pull: Vec<String>,
         base: Option<String>,
     },
+    /// A build started on a builder.
+    Attempted {
+        builder: String,
+        image: String,
+        platform: String,
+    },
 }
 
 #[derive(Default)]
@@ -83,6 +89,8 @@ enum Behaviour {
     Builds,
     /// The daemon goes away under the job.
     BuilderFails,
+    /// The build stream breaks the first time; the next try builds.
+    BuilderFailsOnce,
     /// A `RUN` step fails.
     DockerfileFails,
 }
@@ -92,6 +100,8 @@ struct FakeBuilder {
     platforms: Vec<Platform>,
     /// (image, platform) → behaviour; default: builds.
     script: Vec<(&'static str, &'static str, Behaviour)>,
+    /// Whether it still answers when probed after a failure (else it is lost).
+    answers_after_failure: bool,
 }
 
 struct FakePool(Arc<PoolState>);
@@ -100,6 +110,8 @@ struct PoolState {
     builders: Vec<FakeBuilder>,
     log: Arc<Log>,
     probes: AtomicU64,
+    /// Failures of `BuilderFailsOnce` so far.
+    flakes: AtomicU64,
 }
 
 /// The image a request is for: the name of its context folder.
@@ -143,9 +155,9 @@ impl BuilderPool for FakePool {
         })
     }
 
-    async fn probe_after_failure<'a>(&'a self, _lease: &'a OwnedLease) -> Option<String> {
+    async fn probe_after_failure<'a>(&'a self, lease: &'a OwnedLease) -> Option<String> {
         self.0.probes.fetch_add(1, Ordering::Relaxed);
-        Some("gone".to_string())
+        (!self.0.builders[lease.index].answers_after_failure).then(|| "gone".to_string())
     }
 }
 
@@ -185,11 +197,23 @@ impl BuilderLease for OwnedLease {
                 .platform_image("r.example/team/base:latest", &request.platform)
                 .await,
         });
-        let behaviour = builder
+        self.pool.log.push(Happened::Attempted {
+            builder: builder.name.to_string(),
+            image: image.clone(),
+            platform: platform.clone(),
+        });
+        let mut behaviour = builder
             .script
             .iter()
             .find(|(i, p, _)| *i == image && *p == platform)
             .map_or(Behaviour::Builds, |(_, _, b)| *b);
+        if behaviour == Behaviour::BuilderFailsOnce {
+            behaviour = if self.pool.flakes.fetch_add(1, Ordering::Relaxed) == 0 {
+                Behaviour::BuilderFails
+            } else {
+                Behaviour::Builds
+            };
+        }
         match behaviour {
             Behaviour::Builds => {
                 self.pool.log.push(Happened::Built {
@@ -205,10 +229,12 @@ impl BuilderLease for OwnedLease {
                     pushed_by_engine: false,
                 })
             }
-            Behaviour::BuilderFails => Err(BuildError::NoImageProduced {
-                platform,
-                endpoint: builder.name.to_string(),
-            }),
+            Behaviour::BuilderFails | Behaviour::BuilderFailsOnce => {
+                Err(BuildError::NoImageProduced {
+                    platform,
+                    endpoint: builder.name.to_string(),
+                })
+            }
             Behaviour::DockerfileFails => Err(BuildError::BuildFailed {
                 platform,
                 endpoint: builder.name.to_string(),
@@ -403,6 +429,7 @@ fn world(builders: Vec<FakeBuilder>, refuse: &[&str]) -> World {
             builders,
             log: Arc::clone(&log),
             probes: AtomicU64::new(0),
+            flakes: AtomicU64::new(0),
         })),
         log,
         destinations,
@@ -417,6 +444,7 @@ fn both(name: &'static str) -> FakeBuilder {
             "linux/arm64".parse().unwrap(),
         ],
         script: Vec::new(),
+        answers_after_failure: false,
     }
 }
 
@@ -542,6 +570,59 @@ async fn a_builder_failure_moves_the_job_to_another_builder() {
         .find(|p| p.platform.to_string() == "linux/amd64")
         .unwrap();
     assert_eq!(amd64.builder.as_deref(), Some("steady"));
+}
+
+/// The attempts of `image` for `platform`, by builder, in order.
+fn attempts(log: &Log, image: &str, platform: &str) -> Vec<String> {
+    log.all()
+        .into_iter()
+        .filter_map(|h| match h {
+            Happened::Attempted {
+                builder,
+                image: i,
+                platform: p,
+            } if i == image && p == platform => Some(builder),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_only_builder_still_answering_after_failing_gets_the_job_once_more() {
+    let mut alone = both("alone");
+    alone.answers_after_failure = true;
+    alone
+        .script
+        .push(("base", "linux/amd64", Behaviour::BuilderFailsOnce));
+    let world = world(vec![alone], &[]);
+    let outcome = run(&world).await;
+    assert!(outcome.all_published(), "{outcome:?}");
+    assert_eq!(
+        attempts(&world.log, "base", "linux/amd64"),
+        ["alone", "alone"]
+    );
+    assert_eq!(world.pool.0.probes.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test]
+async fn a_builder_failing_twice_under_a_job_is_not_tried_a_third_time() {
+    let mut alone = both("alone");
+    alone.answers_after_failure = true;
+    alone
+        .script
+        .push(("base", "linux/amd64", Behaviour::BuilderFails));
+    let world = world(vec![alone], &[]);
+    let outcome = run(&world).await;
+    assert_eq!(
+        attempts(&world.log, "base", "linux/amd64"),
+        ["alone", "alone"]
+    );
+    let failures = outcome.images[0].result.as_ref().unwrap_err();
+    assert!(
+        matches!(&failures[0].error, PipelineError::BuildersExhausted { .. }),
+        "{failures:?}"
+    );
+    assert!(world.log.published().is_empty());
 }
 
 #[tokio::test]

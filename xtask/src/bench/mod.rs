@@ -611,16 +611,7 @@ impl Bench<'_> {
                     self.unlink_all(&a)?;
                     res.docker_activity.push(a);
                 } else {
-                    let repo = format!("bench/push-mab-{}-r{r}", self.stamp);
-                    let plan = self.write_plan(
-                        &format!("push-r{r}"),
-                        "../big",
-                        &[Image {
-                            repository: self.reg_name(&repo),
-                            platforms: vec!["linux/amd64"],
-                            build_args: vec![("BASE", self.env.amd64_base.clone())],
-                        }],
-                    )?;
+                    let plan = self.big_plan(&format!("push-r{r}"), "mab", r)?;
                     // A fresh MAB_HOME: mab has no local memory of these layers, and the
                     // repository is new, so every blob is really compressed and uploaded.
                     let home = self.work.join(format!("mab-home-push-r{r}"));
@@ -639,16 +630,7 @@ impl Bench<'_> {
             // The engine's own push, where its image store keeps compressed blobs.
             if self.env.engine == Some(crate::engine::Engine::Newest) {
                 signals::check()?;
-                let repo = format!("bench/push-engine-{}-r{r}", self.stamp);
-                let plan = self.write_plan(
-                    &format!("push-engine-r{r}"),
-                    "../big",
-                    &[Image {
-                        repository: self.reg_name(&repo),
-                        platforms: vec!["linux/amd64"],
-                        build_args: vec![("BASE", self.env.amd64_base.clone())],
-                    }],
-                )?;
+                let plan = self.big_plan(&format!("push-engine-r{r}"), "engine", r)?;
                 let home = self.work.join(format!("mab-home-push-engine-r{r}"));
                 let mark = self.reg.mark()?;
                 let run = self.mab_build_with(
@@ -736,6 +718,21 @@ impl Bench<'_> {
             );
         }
         Ok(res)
+    }
+
+    /// A plan of the 512 MiB image alone, for linux/amd64, into a fresh repository
+    /// (`bench/push-WHO-STAMP-rRUN`).
+    fn big_plan(&self, name: &str, who: &str, run: usize) -> Result<PathBuf> {
+        let repo = format!("bench/push-{who}-{}-r{run}", self.stamp);
+        self.write_plan(
+            name,
+            "../big",
+            &[Image {
+                repository: self.reg_name(&repo),
+                platforms: vec!["linux/amd64"],
+                build_args: vec![("BASE", self.env.amd64_base.clone())],
+            }],
+        )
     }
 
     /// CPU meters of dockerd and of the registry.
