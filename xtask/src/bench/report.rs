@@ -655,13 +655,20 @@ pub fn markdown_all(all: &[Results]) -> String {
         for r in all {
             let mut of_engine = std::collections::HashMap::new();
             let mut group = String::new();
+            let mut after: Option<usize> = None;
             for x in rows(r) {
                 if !x.bench.is_empty() {
                     group = x.bench.clone();
                 }
                 let key = (group.clone(), x.figure.trim().to_string());
-                if !keys.iter().any(|(g, f, _)| (g, f) == (&key.0, &key.1)) {
-                    keys.push((key.0.clone(), key.1.clone(), x.target.clone()));
+                match keys.iter().position(|(g, f, _)| (g, f) == (&key.0, &key.1)) {
+                    Some(at) => after = Some(at),
+                    // A row only this engine has goes right after the row before it here.
+                    None => {
+                        let at = after.map_or(keys.len(), |a| a + 1);
+                        keys.insert(at, (key.0.clone(), key.1.clone(), x.target.clone()));
+                        after = Some(at);
+                    }
                 }
                 of_engine.insert(key, x);
             }
