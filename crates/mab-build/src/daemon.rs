@@ -597,19 +597,8 @@ impl Daemon {
         images
             .into_iter()
             .flat_map(|image| image.manifests.unwrap_or_default())
-            .filter(|m| {
-                m.available && m.kind == Some(bollard::models::ImageManifestSummaryKindEnum::IMAGE)
-            })
-            .find_map(|m| {
-                let p = &m.image_data.as_ref()?.platform;
-                platform
-                    .matches_config(
-                        p.os.as_deref().unwrap_or_default(),
-                        p.architecture.as_deref().unwrap_or_default(),
-                        p.variant.as_deref().filter(|v| !v.is_empty()),
-                    )
-                    .then_some(m.id)
-            })
+            .find(|m| is_platform_image(m, Some(platform)))
+            .map(|m| m.id)
     }
 
     /// On the containerd image store, where the image id of one platform of a multi-platform
@@ -622,21 +611,11 @@ impl Daemon {
             .build();
         let images = self.docker().list_images(Some(options)).await.ok()?;
         images.into_iter().find_map(|image| {
-            let holds = image.manifests.unwrap_or_default().into_iter().any(|m| {
-                m.id == id
-                    && m.available
-                    && m.kind == Some(bollard::models::ImageManifestSummaryKindEnum::IMAGE)
-                    && platform.is_none_or(|platform| {
-                        m.image_data.as_ref().is_some_and(|data| {
-                            let p = &data.platform;
-                            platform.matches_config(
-                                p.os.as_deref().unwrap_or_default(),
-                                p.architecture.as_deref().unwrap_or_default(),
-                                p.variant.as_deref().filter(|v| !v.is_empty()),
-                            )
-                        })
-                    })
-            });
+            let holds = image
+                .manifests
+                .unwrap_or_default()
+                .iter()
+                .any(|m| m.id == id && is_platform_image(m, platform));
             holds.then_some(image.id)
         })
     }
@@ -736,8 +715,28 @@ pub(crate) fn base_platform(base: &BaseImage, target: &Platform) -> Platform {
     }
 }
 
+/// Whether one manifest a multi-platform image lists (`docker images --manifests`) is an
+/// available platform image, of `platform` if given.
+fn is_platform_image(
+    manifest: &bollard::models::ImageManifestSummary,
+    platform: Option<&Platform>,
+) -> bool {
+    manifest.available
+        && manifest.kind == Some(bollard::models::ImageManifestSummaryKindEnum::IMAGE)
+        && platform.is_none_or(|platform| {
+            manifest.image_data.as_ref().is_some_and(|data| {
+                let p = &data.platform;
+                platform.matches_config(
+                    p.os.as_deref().unwrap_or_default(),
+                    p.architecture.as_deref().unwrap_or_default(),
+                    p.variant.as_deref().filter(|v| !v.is_empty()),
+                )
+            })
+        })
+}
+
 /// Whether `reference` is an image id (`sha256:` and 64 hex digits), not a name.
-fn is_image_id(reference: &str) -> bool {
+pub(crate) fn is_image_id(reference: &str) -> bool {
     reference
         .strip_prefix("sha256:")
         .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))

@@ -18,8 +18,7 @@ pub(crate) fn built_by_another(message: &str) -> Option<String> {
     let rest = &message[start..];
     let end = rest.find(EXISTS)?;
     let id = &rest[..end];
-    let hex = id.strip_prefix("sha256:")?;
-    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.to_string())
+    crate::daemon::is_image_id(id).then(|| id.to_string())
 }
 
 #[cfg(test)]

@@ -59,7 +59,7 @@ impl EnginePush {
         // compression is still sent as it is.
         put("force-compression", "true");
         let outputs = serde_json::json!([{ "type": "image", "attrs": attrs }]);
-        percent_encode(&outputs.to_string())
+        form_urlencoded::byte_serialize(outputs.to_string().as_bytes()).collect()
     }
 }
 
@@ -99,25 +99,12 @@ impl ExportWatch {
 
     /// The outcome of a build that ended with `failure` (its message) or well.
     pub(crate) fn outcome(&self, failure: Option<&str>) -> EnginePushOutcome {
-        match (self.started.load(Ordering::Relaxed), failure) {
+        match (self.started(), failure) {
             (false, _) => EnginePushOutcome::NotStarted,
             (true, None) => EnginePushOutcome::Pushed,
             (true, Some(message)) => EnginePushOutcome::Failed(message.trim().to_string()),
         }
     }
-}
-
-/// Percent-encodes a query parameter's value (RFC 3986 unreserved characters stay).
-fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() * 3);
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -136,19 +123,11 @@ mod tests {
     }
 
     fn decoded(query: &str) -> serde_json::Value {
-        let mut bytes = Vec::new();
-        let mut rest = query.as_bytes();
-        while let Some((&first, tail)) = rest.split_first() {
-            if first == b'%' {
-                let hex = std::str::from_utf8(&tail[..2]).unwrap();
-                bytes.push(u8::from_str_radix(hex, 16).unwrap());
-                rest = &tail[2..];
-            } else {
-                bytes.push(first);
-                rest = tail;
-            }
-        }
-        serde_json::from_slice(&bytes).unwrap()
+        let pair = format!("outputs={query}");
+        let (_, json) = form_urlencoded::parse(pair.as_bytes())
+            .next()
+            .expect("one parameter");
+        serde_json::from_str(&json).unwrap()
     }
 
     #[test]
