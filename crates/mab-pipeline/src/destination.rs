@@ -48,6 +48,16 @@ impl<S> Pushed<S> {
     }
 }
 
+/// A registry repository an engine may push to itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnginePushTarget {
+    /// `registry/path`.
+    pub repository: String,
+    /// How long a request to its registry may move no bytes (the plan's `stall_limit`, or
+    /// `--stall-limit`).
+    pub stall_limit: std::time::Duration,
+}
+
 /// Where one image goes.
 pub trait Destination: Send + Sync {
     /// One platform's image, stored.
@@ -68,9 +78,9 @@ pub trait Destination: Send + Sync {
         false
     }
 
-    /// The repository (`registry/path`) an engine may push this destination's images to by
-    /// digest; `None` when only mab can store them here (an OCI layout, the local daemon).
-    fn engine_push_repository(&self) -> Option<String> {
+    /// Where an engine may push this destination's images by digest; `None` when only mab
+    /// can store them here (an OCI layout, the local daemon).
+    fn engine_push_target(&self) -> Option<EnginePushTarget> {
         None
     }
 
@@ -176,9 +186,12 @@ impl Destination for Target {
         })
     }
 
-    fn engine_push_repository(&self) -> Option<String> {
+    fn engine_push_target(&self) -> Option<EnginePushTarget> {
         match self {
-            Target::Registry(repository) => Some(repository.name()),
+            Target::Registry(repository) => Some(EnginePushTarget {
+                repository: repository.name(),
+                stall_limit: repository.stall_limit(),
+            }),
             Target::Layout { .. } => None,
         }
     }
@@ -189,12 +202,11 @@ impl Destination for Target {
         digest: &'a str,
         facts: ImageFacts<'a>,
     ) -> Result<Option<Pushed<PushedManifest>>, RegistryError> {
-        Ok(adopt_manifest(self, digest, facts)
-            .await?
-            .map(|stored| Pushed {
-                stored,
-                reused: false,
-            }))
+        let adopted = adopt_manifest(self, digest, facts).await?;
+        Ok(adopted.map(|stored| Pushed {
+            stored,
+            reused: false,
+        }))
     }
 
     async fn attach<'a>(

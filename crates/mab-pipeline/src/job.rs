@@ -137,15 +137,17 @@ fn engine_push<D: Destination>(
     {
         return None;
     }
-    let repositories = destinations
+    let targets = destinations
         .iter()
-        .map(Destination::engine_push_repository)
+        .map(Destination::engine_push_target)
         .collect::<Option<Vec<_>>>()?;
     Some(mab_build::EnginePush {
-        repositories,
+        // One export pushes to all of them: it is given up only when it has stalled longer
+        // than any of their registries allows.
+        stall_limit: targets.iter().map(|t| t.stall_limit).max()?,
+        repositories: targets.into_iter().map(|t| t.repository).collect(),
         format: manifest.format,
         compression: manifest.compression,
-        stall_limit: mab_registry::DEFAULT_STALL_LIMIT,
     })
 }
 
@@ -205,7 +207,8 @@ where
     loop {
         let lease = match run.builders.acquire(platform, &excluded).await {
             Ok(lease) => lease,
-            Err(_) if !tried_once_more && once_more.is_some() => {
+            // Only ever set before the second chance is used.
+            Err(_) if once_more.is_some() => {
                 tried_once_more = true;
                 let again = once_more.take();
                 excluded.retain(|index| Some(*index) != again);

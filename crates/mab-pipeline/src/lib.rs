@@ -51,7 +51,7 @@ mod sign;
 pub use bases::RegistryBases;
 pub use builders::{BuilderLease, BuilderPool, FleetBuilders};
 pub use check::unbuildable_platforms;
-pub use destination::{Destination, Pushed, StoredImage};
+pub use destination::{Destination, EnginePushTarget, Pushed, StoredImage};
 pub use error::{DestinationError, PipelineError};
 pub use events::{Events, JobEvent, JobEvents, JobFailure, Notice, Placement};
 pub use inputs::check_build_inputs;

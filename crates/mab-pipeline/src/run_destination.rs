@@ -10,7 +10,9 @@ use mab_registry::{
 };
 use mab_sbom::LayerContents;
 
-use crate::{Destination, DestinationError, LoadedImage, LocalDaemon, Pushed, StoredImage};
+use crate::{
+    Destination, DestinationError, EnginePushTarget, LoadedImage, LocalDaemon, Pushed, StoredImage,
+};
 
 /// A registry repository or OCI layout, or the local daemon.
 #[derive(Clone)]
@@ -113,9 +115,9 @@ impl Destination for RunDestination {
         matches!(self, Self::Local(_))
     }
 
-    fn engine_push_repository(&self) -> Option<String> {
+    fn engine_push_target(&self) -> Option<EnginePushTarget> {
         match self {
-            Self::Target(target) => target.engine_push_repository(),
+            Self::Target(target) => target.engine_push_target(),
             Self::Local(_) => None,
         }
     }
@@ -127,15 +129,10 @@ impl Destination for RunDestination {
         facts: ImageFacts<'a>,
     ) -> Result<Option<Pushed<RunStored>>, DestinationError> {
         Ok(match self {
-            Self::Target(target) => {
-                target
-                    .adopt(platform, digest, facts)
-                    .await?
-                    .map(|pushed| Pushed {
-                        stored: RunStored::Manifest(pushed.stored),
-                        reused: pushed.reused,
-                    })
-            }
+            Self::Target(target) => target
+                .adopt(platform, digest, facts)
+                .await?
+                .map(|pushed| pushed.map(RunStored::Manifest)),
             Self::Local(_) => None,
         })
     }

@@ -107,7 +107,7 @@ impl Activity {
 
 impl RemoteRepository {
     /// How long a request to this registry may move no bytes.
-    pub(crate) fn stall_limit(&self) -> std::time::Duration {
+    pub fn stall_limit(&self) -> std::time::Duration {
         self.client.inner.stall_limits.of(&self.registry)
     }
 
