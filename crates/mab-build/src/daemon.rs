@@ -139,6 +139,9 @@ struct DaemonInner {
     /// Pulls and tag look-ups of base images happen one at a time, so a tag cannot move between
     /// the pull for one platform and the look-up of its id.
     base_lock: Mutex<()>,
+    /// Whether its image store holds multi-platform images, once asked
+    /// ([`Daemon::holds_image_indexes`]).
+    image_indexes: tokio::sync::OnceCell<bool>,
     /// Raw connections to the daemon (BuildKit sessions).
     dialer: crate::dial::Dialer,
     /// For `ssh://` daemons: the tunnel `docker` goes through.
@@ -191,6 +194,7 @@ impl Daemon {
                         .is_some_and(|v| v >= (1, 39)),
                 is_local: endpoint.is_local(),
                 base_lock: Mutex::new(()),
+                image_indexes: tokio::sync::OnceCell::new(),
                 dialer,
                 _tunnel: tunnel,
             }),

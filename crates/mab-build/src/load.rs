@@ -77,17 +77,24 @@ impl Daemon {
 
     /// Whether the daemon's image store holds multi-platform images (the containerd image
     /// store of Docker 24 and later, `driver-type io.containerd.snapshotter.v1`), so that one
-    /// tag can name an index of several platforms.
+    /// tag can name an index of several platforms. Asked once per daemon (every build with
+    /// `engine_push` wants to know).
     pub async fn holds_image_indexes(&self) -> Result<bool, BuildError> {
-        let info = self
-            .docker()
-            .info()
+        self.inner
+            .image_indexes
+            .get_or_try_init(|| async {
+                let info = self
+                    .docker()
+                    .info()
+                    .await
+                    .map_err(|e| self.daemon_error("asking for its info", e))?;
+                Ok(info.driver_status.unwrap_or_default().iter().any(|pair| {
+                    pair.iter()
+                        .any(|v| v.starts_with("io.containerd.snapshotter"))
+                }))
+            })
             .await
-            .map_err(|e| self.daemon_error("asking for its info", e))?;
-        Ok(info.driver_status.unwrap_or_default().iter().any(|pair| {
-            pair.iter()
-                .any(|v| v.starts_with("io.containerd.snapshotter"))
-        }))
+            .copied()
     }
 }
 
