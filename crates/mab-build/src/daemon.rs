@@ -322,6 +322,11 @@ impl Daemon {
         }
     }
 
+    /// Whether its image store holds multi-platform images, once known (`load.rs`).
+    pub(crate) fn image_indexes(&self) -> &tokio::sync::OnceCell<bool> {
+        &self.inner.image_indexes
+    }
+
     /// The engine's version, as compared with what Dockerfile features need; `None` when it
     /// says none a version can be read from (a development build).
     pub(crate) fn engine(&self) -> Option<crate::EngineVersion> {

@@ -80,8 +80,7 @@ impl Daemon {
     /// tag can name an index of several platforms. Asked once per daemon (every build with
     /// `engine_push` wants to know).
     pub async fn holds_image_indexes(&self) -> Result<bool, BuildError> {
-        self.inner
-            .image_indexes
+        self.image_indexes()
             .get_or_try_init(|| async {
                 let info = self
                     .docker()
