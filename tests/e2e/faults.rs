@@ -110,13 +110,5 @@ fn a_slow_registry_gets_the_layers_of_an_image_at_once_and_no_temp_file_stays() 
         .to_string();
     let image = format!("{}:latest", plan.dir.repository());
     assert_eq!(sha256_digest(&registry_raw(&image)), digest);
-    let copy = tempfile::tempdir().expect("copy folder");
-    skopeo([
-        "copy",
-        "--all",
-        "--src-tls-verify=false",
-        &format!("docker://{image}"),
-        &format!("oci:{}:copy", copy.path().display()),
-    ])
-    .assert_success();
+    skopeo_copies_whole(&image);
 }
