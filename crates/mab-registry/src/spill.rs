@@ -111,8 +111,10 @@ impl SpillWriter {
                 let unread_in_file = state.written - state.read - state.queued as u64;
                 let fits_memory =
                     unread_in_file == 0 && state.queued + len <= self.limits.memory.max(len);
-                let fits_disk = unread_in_file == 0
-                    || (self.limits.disk > 0 && unread_in_file + len as u64 <= self.limits.disk);
+                // With a disk budget, one chunk may always go to the file alone (even one
+                // larger than the budget); without one, the writer waits for the reader.
+                let fits_disk = self.limits.disk > 0
+                    && (unread_in_file == 0 || unread_in_file + len as u64 <= self.limits.disk);
                 if fits_memory || fits_disk || state.written == state.read {
                     break (state.file.clone(), state.written);
                 }
@@ -448,6 +450,12 @@ mod tests {
         assert!(
             futures::poll!(second.as_mut()).is_pending(),
             "no room: the writer waits"
+        );
+        // Waiting for the reader, not for the disk: still waiting once any write is done.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(
+            futures::poll!(second.as_mut()).is_pending(),
+            "no room: the writer still waits"
         );
         assert_eq!(reader.next_chunk().await.unwrap().unwrap(), chunk(1, 1500));
         second.await.unwrap();
