@@ -27,10 +27,14 @@ fn the_engine_pushes_each_platform_by_digest_and_mab_publishes_the_index() {
     );
     let gzip = dir.repository_with("gzip");
     let zstd = dir.repository_with("zstd");
+    // All four builds at once: both platforms of one repository export under that repository's
+    // name in the engine's store at the same time, and neither image may be lost to the other.
+    let endpoint = std::env::var("DOCKER_HOST").unwrap_or("unix:///var/run/docker.sock".into());
     dir.write(
         "plan.yaml",
         &format!(
             "version: 1\nregistries:\n  {registry:?}: {{ insecure: true }}\n\
+             builders:\n  - {{ name: local, endpoint: {endpoint:?}, max_jobs: 4 }}\n\
              defaults:\n  platforms: [linux/amd64, linux/arm64]\n  build_args: {{ BASE_IMAGE: {base:?} }}\n\
              images:\n  - repository: {gzip}\n    format: docker\n    build_args: {{ BASE_IMAGE: {base:?}, WHICH: gzip }}\n\
              \x20 - repository: {zstd}\n    compression: zstd\n    build_args: {{ BASE_IMAGE: {base:?}, WHICH: zstd }}\n",

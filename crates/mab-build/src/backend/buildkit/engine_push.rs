@@ -39,6 +39,11 @@ impl EnginePush {
         put("name", &self.repositories.join(","));
         put("push", "true");
         put("push-by-digest", "true");
+        // The image is also named `REPOSITORY@DIGEST` in the engine's store: the bare
+        // `REPOSITORY` name is what every build of that repository takes in turn, so without it
+        // the image of one platform loses its only name to another platform's build running at
+        // the same time, and the engine removes it before mab could check it.
+        put("name-canonical", "true");
         put(
             "oci-mediatypes",
             match self.format {
@@ -61,6 +66,24 @@ impl EnginePush {
         let outputs = serde_json::json!([{ "type": "image", "attrs": attrs }]);
         form_urlencoded::byte_serialize(outputs.to_string().as_bytes()).collect()
     }
+}
+
+/// Whether an engine push failed only because another build of the same repository named its
+/// image in the engine's store at the same moment: the exporter looks the name up, finds it
+/// missing and creates it, and the engine's store answers the later of two such builds
+/// `image "REPOSITORY": already exists` (also for `REPOSITORY@DIGEST`). Nothing was pushed yet
+/// (the push follows the naming): exporting again, from the cache, names and pushes the image.
+pub(crate) fn lost_naming_race(message: &str, push: &EnginePush) -> bool {
+    const NAME: &str = "image \"";
+    const EXISTS: &str = "\": already exists";
+    let Some(start) = message.find(NAME).map(|at| at + NAME.len()) else {
+        return false;
+    };
+    let Some(name) = message[start..].find(EXISTS).map(|end| &message[start..start + end]) else {
+        return false;
+    };
+    let repository = name.split_once('@').map_or(name, |(repository, _)| repository);
+    push.repositories.iter().any(|r| r == repository)
 }
 
 /// How an engine push went.
@@ -139,6 +162,7 @@ mod tests {
                 "name": "127.0.0.1:5000/a,127.0.0.1:5000/b",
                 "push": "true",
                 "push-by-digest": "true",
+                "name-canonical": "true",
                 "oci-mediatypes": "false",
                 "compression": "gzip",
                 "force-compression": "true",
@@ -151,6 +175,27 @@ mod tests {
         let query = push(ManifestFormat::Oci, LayerCompression::None).outputs_query();
         assert!(!query.contains(['"', ',', ':', '{', ' ']), "{query}");
         assert_eq!(decoded(&query)[0]["attrs"]["compression"], "uncompressed");
+    }
+
+    #[test]
+    fn a_name_taken_by_another_build_of_the_repository_is_a_race_to_export_again() {
+        let push = push(ManifestFormat::Docker, LayerCompression::Gzip);
+        for message in [
+            "image \"127.0.0.1:5000/a\": already exists",
+            "failed to export image: image \"127.0.0.1:5000/b\": already exists\n",
+            "image \"127.0.0.1:5000/a@sha256:84654c3dc92c7757b956d51836c24dad05d80e6a\": already exists",
+        ] {
+            assert!(lost_naming_race(message, &push), "{message}");
+        }
+        for message in [
+            "image \"127.0.0.1:5000/c\": already exists",
+            "image \"moby-dangling@sha256:84654c3dc92c7757b956d51836c24dad05d80e6a\": already exists",
+            "image \"127.0.0.1:5000/a\": not found",
+            "failed to push 127.0.0.1:5000/a: unexpected status: 500",
+            "",
+        ] {
+            assert!(!lost_naming_race(message, &push), "{message}");
+        }
     }
 
     #[test]

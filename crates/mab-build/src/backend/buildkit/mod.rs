@@ -76,21 +76,36 @@ impl BuildKitBackend {
         if let Some(push) = &request.engine_push
             && self.daemon.holds_image_indexes().await.unwrap_or(false)
         {
-            match self.build_once(request, reporter, bases, Some(push)).await {
-                Ok((built, EnginePushOutcome::Pushed)) => {
-                    return Ok(BuiltImage {
-                        pushed_by_engine: true,
-                        ..built
-                    });
+            // A name lost to another platform's build of the same repository is exported
+            // again (from the cache) a few times before mab's pusher takes over.
+            const EXPORTS: usize = 3;
+            for export in 1..=EXPORTS {
+                match self.build_once(request, reporter, bases, Some(push)).await {
+                    Ok((built, EnginePushOutcome::Pushed)) => {
+                        return Ok(BuiltImage {
+                            pushed_by_engine: true,
+                            ..built
+                        });
+                    }
+                    Ok((built, _)) => return Ok(built),
+                    Err(BuildError::EnginePushFailed { message, .. })
+                        if export < EXPORTS && engine_push::lost_naming_race(&message, push) =>
+                    {
+                        reporter.line(&format!(
+                            "another build of the same repository was naming its image in the \
+                             engine at the same moment ({message}); exporting again"
+                        ));
+                    }
+                    Err(BuildError::EnginePushFailed { message, .. }) => {
+                        reporter.warning(&format!(
+                            "the engine's push to {} failed ({message}); mab pushes the image \
+                             instead",
+                            push.repositories.join(", ")
+                        ));
+                        break;
+                    }
+                    Err(e) => return Err(e),
                 }
-                Ok((built, _)) => return Ok(built),
-                Err(BuildError::EnginePushFailed { message, .. }) => {
-                    reporter.warning(&format!(
-                        "the engine's push to {} failed ({message}); mab pushes the image instead",
-                        push.repositories.join(", ")
-                    ));
-                }
-                Err(e) => return Err(e),
             }
         }
         self.build_once(request, reporter, bases, None)
