@@ -33,6 +33,10 @@ pub trait BuildReporter: Send + Sync {
     /// Something the user should know about this build (the builder asked for is not there,
     /// a frontend stands in for another).
     fn warning(&self, _message: &str) {}
+    /// The build's steps are done and its result is being exported (BuildKit's `exporting to
+    /// image`, which uploads too when the engine pushes): what is left takes the daemon little
+    /// CPU, so another build may start there. Said at most once per build attempt.
+    fn steps_done(&self) {}
 }
 
 /// Tells which image a base image reference names, for one platform, in its registry now.

@@ -1,6 +1,6 @@
 //! One attempt of a job on one builder: build there (holding the builder's job slot and the
-//! run's, if any), then export from that builder and store in every destination (holding
-//! neither).
+//! run's, if any, until the build's steps are done), then export from that builder and store in
+//! every destination (holding neither).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -59,7 +59,19 @@ where
     let platform = job.platform;
     let events = &job.events;
     events.event(JobEvent::Building(placement));
-    let recorder = BaseRecorder::new(events, job.bases);
+    // The build slots are given back once the build's steps are done (its export started), or
+    // at the latest once it is built: another job may build there while this one exports.
+    let job_slot = std::sync::Mutex::new(job_slot);
+    let release_slots = || {
+        drop(
+            job_slot
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .take(),
+        );
+        lease.release_slot();
+    };
+    let recorder = BaseRecorder::new(events, job.bases).on_steps_done(&release_slots);
     let built = match lease.build(&job.request, &recorder, &recorder).await {
         Ok(built) => built,
         Err(e) if e.is_builder_failure() => return Err(Attempt::Builder(e.into())),
@@ -75,9 +87,7 @@ where
             return Err(Attempt::Job(e.into()));
         }
     };
-    // Built: the build slots are free for the next job while this one exports and pushes.
-    drop(job_slot);
-    lease.release_slot();
+    release_slots();
     events.event(JobEvent::Built {
         image_id: &built.id,
     });

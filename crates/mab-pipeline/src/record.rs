@@ -16,6 +16,7 @@ pub(crate) struct BaseRecorder<'a> {
     reporter: &'a dyn BuildReporter,
     bases: &'a dyn BaseResolver,
     seen: Mutex<BTreeMap<String, BaseImage>>,
+    steps_done: Option<&'a (dyn Fn() + Send + Sync)>,
 }
 
 impl<'a> BaseRecorder<'a> {
@@ -24,6 +25,15 @@ impl<'a> BaseRecorder<'a> {
             reporter,
             bases,
             seen: Mutex::new(BTreeMap::new()),
+            steps_done: None,
+        }
+    }
+
+    /// Also calls `then` when the build says its steps are done.
+    pub(crate) fn on_steps_done(self, then: &'a (dyn Fn() + Send + Sync)) -> Self {
+        Self {
+            steps_done: Some(then),
+            ..self
         }
     }
 
@@ -63,6 +73,13 @@ impl BuildReporter for BaseRecorder<'_> {
 
     fn warning(&self, message: &str) {
         self.reporter.warning(message);
+    }
+
+    fn steps_done(&self) {
+        if let Some(then) = self.steps_done {
+            then();
+        }
+        self.reporter.steps_done();
     }
 }
 

@@ -5,6 +5,7 @@
 //! - A builder failure moves the job to another builder; a Dockerfile failure does not.
 //! - An image starts only after the images it depends on are published, and is not built when
 //!   one of them failed.
+//! - A build slot goes to the next job once a build's steps are done (while it exports).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -93,6 +94,9 @@ enum Behaviour {
     BuilderFailsOnce,
     /// A `RUN` step fails.
     DockerfileFails,
+    /// Says its steps are done, then finishes exporting only once another build has started
+    /// (fails after 10 s).
+    ExportsWhileAnotherBuilds,
 }
 
 struct FakeBuilder {
@@ -112,6 +116,9 @@ struct PoolState {
     probes: AtomicU64,
     /// Failures of `BuilderFailsOnce` so far.
     flakes: AtomicU64,
+    /// Builds started so far, and a signal for each.
+    started: AtomicU64,
+    start: tokio::sync::Notify,
 }
 
 /// The image a request is for: the name of its context folder.
@@ -183,10 +190,12 @@ impl BuilderLease for OwnedLease {
     async fn build<'a>(
         &'a self,
         request: &'a BuildRequest,
-        _reporter: &'a dyn BuildReporter,
+        reporter: &'a dyn BuildReporter,
         bases: &'a dyn BaseResolver,
     ) -> Result<BuiltImage, BuildError> {
         tokio::task::yield_now().await;
+        let mine = self.pool.started.fetch_add(1, Ordering::SeqCst) + 1;
+        self.pool.start.notify_waiters();
         let builder = &self.pool.builders[self.index];
         let image = image_of(request);
         let platform = request.platform.to_string();
@@ -214,6 +223,25 @@ impl BuilderLease for OwnedLease {
                 Behaviour::Builds
             };
         }
+        if behaviour == Behaviour::ExportsWhileAnotherBuilds {
+            reporter.steps_done();
+            let another_started = async {
+                loop {
+                    let signal = self.pool.start.notified();
+                    if self.pool.started.load(Ordering::SeqCst) > mine {
+                        return;
+                    }
+                    signal.await;
+                }
+            };
+            behaviour =
+                match tokio::time::timeout(std::time::Duration::from_secs(10), another_started)
+                    .await
+                {
+                    Ok(()) => Behaviour::Builds,
+                    Err(_) => Behaviour::DockerfileFails,
+                };
+        }
         match behaviour {
             Behaviour::Builds => {
                 self.pool.log.push(Happened::Built {
@@ -235,11 +263,14 @@ impl BuilderLease for OwnedLease {
                     endpoint: builder.name.to_string(),
                 })
             }
-            Behaviour::DockerfileFails => Err(BuildError::BuildFailed {
-                platform,
-                endpoint: builder.name.to_string(),
-                message: "the command '/bin/sh -c false' returned a non-zero code: 1".to_string(),
-            }),
+            Behaviour::DockerfileFails | Behaviour::ExportsWhileAnotherBuilds => {
+                Err(BuildError::BuildFailed {
+                    platform,
+                    endpoint: builder.name.to_string(),
+                    message: "the command '/bin/sh -c false' returned a non-zero code: 1"
+                        .to_string(),
+                })
+            }
         }
     }
     fn export(&self, _image: &BuiltImage) -> ImageExport {
@@ -430,6 +461,8 @@ fn world(builders: Vec<FakeBuilder>, refuse: &[&str]) -> World {
             log: Arc::clone(&log),
             probes: AtomicU64::new(0),
             flakes: AtomicU64::new(0),
+            started: AtomicU64::new(0),
+            start: tokio::sync::Notify::new(),
         })),
         log,
         destinations,
@@ -785,4 +818,32 @@ async fn reused_means_every_registry_had_it_whatever_the_local_daemon_says() {
         image.remove(0);
     }
     assert!(reused(run(&world).await).iter().all(|r| !*r));
+}
+
+#[tokio::test]
+async fn a_build_whose_steps_are_done_gives_its_slot_to_the_next_job() {
+    let world = world(
+        vec![FakeBuilder {
+            script: vec![("base", "linux/amd64", Behaviour::ExportsWhileAnotherBuilds)],
+            ..both("one")
+        }],
+        &[],
+    );
+    let outcome = mab_pipeline::run(
+        &plan(),
+        &world.destinations,
+        &world.pool,
+        &NoBaseResolver,
+        &RunOptions {
+            jobs: Some(1),
+            ..RunOptions::default()
+        },
+        &Quiet,
+    )
+    .await;
+    assert!(
+        outcome.all_published(),
+        "one build at a time, yet base's arm64 build started while its amd64 one exported: \
+         {outcome:?}"
+    );
 }

@@ -79,11 +79,25 @@ pub(crate) fn lost_naming_race(message: &str, push: &EnginePush) -> bool {
     let Some(start) = message.find(NAME).map(|at| at + NAME.len()) else {
         return false;
     };
-    let Some(name) = message[start..].find(EXISTS).map(|end| &message[start..start + end]) else {
+    let Some(name) = message[start..]
+        .find(EXISTS)
+        .map(|end| &message[start..start + end])
+    else {
         return false;
     };
-    let repository = name.split_once('@').map_or(name, |(repository, _)| repository);
+    let repository = name
+        .split_once('@')
+        .map_or(name, |(repository, _)| repository);
     push.repositories.iter().any(|r| r == repository)
+}
+
+/// Whether a BuildKit status update shows the build's export (and push) under way: its steps
+/// are done.
+pub(crate) fn exporting(status: &StatusResponse) -> bool {
+    status
+        .vertexes
+        .iter()
+        .any(|v| v.name.starts_with("exporting to image") || v.name.starts_with("pushing"))
 }
 
 /// How an engine push went.
@@ -106,11 +120,7 @@ pub(crate) struct ExportWatch {
 impl ExportWatch {
     /// Takes one status update in.
     pub(crate) fn saw(&self, status: &StatusResponse) {
-        if status
-            .vertexes
-            .iter()
-            .any(|v| v.name.starts_with("exporting to image") || v.name.starts_with("pushing"))
-        {
+        if exporting(status) {
             self.started.store(true, Ordering::Relaxed);
         }
     }

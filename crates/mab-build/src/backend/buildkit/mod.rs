@@ -293,6 +293,7 @@ impl BuildKitBackend {
 
         let mut progress = PlainProgress::default();
         let export = ExportWatch::default();
+        let mut exporting = false;
         let reader = StreamReader {
             daemon,
             reporter,
@@ -306,6 +307,10 @@ impl BuildKitBackend {
                 session,
                 |status| {
                     export.saw(status);
+                    if !exporting && engine_push::exporting(status) {
+                        exporting = true;
+                        reporter.steps_done();
+                    }
                     progress.lines(status)
                 },
                 // Once the export pushes, it must show progress within the stall limit.
