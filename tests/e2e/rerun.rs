@@ -1,5 +1,6 @@
 //! Reruns and interrupted uploads: a rerun with nothing changed uploads nothing and writes the
-//! same index; a layer upload whose connection drops half-way is pushed again from a fresh export
+//! same index, and builds nothing while the daemon still has the images (a change to the
+//! context or the build args builds again); a layer upload whose connection drops half-way is pushed again from a fresh export
 //! (no rebuild), and the result is whole.
 
 use mab_tests::fault_proxy::{Fault, FaultProxy, Rule};
@@ -74,6 +75,74 @@ fn a_rerun_with_nothing_changed_uploads_nothing() {
         })
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn a_rerun_of_unchanged_builds_builds_nothing_and_a_change_builds_again() {
+    let env = TestEnv::get();
+    let home = tempfile::tempdir().expect("MAB_HOME");
+    let dir = PlanDir::new("memo");
+    dir.write("message", "first\n");
+    dir.write(
+        "Dockerfile",
+        &dockerfile("COPY message /message\nRUN uname -m > /arch\nCMD cat /message /arch"),
+    );
+    let repo = dir.repository();
+    dir.write_plan(&[Image::new(&repo)]);
+    let build = |extra: &[&str]| {
+        mab()
+            .args(["build", "--json"])
+            .args(extra)
+            .arg(dir.plan())
+            .env("MAB_HOME", home.path())
+            .run()
+    };
+    let not_built = |out: &Output| out.stderr.matches("not built again").count();
+    let ran_steps = |out: &Output| {
+        out.stderr
+            .lines()
+            .filter(|l| l.contains("RUN uname -m") && !l.contains("ERROR"))
+            .count()
+    };
+
+    let first = build(&[]);
+    first.assert_success();
+    assert_eq!(not_built(&first), 0, "{}", first.all());
+    assert!(
+        ran_steps(&first) >= 2,
+        "both platforms built: {}",
+        first.all()
+    );
+
+    // Nothing changed: the daemon still has both images, neither is built again, and the
+    // same index is published.
+    let second = build(&[]);
+    second.assert_success();
+    assert_eq!(not_built(&second), 2, "{}", second.all());
+    assert_eq!(ran_steps(&second), 0, "no build step ran: {}", second.all());
+    assert_eq!(index_digest(&first, &repo), index_digest(&second, &repo));
+
+    // A context file changed: both platforms build again, and run with the new file.
+    dir.write("message", "second\n");
+    let third = build(&[]);
+    third.assert_success();
+    assert_eq!(not_built(&third), 0, "{}", third.all());
+    assert_ne!(index_digest(&first, &repo), index_digest(&third, &repo));
+    let tag = format!("{repo}:latest");
+    assert_eq!(
+        docker_run_platform(&tag, "linux/arm64"),
+        "second\naarch64\n"
+    );
+    assert_eq!(docker_run_platform(&tag, "linux/amd64"), "second\nx86_64\n");
+
+    // A build arg changed, or --no-cache: built again.
+    let fourth = build(&["--set", "*.build_args.EXTRA=1"]);
+    fourth.assert_success();
+    assert_eq!(not_built(&fourth), 0, "{}", fourth.all());
+    let fifth = build(&["--no-cache"]);
+    fifth.assert_success();
+    assert_eq!(not_built(&fifth), 0, "{}", fifth.all());
+    let _ = env;
 }
 
 #[test]

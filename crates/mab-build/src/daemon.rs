@@ -255,6 +255,11 @@ impl Daemon {
         })
     }
 
+    /// Whether the daemon has BuildKit (Linux, API 1.39 or later).
+    pub fn has_buildkit(&self) -> bool {
+        self.inner.has_buildkit
+    }
+
     /// The engine's version, e.g. `20.10.24` (empty when the daemon did not say).
     pub fn engine_version(&self) -> &str {
         &self.inner.engine_version

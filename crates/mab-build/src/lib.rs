@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 mod backend;
+mod build_key;
 mod cache;
 mod context;
 mod credentials;

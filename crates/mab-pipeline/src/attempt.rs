@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use futures::future::join_all;
 use mab_attest::BaseImage;
-use mab_build::{BuildError, Fit, ImageExport};
+use mab_build::{BuildError, BuildReporter as _, Fit, ImageExport};
 use mab_registry::{ImageFacts, PushSettings};
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::SemaphorePermit;
@@ -72,20 +72,53 @@ where
         lease.release_slot();
     };
     let recorder = BaseRecorder::new(events, job.bases).on_steps_done(&release_slots);
-    let built = match lease.build(&job.request, &recorder, &recorder).await {
-        Ok(built) => built,
-        Err(e) if e.is_builder_failure() => return Err(Attempt::Builder(e.into())),
-        Err(e) if lease.fit() != Fit::Native && cannot_run_binaries(&e) => {
-            return Err(Attempt::Builder(PipelineError::CannotEmulate {
-                endpoint: lease.endpoint().to_string(),
-                platform: platform.to_string(),
-                source: Box::new(e),
-            }));
+    // An earlier run made this very build (the same build key) on this builder, and the image
+    // is still there: building again could only give it back.
+    let memo = run.options.build_memo.as_ref().filter(|_| job.memo);
+    let key = match memo {
+        Some(_) => match run.contexts.digest(&job.request.context_dir).await {
+            Some(context) => lease.build_key(&job.request, &recorder, &context).await,
+            None => None,
+        },
+        None => None,
+    };
+    let remembered = match (memo, &key) {
+        (Some(memo), Some(key)) => match memo.image(key) {
+            Some(id) => lease.remembered(&id, &job.request).await,
+            None => None,
+        },
+        _ => None,
+    };
+    let built = match remembered {
+        Some(built) => {
+            recorder.line(&format!(
+                "nothing changed since image {} was built here: not built again",
+                short_id(&built.id)
+            ));
+            built
         }
-        Err(e) => {
-            events.event(JobEvent::Failed(JobFailure::BuildFailed));
-            return Err(Attempt::Job(e.into()));
-        }
+        None => match lease.build(&job.request, &recorder, &recorder).await {
+            Ok(built) => {
+                if let (Some(memo), Some(key)) = (memo, &key)
+                    && !built.pushed_by_engine
+                {
+                    memo.remember(key, &built.id);
+                }
+                built
+            }
+            Err(e) if e.is_builder_failure() => return Err(Attempt::Builder(e.into())),
+            Err(e) if lease.fit() != Fit::Native && cannot_run_binaries(&e) => {
+                return Err(Attempt::Builder(PipelineError::CannotEmulate {
+                    endpoint: lease.endpoint().to_string(),
+                    platform: platform.to_string(),
+                    source: Box::new(e),
+                }));
+            }
+            Err(e) => {
+                events.event(JobEvent::Failed(JobFailure::BuildFailed));
+                return Err(Attempt::Job(e.into()));
+            }
+        },
     };
     release_slots();
     events.event(JobEvent::Built {
@@ -196,4 +229,10 @@ impl AsyncRead for WatchedExport {
         }
         polled
     }
+}
+
+/// The first 12 hex digits of an image id, as `docker images` shows it.
+fn short_id(id: &str) -> &str {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    hex.get(..12).unwrap_or(hex)
 }

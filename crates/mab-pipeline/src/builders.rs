@@ -6,8 +6,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use mab_build::{
-    BaseResolver, BuildError, BuildReporter, BuildRequest, BuiltImage, Fit, Fleet, ImageExport,
-    Lease,
+    BaseResolver, BuildError, BuildReporter, BuildRequest, BuilderKind, BuiltImage, Fit, Fleet,
+    ImageExport, Lease,
 };
 use mab_platform::Platform;
 
@@ -67,6 +67,28 @@ pub trait BuilderLease: Send + Sync {
 
     /// Gives the job slot back (the build is done); the builder stays usable for the export.
     fn release_slot(&self);
+
+    /// The key of `request`'s build there ([`mab_build::Daemon::build_key`]), its context
+    /// folder's digest being `context`; `None`: it has none, or it could not be worked out
+    /// (then the build runs and says what fails).
+    fn build_key<'a>(
+        &'a self,
+        _request: &'a BuildRequest,
+        _bases: &'a dyn BaseResolver,
+        _context: &'a str,
+    ) -> impl Future<Output = Option<String>> + Send + 'a {
+        std::future::ready(None)
+    }
+
+    /// The image `image_id` an earlier build of `request` made there, if the builder still has
+    /// it (of the request's platform).
+    fn remembered<'a>(
+        &'a self,
+        _image_id: &'a str,
+        _request: &'a BuildRequest,
+    ) -> impl Future<Output = Option<BuiltImage>> + Send + 'a {
+        std::future::ready(None)
+    }
 }
 
 /// The builders of a run: a [`Fleet`] of Docker daemons.
@@ -136,6 +158,33 @@ impl BuilderLease for Lease {
 
     fn export(&self, image: &BuiltImage) -> ImageExport {
         self.daemon().export_built(image)
+    }
+
+    async fn build_key<'a>(
+        &'a self,
+        request: &'a BuildRequest,
+        bases: &'a dyn BaseResolver,
+        context: &'a str,
+    ) -> Option<String> {
+        self.daemon()
+            .build_key(request, bases, context)
+            .await
+            .ok()
+            .flatten()
+    }
+
+    async fn remembered<'a>(
+        &'a self,
+        image_id: &'a str,
+        request: &'a BuildRequest,
+    ) -> Option<BuiltImage> {
+        let builder = match request.builder {
+            BuilderKind::BuildKit if !self.daemon().has_buildkit() => BuilderKind::Classic,
+            kind => kind,
+        };
+        self.daemon()
+            .remembered_image(image_id, &request.platform, builder)
+            .await
     }
 
     fn release_slot(&self) {

@@ -61,6 +61,9 @@ pub(crate) struct PlatformJob<'a, D, J> {
     pub events: J,
     /// Which image each base reference names, for the job's platform.
     pub bases: &'a dyn BaseResolver,
+    /// Whether an earlier run's image of an identical build may stand in for this build (not
+    /// when the image's provenance records the build).
+    pub memo: bool,
 }
 
 /// The images a job's image depends on, built in this run.
@@ -195,6 +198,7 @@ where
             inner: run.bases,
             loaded: &dependencies.loaded,
         },
+        memo: !image.attestations().provenance(),
     };
     // Builders that failed under this job, and how the last one failed.
     let mut excluded = Vec::new();

@@ -16,6 +16,10 @@ pub struct RunOptions {
     pub jobs: Option<usize>,
     /// Where compressed layers are remembered between runs; `None`: nothing is reused.
     pub layer_cache: Option<LayerCache>,
+    /// Where the images of earlier builds are remembered by build key, so that a build whose
+    /// inputs did not change is not run again while its daemon still has the image; `None`:
+    /// every build runs.
+    pub build_memo: Option<crate::BuildMemo>,
     /// How often a layer's upload, and a whole image push, are tried again after a passing
     /// registry failure.
     pub retry: RetryPolicy,

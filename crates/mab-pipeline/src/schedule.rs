@@ -25,6 +25,8 @@ pub(crate) struct Run<'a, B, E> {
     pub options: &'a RunOptions,
     /// The plan file (its digest goes into provenance).
     pub plan_file: &'a std::path::Path,
+    /// The digest of each build context, read once.
+    pub contexts: &'a crate::contexts::ContextDigests,
 }
 
 impl<B, E> Clone for Run<'_, B, E> {
@@ -52,6 +54,7 @@ where
     E: Events,
 {
     let jobs = options.jobs.map(Semaphore::new);
+    let contexts = crate::contexts::ContextDigests::default();
     let run = Run {
         builders,
         events,
@@ -59,6 +62,7 @@ where
         bases,
         options,
         plan_file: plan.file(),
+        contexts: &contexts,
     };
     let images = plan.images();
     let outcomes: Vec<Mutex<Option<ImageOutcome>>> =

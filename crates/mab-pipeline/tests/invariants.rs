@@ -250,7 +250,7 @@ impl BuilderLease for OwnedLease {
                     platform: platform.clone(),
                 });
                 Ok(BuiltImage {
-                    id: format!("{image}|{platform}"),
+                    id: fake_digest(&format!("{image}|{platform}")),
                     platform,
                     diff_ids: Vec::new(),
                     builder: BuilderKind::Classic,
@@ -277,6 +277,53 @@ impl BuilderLease for OwnedLease {
         Box::new(tokio::io::empty())
     }
     fn release_slot(&self) {}
+    async fn build_key<'a>(
+        &'a self,
+        request: &'a BuildRequest,
+        _bases: &'a dyn BaseResolver,
+        context: &'a str,
+    ) -> Option<String> {
+        // The context's digest in part: a changed context is another key.
+        Some(fake_digest(&format!(
+            "k{}{}{}",
+            context.get(7..15)?,
+            image_of(request),
+            request.platform
+        )))
+    }
+    async fn remembered<'a>(
+        &'a self,
+        image_id: &'a str,
+        request: &'a BuildRequest,
+    ) -> Option<BuiltImage> {
+        let platform = request.platform.to_string();
+        let built = fake_digest(&format!("{}|{platform}", image_of(request)));
+        (image_id == built).then(|| BuiltImage {
+            id: built,
+            platform,
+            diff_ids: Vec::new(),
+            builder: BuilderKind::Classic,
+            pushed_by_engine: false,
+        })
+    }
+}
+
+/// The text of a [`fake_digest`].
+fn undigest(digest: &str) -> String {
+    let hex = digest.strip_prefix("sha256:").unwrap();
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .filter(|b| *b != 0)
+        .collect();
+    String::from_utf8(bytes).unwrap()
+}
+
+/// `sha256:` and 64 hex digits made of `text` (distinct texts, distinct digests).
+fn fake_digest(text: &str) -> String {
+    let hex: String = text.bytes().map(|b| format!("{b:02x}")).collect();
+    assert!(hex.len() <= 64, "{text} is too long for a fake digest");
+    format!("sha256:{hex:0>64}")
 }
 
 fn no_builder(platform: &Platform) -> BuildError {
@@ -340,7 +387,8 @@ impl Destination for FakeDestination {
         _reporter: &'a dyn PushReporter,
     ) -> Result<Pushed<FakeStored>, RegistryError> {
         tokio::task::yield_now().await;
-        let (image, platform) = facts.config_digest.split_once('|').unwrap();
+        let text = undigest(facts.config_digest);
+        let (image, platform) = text.split_once('|').unwrap();
         if self.refuse.iter().any(|p| p == platform) {
             return Err(RegistryError::EmptyIndex);
         }
@@ -846,4 +894,69 @@ async fn a_build_whose_steps_are_done_gives_its_slot_to_the_next_job() {
         "one build at a time, yet base's arm64 build started while its amd64 one exported: \
          {outcome:?}"
     );
+}
+
+#[tokio::test]
+async fn a_rerun_of_identical_builds_builds_nothing_and_publishes_the_same() {
+    let memo_dir = tempfile::tempdir().unwrap();
+    let options = RunOptions {
+        build_memo: Some(mab_pipeline::BuildMemo::new(memo_dir.path())),
+        ..RunOptions::default()
+    };
+    let world = world(vec![both("one")], &[]);
+    // The same plan, its contexts real folders (a build key covers their contents).
+    let folder = tempfile::tempdir().unwrap();
+    for context in ["base", "app"] {
+        std::fs::create_dir(folder.path().join(context)).unwrap();
+        std::fs::write(folder.path().join(context).join("file"), context).unwrap();
+    }
+    let plan = parse_plan(&folder.path().join("plan.yaml"), PLAN, &AllExists).unwrap();
+    let run = || {
+        mab_pipeline::run(
+            &plan,
+            &world.destinations,
+            &world.pool,
+            &NoBaseResolver,
+            &options,
+            &Quiet,
+        )
+    };
+    let built = |log: &Log| {
+        log.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|h| matches!(h, Happened::Built { .. }))
+            .count()
+    };
+    let first = run().await;
+    assert!(first.all_published(), "{first:?}");
+    assert_eq!(built(&world.log), 4);
+    let second = run().await;
+    assert!(second.all_published(), "{second:?}");
+    assert_eq!(built(&world.log), 4, "the rerun built nothing");
+    let published = world.log.published();
+    assert_eq!(published.len(), 8);
+    assert_eq!(
+        published[..4],
+        published[4..],
+        "the same indexes, of the same images"
+    );
+    // A changed context is another key: that image builds again (both platforms).
+    std::fs::write(folder.path().join("app").join("file"), "changed").unwrap();
+    let third = run().await;
+    assert!(third.all_published(), "{third:?}");
+    assert_eq!(built(&world.log), 6);
+    // Without the memo, everything builds.
+    let fourth = mab_pipeline::run(
+        &plan,
+        &world.destinations,
+        &world.pool,
+        &NoBaseResolver,
+        &RunOptions::default(),
+        &Quiet,
+    )
+    .await;
+    assert!(fourth.all_published(), "{fourth:?}");
+    assert_eq!(built(&world.log), 10);
 }

@@ -130,6 +130,8 @@ pub(super) struct Uses {
     pub(super) secrets: Vec<IdMount>,
     pub(super) ssh: Vec<IdMount>,
     pub(super) references: Vec<StageReference>,
+    /// Whether an `ADD` fetches something from the network (a URL or a git repository).
+    pub(super) remote_sources: bool,
 }
 
 /// Where an instruction is: its first line and its stage.
@@ -188,6 +190,11 @@ impl Uses {
                 }
                 if keyword == "add" && (git || sources(&rest[flags_end..]).any(is_git_source)) {
                     self.add(Feature::AddGit, at);
+                }
+                if keyword == "add"
+                    && (git || sources(&rest[flags_end..]).any(|s| is_remote_source(&s)))
+                {
+                    self.remote_sources = true;
                 }
             }
             _ => {}
@@ -305,6 +312,11 @@ fn json_strings(text: &str) -> Option<Vec<String>> {
             Some(_) => return None,
         }
     }
+}
+
+/// Whether an `ADD` source is fetched from the network: a URL or a git repository.
+fn is_remote_source(source: &str) -> bool {
+    source.contains("://") || is_git_source(source.to_string())
 }
 
 /// Whether an `ADD` source is a git repository, as BuildKit tells (`dfgitutil.ParseGitRef`):

@@ -112,6 +112,8 @@ pub struct Dockerfile {
     ssh_mounts: Vec<IdMount>,
     /// The names in `COPY --from=` and `RUN --mount=from=`, with the stage using each.
     references: Vec<features::StageReference>,
+    /// Whether an `ADD` fetches a URL or a git repository.
+    remote_sources: bool,
 }
 
 impl Dockerfile {
@@ -170,6 +172,12 @@ impl Dockerfile {
     /// The value of the `# check=` directive (BuildKit's build checks), if any.
     pub fn check(&self) -> Option<&str> {
         self.check.as_deref()
+    }
+
+    /// Whether an `ADD` fetches a URL or a git repository: what the build gets then is not
+    /// known from the Dockerfile and its context alone.
+    pub fn reads_remote_sources(&self) -> bool {
+        self.remote_sources
     }
 
     /// Every use of a [`Feature`], in order of lines (a heredoc counts once per instruction,

@@ -130,6 +130,7 @@ impl<'a> Parser<'a> {
             secret_mounts: self.uses.secrets,
             ssh_mounts: self.uses.ssh,
             references: self.uses.references,
+            remote_sources: self.uses.remote_sources,
         })
     }
 

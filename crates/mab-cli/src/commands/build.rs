@@ -85,6 +85,9 @@ async fn build(args: BuildArgs, sinks: &mut Option<Sinks>) -> anyhow::Result<u8>
         strict: args.strict,
         jobs: args.jobs,
         layer_cache: layer_cache.clone(),
+        // Next to the layer cache: `$MAB_HOME/cache/builds`, else the user's cache folder.
+        build_memo: LayerCache::default_root()
+            .map(|root| mab_pipeline::BuildMemo::new(root.join("builds"))),
         retry: RetryPolicy::default(),
         push_limit: Some(args.push_limit),
         signing_keys: Default::default(),
