@@ -11,8 +11,8 @@
 //!
 //! A build has no key (it always runs) when it asks to build afresh (`no_cache`, `pull`), when
 //! the engine pushes as it builds, when a base's registry cannot say which image it names, and
-//! when the Dockerfile reads what the key cannot see: a `# syntax=` frontend (its tag may move)
-//! or an `ADD` of a URL or git repository. Like BuildKit's own cache, the key does not cover
+//! when the Dockerfile reads what the key cannot see: a `# syntax=` frontend (its tag may move),
+//! an `ADD` of a URL or git repository, or a `COPY --from=`/`RUN --mount=from=` of an image. Like BuildKit's own cache, the key does not cover
 //! the values of secrets.
 
 use std::collections::BTreeMap;
@@ -50,7 +50,10 @@ impl Daemon {
             &text,
             &with_platform_args(self, request),
         )?;
-        if dockerfile.syntax().is_some() || dockerfile.reads_remote_sources() {
+        if dockerfile.syntax().is_some()
+            || dockerfile.reads_remote_sources()
+            || dockerfile.reads_other_images()
+        {
             return Ok(None);
         }
         let mut pinned = Vec::new();

@@ -49,6 +49,14 @@ impl Dockerfile {
         needed
     }
 
+    /// Whether a `COPY --from=` or `RUN --mount=from=` names an image rather than a stage (such
+    /// an image is not among [`Dockerfile::base_images`]: BuildKit resolves it itself).
+    pub fn reads_other_images(&self) -> bool {
+        self.references.iter().any(|reference| {
+            self.stage_named(&reference.name).is_none() && reference.name.parse::<usize>().is_err()
+        })
+    }
+
     /// The index of the stage named `name` (case-insensitively).
     fn stage_named(&self, name: &str) -> Option<usize> {
         self.stages.iter().position(|stage| {

@@ -523,3 +523,37 @@ fn unsupported_is_an_error_naming_file_line_feature_and_engine() {
         "{message}"
     );
 }
+
+#[test]
+fn what_the_dockerfile_fetches_besides_its_bases_is_told() {
+    for (text, remote, other_images) in [
+        ("FROM a\nCOPY x /x\nADD y.tar /y\n", false, false),
+        ("FROM a\nADD https://example.com/f /f\n", true, false),
+        (
+            "FROM a\nADD --chmod=644 [\"http://example.com/f\", \"/f\"]\n",
+            true,
+            false,
+        ),
+        ("FROM a\nADD git@github.com:o/r.git /src\n", true, false),
+        ("FROM a\nCOPY https://example.com/f /f\n", false, false),
+        (
+            "FROM a AS b\nFROM c\nCOPY --from=b /x /x\nCOPY --from=0 /y /y\n",
+            false,
+            false,
+        ),
+        (
+            "FROM a AS b\nFROM c\nCOPY --from=alpine:3 /x /x\n",
+            false,
+            true,
+        ),
+        (
+            "FROM a\nRUN --mount=from=busybox,target=/b ls /b\n",
+            false,
+            true,
+        ),
+    ] {
+        let dockerfile = parse(text);
+        assert_eq!(dockerfile.reads_remote_sources(), remote, "{text}");
+        assert_eq!(dockerfile.reads_other_images(), other_images, "{text}");
+    }
+}
