@@ -446,13 +446,26 @@ impl Daemon {
             // `--load` puts an image of the plan in the daemon) has no image of its own to
             // tag: the tag names the image that holds it, and BuildKit takes that platform
             // from it.
-            let Some(holder) = self.image_holding(id, None).await else {
-                return Err(self.daemon_error(format!("tagging base image {id}"), e));
-            };
-            self.docker()
-                .tag_image(&holder, Some(options))
-                .await
-                .map_err(|e| self.daemon_error(format!("tagging base image {id}"), e))?;
+            // Several images may hold it, some only for a moment (BuildKit's own records of a
+            // build using it): the named ones are tried first, and the next one when one is gone.
+            let mut last = e;
+            let mut tagged = false;
+            for holder in self.images_holding(id, None).await {
+                match self
+                    .docker()
+                    .tag_image(&holder, Some(options.clone()))
+                    .await
+                {
+                    Ok(()) => {
+                        tagged = true;
+                        break;
+                    }
+                    Err(e) => last = e,
+                }
+            }
+            if !tagged {
+                return Err(self.daemon_error(format!("tagging base image {id}"), last));
+            }
         }
         Ok(format!("{REPOSITORY}:{hex}"))
     }
@@ -624,18 +637,33 @@ impl Daemon {
     /// cannot be inspected, tagged or pulled by that id): the id of the local image that holds
     /// manifest `id`, available (and of `platform`, if given). `None` on the classic store.
     async fn image_holding(&self, id: &str, platform: Option<&Platform>) -> Option<String> {
+        self.images_holding(id, platform).await.into_iter().next()
+    }
+
+    /// Every local image that holds manifest `id` (see [`Self::image_holding`]), those with a
+    /// name first.
+    async fn images_holding(&self, id: &str, platform: Option<&Platform>) -> Vec<String> {
         let options = bollard::query_parameters::ListImagesOptionsBuilder::default()
             .manifests(true)
             .build();
-        let images = self.docker().list_images(Some(options)).await.ok()?;
-        images.into_iter().find_map(|image| {
-            let holds = image
-                .manifests
-                .unwrap_or_default()
-                .iter()
-                .any(|m| m.id == id && is_platform_image(m, platform));
-            holds.then_some(image.id)
-        })
+        let Ok(images) = self.docker().list_images(Some(options)).await else {
+            return Vec::new();
+        };
+        let mut holders: Vec<(bool, String)> = images
+            .into_iter()
+            .filter(|image| {
+                image
+                    .manifests
+                    .as_deref()
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|m| m.id == id && is_platform_image(m, platform))
+            })
+            .map(|image| (image.repo_tags.is_empty(), image.id))
+            .collect();
+        // Named first (false sorts before true); stable, so the daemon's order otherwise.
+        holders.sort_by_key(|(unnamed, _)| *unnamed);
+        holders.into_iter().map(|(_, id)| id).collect()
     }
 
     /// A fresh `docker save` stream of an image this daemon built, from the backend that built
