@@ -783,9 +783,7 @@ fn is_platform_image(
 
 /// Whether `reference` is an image id (`sha256:` and 64 hex digits), not a name.
 pub(crate) fn is_image_id(reference: &str) -> bool {
-    reference
-        .strip_prefix("sha256:")
-        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+    mab_vocab::sha256_hex(reference).is_some()
 }
 
 /// `major.minor` of an API version such as `1.41`.

@@ -9,6 +9,8 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 
+use mab_vocab::sha256_hex;
+
 /// Where build keys are remembered between runs.
 #[derive(Debug, Clone)]
 pub struct BuildMemo {
@@ -25,7 +27,7 @@ impl BuildMemo {
     pub(crate) fn image(&self, key: &str) -> Option<String> {
         let text = std::fs::read_to_string(self.entry(key)?).ok()?;
         let id = text.trim();
-        is_image_id(id).then(|| id.to_string())
+        sha256_hex(id).map(|_| id.to_string())
     }
 
     /// Remembers that the build of `key` made `image_id`. Failing to is not an error: the next
@@ -46,15 +48,8 @@ impl BuildMemo {
 
     /// The file of `key` (`sha256:HEX` → `HEX`); `None` for anything else.
     fn entry(&self, key: &str) -> Option<PathBuf> {
-        let hex = key.strip_prefix("sha256:")?;
-        (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| self.root.join(hex))
+        sha256_hex(key).map(|hex| self.root.join(hex))
     }
-}
-
-/// `sha256:` and 64 hex digits.
-fn is_image_id(id: &str) -> bool {
-    id.strip_prefix("sha256:")
-        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 #[cfg(test)]

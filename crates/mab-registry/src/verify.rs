@@ -80,10 +80,7 @@ pub fn parse_document(raw: &[u8], reference: &str) -> Result<ParsedDocument, Reg
             .collect()
     };
     for digest in &children {
-        let valid = digest
-            .strip_prefix("sha256:")
-            .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
-        if !valid {
+        if mab_vocab::sha256_hex(digest).is_none() {
             return Err(RegistryError::MalformedManifest {
                 reference: reference.to_string(),
                 message: format!("it names {digest:?}, which is not a sha256 digest"),

@@ -3,7 +3,8 @@
 //! image references, normalised as Docker does ([`Repository`], [`ImageReference`]); the docker
 //! config's name for a registry ([`docker_config_key`]); the daemon endpoints mab accepts
 //! ([`check_endpoint`]); which builder of a Docker daemon builds
-//! ([`BuilderKind`]); durations such as `90s` or `5m` ([`parse_duration`]).
+//! ([`BuilderKind`]); durations such as `90s` or `5m` ([`parse_duration`]); `sha256:` digests
+//! ([`sha256_hex`]).
 //!
 //! The plan reads these words, the build driver and the registry layer act on them; defining
 //! them here keeps the three from depending on each other for them. This crate does no IO and
@@ -12,6 +13,7 @@
 #![warn(missing_docs)]
 
 mod builder;
+mod digest;
 mod duration;
 mod endpoint;
 mod image_reference;
@@ -20,6 +22,7 @@ mod registry;
 mod repository;
 
 pub use builder::BuilderKind;
+pub use digest::sha256_hex;
 pub use duration::parse_duration;
 pub use endpoint::{ACCEPTED_FORMS, check_endpoint, password_of, redacted};
 pub use image_reference::{ImageReference, InvalidReference};
