@@ -17,7 +17,6 @@
 
 use std::collections::BTreeMap;
 
-use mab_platform::Platform;
 use sha2::{Digest as _, Sha256};
 
 use crate::BuildError;
@@ -64,15 +63,11 @@ impl Daemon {
             };
             pinned.push((base.reference.clone(), wanted.to_string(), image));
         }
-        let builder = match request.builder {
-            BuilderKind::BuildKit if !self.has_buildkit() => BuilderKind::Classic,
-            kind => kind,
-        };
         Ok(Some(
             KeyInputs {
                 daemon: self.endpoint(),
                 engine: self.engine_version(),
-                builder,
+                builder: self.builder_for(request.builder),
                 request,
                 dockerfile: &text,
                 bases: &pinned,
@@ -82,17 +77,16 @@ impl Daemon {
         ))
     }
 
-    /// The image `id` an earlier build of `platform` made, if the daemon still has it and it is
-    /// of that platform.
-    pub async fn remembered_image(
-        &self,
-        id: &str,
-        platform: &Platform,
-        builder: BuilderKind,
-    ) -> Option<BuiltImage> {
-        self.checked_image(id.to_string(), platform, builder)
-            .await
-            .ok()
+    /// The image `id` an earlier build of `request` made, if the daemon still has it and it is
+    /// of the request's platform.
+    pub async fn remembered_image(&self, id: &str, request: &BuildRequest) -> Option<BuiltImage> {
+        self.checked_image(
+            id.to_string(),
+            &request.platform,
+            self.builder_for(request.builder),
+        )
+        .await
+        .ok()
     }
 }
 

@@ -255,9 +255,13 @@ impl Daemon {
         })
     }
 
-    /// Whether the daemon has BuildKit (Linux, API 1.39 or later).
-    pub fn has_buildkit(&self) -> bool {
-        self.inner.has_buildkit
+    /// The builder that builds a request asking for `asked` here: the classic builder when
+    /// BuildKit is asked of a daemon that has none (Linux, API 1.39 or later).
+    pub fn builder_for(&self, asked: BuilderKind) -> BuilderKind {
+        match asked {
+            BuilderKind::BuildKit if !self.inner.has_buildkit => BuilderKind::Classic,
+            kind => kind,
+        }
     }
 
     /// The engine's version, e.g. `20.10.24` (empty when the daemon did not say).
@@ -307,15 +311,14 @@ impl Daemon {
         reporter: &dyn BuildReporter,
         bases: &dyn BaseResolver,
     ) -> Result<BuiltImage, BuildError> {
-        let mut kind = request.builder;
-        if kind == BuilderKind::BuildKit && !self.inner.has_buildkit {
+        let kind = self.builder_for(request.builder);
+        if kind != request.builder {
             reporter.warning(&format!(
                 "the docker daemon at {} (engine {}) has no BuildKit: building with the classic \
                  builder",
                 self.endpoint(),
                 self.inner.engine_version
             ));
-            kind = BuilderKind::Classic;
         }
         // A build may be silent for long (a RUN step); a daemon that stops answering is not.
         let backend = self.backend(kind);

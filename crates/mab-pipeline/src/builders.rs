@@ -6,8 +6,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use mab_build::{
-    BaseResolver, BuildError, BuildReporter, BuildRequest, BuilderKind, BuiltImage, Fit, Fleet,
-    ImageExport, Lease,
+    BaseResolver, BuildError, BuildReporter, BuildRequest, BuiltImage, Fit, Fleet, ImageExport,
+    Lease,
 };
 use mab_platform::Platform;
 
@@ -178,13 +178,7 @@ impl BuilderLease for Lease {
         image_id: &'a str,
         request: &'a BuildRequest,
     ) -> Option<BuiltImage> {
-        let builder = match request.builder {
-            BuilderKind::BuildKit if !self.daemon().has_buildkit() => BuilderKind::Classic,
-            kind => kind,
-        };
-        self.daemon()
-            .remembered_image(image_id, &request.platform, builder)
-            .await
+        self.daemon().remembered_image(image_id, request).await
     }
 
     fn release_slot(&self) {
