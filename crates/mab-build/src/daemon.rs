@@ -452,23 +452,17 @@ impl Daemon {
             // Several images may hold it, some only for a moment (BuildKit's own records of a
             // build using it): the named ones are tried first, and the next one when one is gone.
             let mut last = e;
-            let mut tagged = false;
             for holder in self.images_holding(id, None).await {
                 match self
                     .docker()
                     .tag_image(&holder, Some(options.clone()))
                     .await
                 {
-                    Ok(()) => {
-                        tagged = true;
-                        break;
-                    }
+                    Ok(()) => return Ok(format!("{REPOSITORY}:{hex}")),
                     Err(e) => last = e,
                 }
             }
-            if !tagged {
-                return Err(self.daemon_error(format!("tagging base image {id}"), last));
-            }
+            return Err(self.daemon_error(format!("tagging base image {id}"), last));
         }
         Ok(format!("{REPOSITORY}:{hex}"))
     }

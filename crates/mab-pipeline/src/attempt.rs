@@ -75,19 +75,20 @@ where
     // An earlier run made this very build (the same build key) on this builder, and the image
     // is still there: building again could only give it back.
     let memo = run.options.build_memo.as_ref().filter(|_| job.memo);
-    let key = match memo {
-        Some(_) => match run.contexts.digest(&job.request.context_dir).await {
-            Some(context) => lease.build_key(&job.request, &recorder, &context).await,
-            None => None,
-        },
+    let context = match memo {
+        Some(_) => run.contexts.digest(&job.request.context_dir).await,
         None => None,
     };
-    let remembered = match (memo, &key) {
-        (Some(memo), Some(key)) => match memo.image(key) {
-            Some(id) => lease.remembered(&id, &job.request).await,
-            None => None,
-        },
-        _ => None,
+    let key = match &context {
+        Some(context) => lease.build_key(&job.request, &recorder, context).await,
+        None => None,
+    };
+    let remembered_id = memo
+        .zip(key.as_deref())
+        .and_then(|(memo, key)| memo.image(key));
+    let remembered = match &remembered_id {
+        Some(id) => lease.remembered(id, &job.request).await,
+        None => None,
     };
     let built = match remembered {
         Some(built) => {

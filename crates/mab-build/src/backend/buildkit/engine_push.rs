@@ -93,7 +93,7 @@ pub(crate) fn lost_naming_race(message: &str, push: &EnginePush) -> bool {
 
 /// Whether a BuildKit status update shows the build's export (and push) under way: its steps
 /// are done.
-pub(crate) fn exporting(status: &StatusResponse) -> bool {
+fn exporting(status: &StatusResponse) -> bool {
     status
         .vertexes
         .iter()
@@ -111,7 +111,8 @@ pub(crate) enum EnginePushOutcome {
     Failed(String),
 }
 
-/// Follows the BuildKit status of a build whose export pushes (read while the stream is).
+/// Follows the BuildKit status of a build (read while the stream is): whether its export has
+/// started, so its steps are done (and, when the export pushes, the push is under way).
 #[derive(Debug, Default)]
 pub(crate) struct ExportWatch {
     started: AtomicBool,

@@ -293,7 +293,6 @@ impl BuildKitBackend {
 
         let mut progress = PlainProgress::default();
         let export = ExportWatch::default();
-        let mut exporting = false;
         let reader = StreamReader {
             daemon,
             reporter,
@@ -306,9 +305,9 @@ impl BuildKitBackend {
                 context.producer,
                 session,
                 |status| {
+                    let started = export.started();
                     export.saw(status);
-                    if !exporting && engine_push::exporting(status) {
-                        exporting = true;
+                    if !started && export.started() {
                         reporter.steps_done();
                     }
                     progress.lines(status)
