@@ -12,13 +12,19 @@
 /// The image id (`sha256:…`) in a build failure that only says another build named the same
 /// image first; `None` for any other failure.
 pub(crate) fn built_by_another(message: &str) -> Option<String> {
-    const NAME: &str = "image \"moby-dangling@";
-    const EXISTS: &str = "\": already exists";
-    let start = message.find(NAME)? + NAME.len();
-    let rest = &message[start..];
-    let end = rest.find(EXISTS)?;
-    let id = &rest[..end];
+    let id = name_that_exists(message)?.strip_prefix("moby-dangling@")?;
     crate::daemon::is_image_id(id).then(|| id.to_string())
+}
+
+/// The name in the engine's image store's answer `image "NAME": already exists`, which two
+/// builds naming the same image at the same moment get (the later one); `None` for any other
+/// message.
+pub(crate) fn name_that_exists(message: &str) -> Option<&str> {
+    const NAME: &str = "image \"";
+    const EXISTS: &str = "\": already exists";
+    let end = message.find(EXISTS)?;
+    let start = message[..end].rfind(NAME)? + NAME.len();
+    Some(&message[start..end])
 }
 
 #[cfg(test)]

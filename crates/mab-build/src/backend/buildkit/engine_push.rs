@@ -74,15 +74,7 @@ impl EnginePush {
 /// `image "REPOSITORY": already exists` (also for `REPOSITORY@DIGEST`). Nothing was pushed yet
 /// (the push follows the naming): exporting again, from the cache, names and pushes the image.
 pub(crate) fn lost_naming_race(message: &str, push: &EnginePush) -> bool {
-    const NAME: &str = "image \"";
-    const EXISTS: &str = "\": already exists";
-    let Some(start) = message.find(NAME).map(|at| at + NAME.len()) else {
-        return false;
-    };
-    let Some(name) = message[start..]
-        .find(EXISTS)
-        .map(|end| &message[start..start + end])
-    else {
+    let Some(name) = super::dangling::name_that_exists(message) else {
         return false;
     };
     let repository = name
