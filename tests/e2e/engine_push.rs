@@ -99,6 +99,14 @@ fn the_engine_pushes_each_platform_by_digest_and_mab_publishes_the_index() {
         .arg(dir.plan())
         .run();
     again.assert_success();
+    if engine_pushes {
+        // Else the rerun's digests are mab's pusher's, not the engine's: that is what differs.
+        assert_eq!(
+            again.stderr.matches("by the engine").count(),
+            4,
+            "every platform of the rerun pushed by the engine:\n{again}"
+        );
+    }
     for repository in [&gzip, &zstd] {
         assert_eq!(
             index_digest(&again, repository),

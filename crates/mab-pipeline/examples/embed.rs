@@ -135,7 +135,7 @@ async fn build(repository: &str, context: &str) -> Result<bool, Box<dyn std::err
     let client = RegistryClient::new(&registry_options);
     let destinations = mab_pipeline::destinations(&plan, &Output::Registries, &client).await?;
     mab_pipeline::check_writable(&destinations).await?;
-    let bases = RegistryBases::new(&registry_options, None);
+    let bases = RegistryBases::new(&client, None);
 
     let outcome = mab_pipeline::run(
         &plan,

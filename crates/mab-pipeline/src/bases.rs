@@ -5,23 +5,20 @@
 use futures::future::BoxFuture;
 use mab_build::BaseResolver;
 use mab_platform::Platform;
-use mab_registry::{BaseImages, LayerCache, RegistryClient, RegistryOptions, RetryPolicy};
+use mab_registry::{BaseImages, LayerCache, RegistryClient, RetryPolicy};
 
 /// A [`BaseResolver`] that asks each base's registry.
 pub struct RegistryBases(BaseImages);
 
 impl RegistryBases {
-    /// Asks registries as `options` says, one try each: a registry that does not answer at once
-    /// leaves the base to the daemon's tag pull (an offline laptop with local bases must not
-    /// wait for retries). Index bytes are kept in `cache`.
-    pub fn new(options: &RegistryOptions, cache: Option<LayerCache>) -> Self {
+    /// Asks registries through `client`, one try each: a registry that does not answer at
+    /// once leaves the base to the daemon's tag pull (an offline laptop with local bases must
+    /// not wait for retries). Index bytes are kept in `cache`.
+    pub fn new(client: &RegistryClient, cache: Option<LayerCache>) -> Self {
         Self(BaseImages::new(
-            RegistryClient::new(&RegistryOptions {
-                retry: RetryPolicy {
-                    attempts: 1,
-                    ..RetryPolicy::default()
-                },
-                ..options.clone()
+            client.with_retry(RetryPolicy {
+                attempts: 1,
+                ..RetryPolicy::default()
             }),
             cache,
         ))

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use mab_pipeline::{DependencyState, FleetBuilders, Output, RegistryBases, RunOptions, RunPlan};
 use mab_plan::{Plan, Selected, Selection};
-use mab_registry::{LayerCache, RegistryClient, RegistryOptions, RetryPolicy};
+use mab_registry::{LayerCache, RegistryClient, RetryPolicy};
 use serde::Serialize;
 
 use crate::ci::{GitHub, MetadataFile};
@@ -119,12 +119,10 @@ async fn build(args: BuildArgs, sinks: &mut Option<Sinks>) -> anyhow::Result<u8>
     let progress = Progress::new(args.progress);
     // Whether the images a selected one depends on are published is asked once, without
     // retries: an unreachable registry means "build them".
-    let lookup = RegistryClient::new(&RegistryOptions {
-        retry: RetryPolicy {
-            attempts: 1,
-            ..RetryPolicy::default()
-        },
-        ..registry_options.clone()
+    let client = RegistryClient::new(&registry_options);
+    let lookup = client.with_retry(RetryPolicy {
+        attempts: 1,
+        ..RetryPolicy::default()
     });
     let run_plan = select(&plan, &selected, Some(&lookup)).await?;
     note_dependencies(&run_plan, &progress);
@@ -150,8 +148,7 @@ async fn build(args: BuildArgs, sinks: &mut Option<Sinks>) -> anyhow::Result<u8>
     super::builders::report(&builders, &progress)?;
     check_platforms(&plan, &builders, &progress)?;
 
-    let client = RegistryClient::new(&registry_options);
-    let bases = RegistryBases::new(&registry_options, layer_cache);
+    let bases = RegistryBases::new(&client, layer_cache);
     let targets = if pushes {
         mab_pipeline::destinations(&plan, &output, &client).await?
     } else {

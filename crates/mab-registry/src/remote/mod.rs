@@ -43,6 +43,7 @@ pub struct RegistryOptions {
 #[derive(Clone)]
 pub struct RegistryClient {
     inner: Arc<ClientInner>,
+    retry: RetryPolicy,
 }
 
 struct ClientInner {
@@ -55,7 +56,6 @@ struct ClientInner {
     insecure_registries: Vec<String>,
     /// Credentials per registry, looked up once.
     auth: Mutex<HashMap<String, Credential>>,
-    retry: RetryPolicy,
     stall_limits: StallLimits,
     /// Per registry, the time before which it asked not to be tried again (`Retry-After`).
     not_before: std::sync::Mutex<HashMap<String, std::time::Instant>>,
@@ -104,10 +104,21 @@ impl RegistryClient {
                 http,
                 insecure_registries: options.insecure_registries.clone(),
                 auth: Mutex::new(HashMap::new()),
-                retry: options.retry,
                 stall_limits: options.stall_limits.clone(),
                 not_before: std::sync::Mutex::new(HashMap::new()),
             }),
+            retry: options.retry,
+        }
+    }
+
+    /// This client (its connections, trusted roots, credentials and tokens) with another retry
+    /// policy. Each client built by [`RegistryClient::new`] loads the system's root
+    /// certificates for its TLS clients (tens of milliseconds of CPU) and opens its own
+    /// connections, so the clients of one run are derived from one.
+    pub fn with_retry(&self, retry: RetryPolicy) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            retry,
         }
     }
 

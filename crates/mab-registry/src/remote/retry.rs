@@ -97,7 +97,7 @@ pub(crate) fn is_transient(error: &OciDistributionError) -> bool {
 
 impl RemoteRepository {
     fn retry(&self) -> &RetryPolicy {
-        &self.client.inner.retry
+        &self.client.retry
     }
 
     /// When this registry asked not to be tried again before (`Retry-After`), if it did.
