@@ -198,20 +198,27 @@ impl BuildKitBackend {
         // BuildKit then finds it in the daemon's image store and pulls nothing. When the
         // registry cannot say, the daemon finds the base as the classic builder would (its
         // local image of that platform, else pulled for it with its own trust) and BuildKit is
-        // pointed at it by a private local tag.
+        // pointed at it by a private local tag. The bases are asked for at once (a
+        // cross-compiling Dockerfile has two: the build platform's and the target's).
+        let resolved = futures::future::try_join_all(dockerfile.base_images().into_iter().map(
+            |base| async move {
+                let (reference, id) = match daemon
+                    .base_by_digest(&base, &request.platform, bases)
+                    .await?
+                {
+                    Some(found) => found,
+                    None => {
+                        let wanted = crate::daemon::base_platform(&base, &request.platform);
+                        let id = daemon.base_by_tag(&base, &wanted, request.pull).await?;
+                        (daemon.private_tag(&id).await?, id)
+                    }
+                };
+                Ok::<_, BuildError>((base, reference, id))
+            },
+        ))
+        .await?;
         let mut pinned = BTreeMap::new();
-        for base in dockerfile.base_images() {
-            let (reference, id) = match daemon
-                .base_by_digest(&base, &request.platform, bases)
-                .await?
-            {
-                Some(found) => found,
-                None => {
-                    let wanted = crate::daemon::base_platform(&base, &request.platform);
-                    let id = daemon.base_by_tag(&base, &wanted, request.pull).await?;
-                    (daemon.private_tag(&id).await?, id)
-                }
-            };
+        for (base, reference, id) in resolved {
             reporter.base_resolved(&base.reference, &id);
             pinned.insert(base, reference);
         }
