@@ -7,8 +7,9 @@ use serde::Serialize;
 
 use crate::RegistryError;
 use crate::list::{classify, config_platform};
-use crate::manifest::{ImageIndex, ImageManifest, PlatformJson};
+use crate::manifest::{Descriptor, ImageIndex, ImageManifest, PlatformJson};
 use crate::remote::{RegistryClient, RemoteRepository};
+use futures::StreamExt as _;
 use mab_vocab::ImageReference;
 
 /// What a verification found.
@@ -174,91 +175,126 @@ pub(crate) async fn verify_in(
         .filter(|e| !e.platform.as_ref().is_some_and(is_unknown))
         .map(|e| e.digest.as_str())
         .collect();
+    // The entries are checked a few at a time (each is a manifest, a config and a HEAD per
+    // blob: one after the other they were most of the time a publish took), and their findings
+    // reported in the index's order.
+    // (The futures are made in a loop: made by a closure over borrowed entries, the whole
+    // future could not be shown `Send` for every lifetime.)
+    let mut checks = Vec::with_capacity(index.manifests.len());
     for entry in &index.manifests {
-        let what = format!("{}@{}", repository.name(), entry.digest);
-        let child = match repository.pull_manifest_raw(&entry.digest).await {
-            Ok((bytes, _)) => bytes,
-            Err(RegistryError::ManifestNotFound { .. }) => {
-                report.problems.push(format!(
-                    "the index names {what}, which is not in the registry"
-                ));
-                continue;
-            }
-            Err(RegistryError::DigestMismatch {
-                expected, actual, ..
-            }) => {
-                report.problems.push(format!(
-                    "{what}: the registry serves content with digest {actual}, expected {expected}"
-                ));
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        if child.len() as u64 != entry.size {
-            report.problems.push(format!(
-                "{what}: the index says {} bytes, the manifest is {}",
-                entry.size,
-                child.len()
-            ));
-        }
-        match classify(&child, &what) {
-            Ok((child_type, false)) if child_type == entry.media_type => {}
-            Ok((child_type, false)) => report.problems.push(format!(
-                "{what}: the index says media type {}, the manifest is {child_type}",
-                entry.media_type
-            )),
-            Ok((_, true)) => report.problems.push(format!(
-                "{what}: an index inside an index is not a runnable image"
-            )),
-            Err(e) => {
-                report.problems.push(e.to_string());
-                continue;
-            }
-        }
-        let declared = match &entry.platform {
-            Some(platform) => platform.clone(),
-            None => {
-                report
-                    .problems
-                    .push(format!("{what}: the index entry has no platform"));
-                continue;
-            }
-        };
-        let is_attestation = is_unknown(&declared);
-        if is_attestation {
-            crate::verify_attestation::check_attestation(
-                repository,
-                &child,
-                entry,
-                &runnable,
-                &mut report,
-            )
-            .await?;
-        } else {
-            match config_platform(repository, &child, &what).await {
-                Ok(config) => {
-                    if !platform_matches(&declared, &config) {
-                        report.problems.push(format!(
-                            "{what}: the index says {}, but its image config is {}",
-                            describe_platform(&declared),
-                            describe_platform(&config)
-                        ));
-                    }
-                }
-                Err(e) => report.problems.push(e.to_string()),
-            }
-        }
-        check_image(
-            repository,
-            &child,
-            &entry.digest,
-            describe_platform(&declared),
-            Some(&what),
-            &mut report,
-        )
-        .await?;
+        checks.push(check_entry(repository, entry, &runnable));
+    }
+    let parts: Vec<Result<VerifyReport, RegistryError>> = futures::stream::iter(checks)
+        .buffered(ENTRIES_AT_ONCE)
+        .collect()
+        .await;
+    for part in parts {
+        let part = part?;
+        report.problems.extend(part.problems);
+        report.images.extend(part.images);
+        report.attestations.extend(part.attestations);
     }
     Ok(report)
+}
+
+/// How many index entries are checked at once, and how many blobs of an image.
+const ENTRIES_AT_ONCE: usize = 4;
+const BLOBS_AT_ONCE: usize = 8;
+
+/// Checks one entry of an index: its manifest is there with the size and media type the index
+/// says, its config's platform is the entry's (an attestation's subject is an image of the
+/// index), and its blobs are there. Only `images`, `attestations` and `problems` are filled.
+async fn check_entry(
+    repository: &RemoteRepository,
+    entry: &Descriptor,
+    runnable: &[&str],
+) -> Result<VerifyReport, RegistryError> {
+    let mut part = VerifyReport {
+        reference: String::new(),
+        digest: String::new(),
+        media_type: String::new(),
+        images: Vec::new(),
+        attestations: Vec::new(),
+        problems: Vec::new(),
+    };
+    let what = format!("{}@{}", repository.name(), entry.digest);
+    let child = match repository.pull_manifest_raw(&entry.digest).await {
+        Ok((bytes, _)) => bytes,
+        Err(RegistryError::ManifestNotFound { .. }) => {
+            part.problems.push(format!(
+                "the index names {what}, which is not in the registry"
+            ));
+            return Ok(part);
+        }
+        Err(RegistryError::DigestMismatch {
+            expected, actual, ..
+        }) => {
+            part.problems.push(format!(
+                "{what}: the registry serves content with digest {actual}, expected {expected}"
+            ));
+            return Ok(part);
+        }
+        Err(e) => return Err(e),
+    };
+    if child.len() as u64 != entry.size {
+        part.problems.push(format!(
+            "{what}: the index says {} bytes, the manifest is {}",
+            entry.size,
+            child.len()
+        ));
+    }
+    match classify(&child, &what) {
+        Ok((child_type, false)) if child_type == entry.media_type => {}
+        Ok((child_type, false)) => part.problems.push(format!(
+            "{what}: the index says media type {}, the manifest is {child_type}",
+            entry.media_type
+        )),
+        Ok((_, true)) => part.problems.push(format!(
+            "{what}: an index inside an index is not a runnable image"
+        )),
+        Err(e) => {
+            part.problems.push(e.to_string());
+            return Ok(part);
+        }
+    }
+    let declared = match &entry.platform {
+        Some(platform) => platform.clone(),
+        None => {
+            part.problems
+                .push(format!("{what}: the index entry has no platform"));
+            return Ok(part);
+        }
+    };
+    let is_attestation = is_unknown(&declared);
+    if is_attestation {
+        crate::verify_attestation::check_attestation(
+            repository, &child, entry, runnable, &mut part,
+        )
+        .await?;
+    } else {
+        match config_platform(repository, &child, &what).await {
+            Ok(config) => {
+                if !platform_matches(&declared, &config) {
+                    part.problems.push(format!(
+                        "{what}: the index says {}, but its image config is {}",
+                        describe_platform(&declared),
+                        describe_platform(&config)
+                    ));
+                }
+            }
+            Err(e) => part.problems.push(e.to_string()),
+        }
+    }
+    check_image(
+        repository,
+        &child,
+        &entry.digest,
+        describe_platform(&declared),
+        Some(&what),
+        &mut part,
+    )
+    .await?;
+    Ok(part)
 }
 
 /// Checks that every blob of an image manifest is present.
@@ -280,8 +316,19 @@ async fn check_image(
             return Ok(());
         }
     };
-    for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
-        if !repository.blob_exists(&blob.digest).await? {
+    let blobs: Vec<_> = std::iter::once(&manifest.config)
+        .chain(&manifest.layers)
+        .collect();
+    let mut heads = Vec::with_capacity(blobs.len());
+    for blob in &blobs {
+        heads.push(repository.blob_exists(&blob.digest));
+    }
+    let present: Vec<Result<bool, RegistryError>> = futures::stream::iter(heads)
+        .buffered(BLOBS_AT_ONCE)
+        .collect()
+        .await;
+    for (blob, present) in blobs.iter().zip(present) {
+        if !present? {
             report.problems.push(format!(
                 "{what}: blob {} is not in {}",
                 blob.digest,
