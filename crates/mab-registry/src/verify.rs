@@ -13,7 +13,7 @@ use futures::StreamExt as _;
 use mab_vocab::ImageReference;
 
 /// What a verification found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct VerifyReport {
     /// The reference checked.
     pub reference: String,
@@ -209,14 +209,7 @@ async fn check_entry(
     entry: &Descriptor,
     runnable: &[&str],
 ) -> Result<VerifyReport, RegistryError> {
-    let mut part = VerifyReport {
-        reference: String::new(),
-        digest: String::new(),
-        media_type: String::new(),
-        images: Vec::new(),
-        attestations: Vec::new(),
-        problems: Vec::new(),
-    };
+    let mut part = VerifyReport::default();
     let what = format!("{}@{}", repository.name(), entry.digest);
     let child = match repository.pull_manifest_raw(&entry.digest).await {
         Ok((bytes, _)) => bytes,

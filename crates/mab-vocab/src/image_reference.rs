@@ -17,6 +17,7 @@ use oci_spec::distribution::Reference;
 pub use oci_spec::distribution::ParseError as InvalidReference;
 
 use crate::Repository;
+use crate::repository::{MAX_NAME_LENGTH, is_domain_component, is_path_component, normalise};
 
 /// An image reference, normalised.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,12 +70,6 @@ impl ImageReference {
     }
 }
 
-/// Docker Hub's name, and the one it had.
-const DOCKER_HUB: &str = "docker.io";
-const DOCKER_HUB_LEGACY: &str = "index.docker.io";
-/// The longest repository path the grammar allows.
-const NAME_MAX: usize = 255;
-
 /// `[domain/]path[:tag][@digest]`, as the distribution reference grammar reads it.
 fn parse_reference(text: &str) -> Result<Reference, InvalidReference> {
     if text.is_empty() {
@@ -88,7 +83,7 @@ fn parse_reference(text: &str) -> Result<Reference, InvalidReference> {
     };
     // A `:` after the last `/` starts the tag (a port's `:` is always followed by a `/`).
     let (name, tag) = match name_and_tag.rfind(':') {
-        Some(colon) if name_and_tag[colon..].find('/').is_none() => {
+        Some(colon) if !name_and_tag[colon..].contains('/') => {
             (&name_and_tag[..colon], Some(&name_and_tag[colon + 1..]))
         }
         _ => (name_and_tag, None),
@@ -97,17 +92,17 @@ fn parse_reference(text: &str) -> Result<Reference, InvalidReference> {
         return Err(invalid);
     }
     let (registry, repository) = split_domain(name);
-    if repository.len() > NAME_MAX {
+    if repository.len() > MAX_NAME_LENGTH {
         return Err(InvalidReference::NameTooLong);
     }
-    if let Some(digest) = digest {
-        let expected = match digest.split_once(':') {
-            Some(("sha256", _)) => 64,
-            Some(("sha384", _)) => 96,
-            Some(("sha512", _)) => 128,
+    if let Some((algorithm, hex)) = digest.and_then(|digest| digest.split_once(':')) {
+        let expected = match algorithm {
+            "sha256" => 64,
+            "sha384" => 96,
+            "sha512" => 128,
             _ => return Err(InvalidReference::DigestUnsupported),
         };
-        if digest.len() - digest.find(':').unwrap_or(0) - 1 != expected {
+        if hex.len() != expected {
             return Err(InvalidReference::DigestInvalidLength);
         }
     }
@@ -128,57 +123,19 @@ fn is_name(name: &str) -> bool {
             .is_some_and(|(domain, path)| is_domain(domain) && is_path(path))
 }
 
-/// `host[:port]`: dot-separated alphanumeric labels (hyphens inside), then digits.
+/// `host[:port]`: dot-separated labels, then digits.
 fn is_domain(domain: &str) -> bool {
     let (host, port) = match domain.split_once(':') {
         Some((host, port)) => (host, Some(port)),
         None => (domain, None),
     };
-    let label = |label: &str| {
-        let bytes = label.as_bytes();
-        !bytes.is_empty()
-            && bytes
-                .iter()
-                .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
-            && bytes[0] != b'-'
-            && bytes[bytes.len() - 1] != b'-'
-    };
-    host.split('.').all(label)
+    host.split('.').all(is_domain_component)
         && port.is_none_or(|port| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// Slash-separated components: lower-case alphanumeric runs joined by `.`, `_`, `__` or any
-/// number of `-`.
+/// Slash-separated path components.
 fn is_path(path: &str) -> bool {
-    path.split('/').all(|component| {
-        let bytes = component.as_bytes();
-        let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-        let mut i = 0;
-        loop {
-            let start = i;
-            while i < bytes.len() && alnum(&bytes[i]) {
-                i += 1;
-            }
-            if i == start {
-                return false;
-            }
-            if i == bytes.len() {
-                return true;
-            }
-            let separator = &component[i..];
-            let skip = if separator.starts_with("__") {
-                2
-            } else if separator.starts_with(['.', '_']) {
-                1
-            } else {
-                separator.bytes().take_while(|b| *b == b'-').count()
-            };
-            if skip == 0 {
-                return false;
-            }
-            i += skip;
-        }
-    })
+    path.split('/').all(is_path_component)
 }
 
 /// A word character, then up to 127 word characters, dots and hyphens.
@@ -204,21 +161,14 @@ fn is_digest(digest: &str) -> bool {
 }
 
 /// Docker's normalisation: a first component that has no `.` or `:` and is not `localhost` is
-/// part of a Docker Hub path, and a one-component Docker Hub path is in `library/`.
+/// part of a Docker Hub path ([`normalise`] then names Docker Hub as Repository does).
 fn split_domain(name: &str) -> (String, String) {
-    let (mut domain, mut path) = match name.split_once('/') {
+    match name.split_once('/') {
         Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
-            (first.to_string(), rest.to_string())
+            normalise(Some(first), rest)
         }
-        _ => (DOCKER_HUB.to_string(), name.to_string()),
-    };
-    if domain == DOCKER_HUB_LEGACY {
-        domain = DOCKER_HUB.to_string();
+        _ => normalise(None, name),
     }
-    if domain == DOCKER_HUB && !path.contains('/') {
-        path = format!("library/{path}");
-    }
-    (domain, path)
 }
 
 impl fmt::Display for ImageReference {

@@ -18,7 +18,7 @@ use std::str::FromStr;
 /// Docker Hub's registry name.
 const DOCKER_HUB: &str = "docker.io";
 /// The longest repository name (registry and path) the distribution grammar allows.
-const MAX_NAME_LENGTH: usize = 255;
+pub(crate) const MAX_NAME_LENGTH: usize = 255;
 
 /// A repository: where images are pushed, without tag or digest (e.g. `ghcr.io/me/app`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -97,20 +97,24 @@ impl Repository {
                 input.len()
             ));
         }
-        let registry = match registry {
-            None | Some("index.docker.io") => DOCKER_HUB,
-            Some(registry) => registry,
-        };
-        let path = if registry == DOCKER_HUB && !path.contains('/') {
-            format!("library/{path}")
-        } else {
-            path.to_string()
-        };
-        Ok(Self {
-            registry: registry.to_string(),
-            path,
-        })
+        let (registry, path) = normalise(registry, path);
+        Ok(Self { registry, path })
     }
+}
+
+/// Docker's names on Docker Hub: no registry, or `index.docker.io`, is `docker.io`, and a
+/// one-component path there is in `library/`.
+pub(crate) fn normalise(registry: Option<&str>, path: &str) -> (String, String) {
+    let registry = match registry {
+        None | Some("index.docker.io") => DOCKER_HUB,
+        Some(registry) => registry,
+    };
+    let path = if registry == DOCKER_HUB && !path.contains('/') {
+        format!("library/{path}")
+    } else {
+        path.to_string()
+    };
+    (registry.to_string(), path)
 }
 
 /// Checks `host[:port]` (the key of `registries:` and the first part of a repository).
@@ -173,7 +177,8 @@ pub fn check_registry(registry: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn is_domain_component(component: &str) -> bool {
+/// A label of a host name: letters, digits and `-`, not at either end.
+pub(crate) fn is_domain_component(component: &str) -> bool {
     let bytes = component.as_bytes();
     !bytes.is_empty()
         && bytes
@@ -204,7 +209,7 @@ fn check_path_component(component: &str) -> Result<(), String> {
 }
 
 /// `[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*`
-fn is_path_component(component: &str) -> bool {
+pub(crate) fn is_path_component(component: &str) -> bool {
     let is_alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
     let mut chars = component.chars().peekable();
     loop {
