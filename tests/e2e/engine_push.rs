@@ -1,16 +1,9 @@
-//! `mab build --engine-push`: on the containerd image store the engine pushes what it builds,
-//! by digest, and mab publishes the index of what it pushed; elsewhere (Docker 20.10's classic
-//! store) mab pushes as always. Either way the tag is the whole image, read back by skopeo and
-//! run by the docker CLI, and no other tag appears.
+//! The engine's push (the default; `--no-engine-push` turns it off): on the containerd image
+//! store the engine pushes what it builds, by digest, and mab publishes the index of what it
+//! pushed; elsewhere (Docker 20.10's classic store) mab pushes as always. Either way the tag is
+//! the whole image, read back by skopeo and run by the docker CLI, and no other tag appears.
 
 use mab_tests::*;
-
-/// Whether the test daemon keeps its images in the containerd image store.
-fn containerd_store() -> bool {
-    let info = docker(["info", "--format", "{{json .DriverStatus}}"]);
-    info.assert_success();
-    info.stdout.contains("io.containerd.snapshotter")
-}
 
 #[test]
 fn the_engine_pushes_each_platform_by_digest_and_mab_publishes_the_index() {
@@ -42,11 +35,8 @@ fn the_engine_pushes_each_platform_by_digest_and_mab_publishes_the_index() {
             base = env.base_image,
         ),
     );
-    let engine_pushes = containerd_store();
-    let out = mab()
-        .args(["build", "--engine-push", "--json"])
-        .arg(dir.plan())
-        .run();
+    let engine_pushes = containerd_image_store();
+    let out = mab().args(["build", "--json"]).arg(dir.plan()).run();
     out.assert_success();
     let by_engine = out.stderr.matches("by the engine").count();
     if engine_pushes {
@@ -91,9 +81,9 @@ fn the_engine_pushes_each_platform_by_digest_and_mab_publishes_the_index() {
         assert_eq!(arch.trim(), machine, "{platform}");
     }
 
-    // A rerun publishes the same index: the engine's export of a cached build is the same.
-    // (The two images differ by `WHICH`, so that neither builder's cache can give one the
-    // other's random layer.)
+    // A rerun publishes the same index: nothing changed, so nothing is built or pushed again;
+    // the manifests the engine pushed are read back from the registry. (The two images differ
+    // by `WHICH`, so that neither builder's cache can give one the other's random layer.)
     let again = mab()
         .args(["build", "--engine-push", "--json"])
         .arg(dir.plan())
@@ -102,10 +92,33 @@ fn the_engine_pushes_each_platform_by_digest_and_mab_publishes_the_index() {
     if engine_pushes {
         // Else the rerun's digests are mab's pusher's, not the engine's: that is what differs.
         assert_eq!(
-            again.stderr.matches("by the engine").count(),
+            again
+                .stderr
+                .matches("(pushed by the engine in an earlier run)")
+                .count(),
             4,
-            "every platform of the rerun pushed by the engine:\n{again}"
+            "every platform of the rerun taken as the engine pushed it:\n{again}"
         );
+        let doc = again.json();
+        for repository in [&gzip, &zstd] {
+            let image = json_image(&doc, repository);
+            let platforms = image["platforms"].as_array().expect("platforms");
+            assert!(
+                platforms.iter().all(|p| p["reused"] == true),
+                "{repository}: {image:#}"
+            );
+        }
+    }
+    // With --no-engine-push mab pushes the same images itself: its own manifests (other
+    // bytes than the engine's), every blob already there.
+    let own = mab()
+        .args(["build", "--no-engine-push", "--json"])
+        .arg(dir.plan())
+        .run();
+    own.assert_success();
+    assert_eq!(own.stderr.matches("by the engine").count(), 0, "{own}");
+    for repository in [&gzip, &zstd] {
+        skopeo_copies_whole(&format!("{repository}:latest"));
     }
     for repository in [&gzip, &zstd] {
         assert_eq!(
@@ -131,13 +144,15 @@ fn an_engine_push_that_fails_is_left_to_mab() {
     let through_proxy = format!("{}/{}", proxy.address(), dir.repo_path());
     dir.write_plan(&[Image::new(&through_proxy)]);
 
+    let home = tempfile::tempdir().expect("MAB_HOME");
     let out = mab()
-        .args(["build", "--engine-push", "--json"])
+        .args(["build", "--json"])
         .arg(dir.plan())
+        .env("MAB_HOME", home.path())
         .run();
     out.assert_success();
     assert_eq!(out.stderr.matches("by the engine").count(), 0, "{out}");
-    if containerd_store() {
+    if containerd_image_store() {
         assert!(
             out.stderr.contains("the engine's push to")
                 && out.stderr.contains("mab pushes the image instead"),
@@ -157,4 +172,29 @@ fn an_engine_push_that_fails_is_left_to_mab() {
         let arch = docker_run_platform(&format!("{}:latest", dir.repository()), platform);
         assert_eq!(arch.trim(), machine, "{platform}");
     }
+
+    // The next run that builds (the Dockerfile changed) does not ask the engine again: the
+    // refusal is remembered (for a day), so no warning and no failed push.
+    dir.write(
+        "Dockerfile",
+        &dockerfile("RUN uname -m > /arch\nRUN echo again > /again\nCMD cat /arch"),
+    );
+    let next = mab()
+        .args(["build", "--json"])
+        .arg(dir.plan())
+        .env("MAB_HOME", home.path())
+        .run();
+    next.assert_success();
+    if containerd_image_store() {
+        assert_eq!(
+            next.stderr.matches("(remembered for a day)").count(),
+            2,
+            "both platforms pushed by mab at once:\n{next}"
+        );
+    }
+    assert!(
+        !next.stderr.contains("the engine's push to") && !next.stderr.contains("warning:"),
+        "{next}"
+    );
+    skopeo_copies_whole(&format!("{}:latest", dir.repository()));
 }

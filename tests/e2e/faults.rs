@@ -20,7 +20,10 @@ fn passing_registry_faults_are_retried() {
         &[],
     );
 
-    let out = mab().args(["build", "--json"]).arg(plan.dir.plan()).run();
+    let out = mab()
+        .args(["build", "--no-engine-push", "--json"])
+        .arg(plan.dir.plan())
+        .run();
     out.assert_success();
     assert_eq!(plan.proxy.injected(), 6, "every rule fired: {}", out.all());
 
@@ -52,7 +55,10 @@ fn a_registry_that_keeps_failing_moves_no_tag() {
         &[],
     );
 
-    let out = mab().arg("build").arg(plan.dir.plan()).run();
+    let out = mab()
+        .args(["build", "--no-engine-push"])
+        .arg(plan.dir.plan())
+        .run();
     out.assert_code(1)
         .assert_error_line()
         .assert_stderr_contains(&[plan.proxy.address(), "503"]);
@@ -82,7 +88,7 @@ fn a_slow_registry_gets_the_layers_of_an_image_at_once_and_no_temp_file_stays() 
     std::fs::create_dir_all(&tmp).expect("tmp folder");
 
     let out = mab()
-        .args(["build", "--json"])
+        .args(["build", "--no-engine-push", "--json"])
         .arg(plan.dir.plan())
         .env("TMPDIR", &tmp)
         .run();

@@ -1,5 +1,7 @@
 //! The platform lint: an x86-64 executable copied into an arm64 image is reported (a warning),
-//! or fails the image with `--strict` (no tag moves); a clean image says nothing.
+//! or fails the image with `--strict` (no tag moves); a clean image says nothing. On the
+//! containerd image store the engine pushes the image and mab reads its layers back for the
+//! lint; a rerun takes what they hold from the layer cache.
 
 use mab_tests::*;
 
@@ -30,29 +32,55 @@ fn a_foreign_executable_is_reported_and_fails_with_strict() {
         ),
     );
 
+    let engine_pushes = containerd_image_store();
     let warned = mab().arg("build").arg(dir.plan()).run();
     warned.assert_success();
-    let warnings: Vec<&str> = warned
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("warning:"))
-        .collect();
-    assert_eq!(
-        warnings.len(),
-        1,
-        "one warning, for arm64 only:\n{}",
-        warned.all()
-    );
-    for needle in [
-        "linux/arm64",
-        "x86-64 (amd64)",
-        "usr/local/bin/x86-busybox",
-        "aarch64",
+    // The image the engine pushed (the default there) is read back for the lint; the rerun
+    // builds nothing and reads nothing back, and still warns.
+    let rerun = mab().arg("build").arg(dir.plan()).run();
+    rerun.assert_success();
+    for (run, by_engine) in [
+        (&warned, "pushed sha256:"),
+        (&rerun, "pushed by the engine in an earlier run"),
     ] {
+        assert_eq!(
+            run.stderr
+                .lines()
+                .filter(|l| l.contains(by_engine) && l.contains("by the engine"))
+                .count(),
+            if engine_pushes { 2 } else { 0 },
+            "{}",
+            run.all()
+        );
+        let warnings: Vec<&str> = run
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("warning:"))
+            .collect();
+        assert_eq!(
+            warnings.len(),
+            1,
+            "one warning, for arm64 only:\n{}",
+            run.all()
+        );
+        for needle in [
+            "linux/arm64",
+            "x86-64 (amd64)",
+            "usr/local/bin/x86-busybox",
+            "aarch64",
+        ] {
+            assert!(
+                warnings[0].contains(needle),
+                "{needle:?} in {:?}",
+                warnings[0]
+            );
+        }
+    }
+    if engine_pushes {
         assert!(
-            warnings[0].contains(needle),
-            "{needle:?} in {:?}",
-            warnings[0]
+            rerun.stderr.contains("not built again"),
+            "the rerun takes the remembered build:\n{}",
+            rerun.all()
         );
     }
 

@@ -44,7 +44,13 @@ fn random_write_faults_end_every_build_and_fail_few() {
     for n in 0..builds {
         let before = tag_digest(&image);
         let out = mab()
-            .args(["build", "--json", "--stall-limit", STALL_LIMIT])
+            .args([
+                "build",
+                "--no-engine-push",
+                "--json",
+                "--stall-limit",
+                STALL_LIMIT,
+            ])
             .arg(plan.dir.plan())
             .args(["--set", &format!("*.build_args.NONCE={seed}-{n}")])
             .run();
@@ -117,7 +123,13 @@ fn a_registry_that_takes_a_layer_and_never_answers_costs_the_stall_limit_and_a_r
 
     // Without a stall limit the run would wait for ever; the harness would kill it here.
     let out = mab()
-        .args(["build", "--json", "--stall-limit", STALL_LIMIT])
+        .args([
+            "build",
+            "--no-engine-push",
+            "--json",
+            "--stall-limit",
+            STALL_LIMIT,
+        ])
         .arg(plan.dir.plan())
         .limit(Duration::from_secs(120))
         .run();
@@ -159,7 +171,14 @@ fn a_registry_that_never_answers_fails_the_run_naming_it_and_the_limit() {
     );
 
     let out = mab()
-        .args(["build", "--stall-limit", "2s", "--push-limit", "20s"])
+        .args([
+            "build",
+            "--no-engine-push",
+            "--stall-limit",
+            "2s",
+            "--push-limit",
+            "20s",
+        ])
         .arg(plan.dir.plan())
         .limit(Duration::from_secs(150))
         .run();
@@ -193,7 +212,13 @@ fn a_lost_commit_answer_and_a_busy_registry_are_survived() {
     );
 
     let out = mab()
-        .args(["build", "--json", "--stall-limit", STALL_LIMIT])
+        .args([
+            "build",
+            "--no-engine-push",
+            "--json",
+            "--stall-limit",
+            STALL_LIMIT,
+        ])
         .arg(plan.dir.plan())
         .limit(Duration::from_secs(120))
         .run();

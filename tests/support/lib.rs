@@ -838,3 +838,11 @@ pub fn agent_list_program(dir: &Path) -> PathBuf {
     run_command(cmd, TOOL_TIMEOUT).assert_success();
     program
 }
+
+/// Whether the test daemon keeps its images in the containerd image store (where the engine
+/// pushes what it builds, by default).
+pub fn containerd_image_store() -> bool {
+    let info = docker(["info", "--format", "{{json .DriverStatus}}"]);
+    info.assert_success();
+    info.stdout.contains("io.containerd.snapshotter")
+}

@@ -9,8 +9,13 @@
 //! inline cache, the ids of the secrets and ssh agents offered, and the context's contents
 //! (`context_digest`: every file's bytes and mode, not its times).
 //!
+//! When the engine pushes as it builds, the key also covers the manifest it is asked for (media
+//! types and layer compression: on the containerd image store the image id is that manifest's
+//! digest), not where it is pushed: a rerun takes the image and reads its manifest back from
+//! the registry rather than pushing again.
+//!
 //! A build has no key (it always runs) when it asks to build afresh (`no_cache`, `pull`), when
-//! the engine pushes as it builds, when a base's registry cannot say which image it names, and
+//! a base's registry cannot say which image it names, and
 //! when the Dockerfile reads what the key cannot see: a `# syntax=` frontend (its tag may move),
 //! an `ADD` of a URL or git repository, or a `COPY --from=`/`RUN --mount=from=` of an image. Like BuildKit's own cache, the key does not cover
 //! the values of secrets.
@@ -40,7 +45,7 @@ impl Daemon {
         bases: &dyn BaseResolver,
         context: &str,
     ) -> Result<Option<String>, BuildError> {
-        if request.no_cache || request.pull || request.engine_push.is_some() {
+        if request.no_cache || request.pull {
             return Ok(None);
         }
         let text = read_dockerfile(&request.dockerfile).await?;
@@ -144,6 +149,13 @@ impl KeyInputs<'_> {
         for agent in &request.ssh {
             field("ssh", &agent.id);
         }
+        if let Some(push) = &request.engine_push {
+            field("engine push format", &format!("{:?}", push.format));
+            field(
+                "engine push compression",
+                &format!("{:?}", push.compression),
+            );
+        }
         field("context", self.context);
         format!("sha256:{}", hex::encode(hash.finalize()))
     }
@@ -170,6 +182,15 @@ mod tests {
             inline_cache: false,
             pull_repositories: Vec::new(),
             engine_push: None,
+        }
+    }
+
+    fn engine_push(repositories: &[&str]) -> crate::EnginePush {
+        crate::EnginePush {
+            repositories: repositories.iter().map(|r| r.to_string()).collect(),
+            format: mab_vocab::ManifestFormat::Docker,
+            compression: mab_vocab::LayerCompression::Gzip,
+            stall_limit: std::time::Duration::from_secs(60),
         }
     }
 
@@ -213,6 +234,7 @@ mod tests {
             Box::new(|r| r.cache_from = vec!["r.example/app:cache".into()]),
             Box::new(|r| r.inline_cache = true),
             Box::new(|r| r.builder = BuilderKind::Classic),
+            Box::new(|r| r.engine_push = Some(engine_push(&["r.example/a"]))),
             Box::new(|r| {
                 r.secrets = vec![crate::BuildSecret {
                     id: "token".into(),
@@ -233,6 +255,25 @@ mod tests {
         for (i, other) in changed.iter().enumerate() {
             assert_ne!(&same, other, "change {i} left the key alone");
         }
+        // Where the engine pushes is not what it builds; the manifest it is asked for is.
+        let pushed = |push: crate::EnginePush| {
+            let mut request = request();
+            request.engine_push = Some(push);
+            key(&request, "FROM alpine", "alpine@sha256:aa", "sha256:c1")
+        };
+        let mut elsewhere = engine_push(&["r.example/b", "r.example/c"]);
+        elsewhere.stall_limit = std::time::Duration::from_secs(1);
+        assert_eq!(pushed(engine_push(&["r.example/a"])), pushed(elsewhere));
+        let mut oci = engine_push(&["r.example/a"]);
+        oci.format = mab_vocab::ManifestFormat::Oci;
+        let mut zstd = engine_push(&["r.example/a"]);
+        zstd.compression = mab_vocab::LayerCompression::Zstd;
+        let pushes = [
+            pushed(engine_push(&["r.example/a"])),
+            pushed(oci),
+            pushed(zstd),
+        ];
+        assert!(pushes[0] != pushes[1] && pushes[0] != pushes[2] && pushes[1] != pushes[2]);
         // A build arg moved into a label (the same words elsewhere) is another key.
         let mut moved = request();
         let value = moved.build_args.remove("B").unwrap();

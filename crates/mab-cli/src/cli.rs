@@ -112,13 +112,20 @@ pub struct BuildArgs {
     #[arg(long)]
     pub strict: bool,
 
-    /// Let the engine push the images it builds, where it can (BuildKit on the containerd
-    /// image store, Docker 24+): it sends the compressed layers its store holds, by digest,
-    /// with no `docker save` and no recompression; mab reads each manifest back and publishes
-    /// the index. Not with an SBOM, `--strict`, manifest annotations, `--load` or `--output`
-    /// (those need mab to read the layers); a push that fails or stalls falls back to mab's.
-    #[arg(long)]
+    /// Let the engine push the images it builds where it can (the default): BuildKit on the
+    /// containerd image store (Docker 24+) sends the compressed layers its store holds, by
+    /// digest, with no `docker save` and no recompression; mab reads each manifest back (and
+    /// the layers, up to 64 MiB each, for the platform lint) and publishes the index. Not with
+    /// an SBOM, `--strict`, manifest annotations, `--load` or `--output` (those need mab to read
+    /// every layer); a push that fails or stalls falls back to mab's.
+    #[arg(long, overrides_with = "no_engine_push")]
     pub engine_push: bool,
+
+    /// mab reads every image out of its engine (`docker save`) and pushes it itself, also where
+    /// the engine could push it: every layer is read (the platform lint sees all of them), and
+    /// mab's retries and stall limits apply to every upload.
+    #[arg(long, overrides_with = "engine_push")]
+    pub no_engine_push: bool,
 
     /// How many builds may run at once in all (default: no limit but each builder's
     /// `max_jobs`, which defaults to the CPUs its daemon has, at least 2).

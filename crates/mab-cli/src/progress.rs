@@ -173,6 +173,17 @@ impl mab_registry::PushReporter for JobProgress {
         }
     }
 
+    fn layers_not_read(&self, unread: mab_registry::Unread) {
+        self.step(&format!(
+            "platform lint: {} layer(s) ({}) the engine pushed were not read back (larger than \
+             {} each or {} in all, or unreadable); --no-engine-push reads every layer",
+            unread.layers,
+            HumanBytes(unread.bytes),
+            HumanBytes(mab_registry::READ_BACK_LAYER_LIMIT),
+            HumanBytes(mab_registry::READ_BACK_IMAGE_LIMIT),
+        ));
+    }
+
     fn retrying(&self, what: &str, error: &mab_registry::RegistryError) {
         if self.bar.is_none() {
             self.step(&format!(
@@ -265,6 +276,18 @@ impl JobEvents for JobProgress {
                 ..
             } => self.finish(&format!(
                 "built {digest} in {seconds:.1}s{}; nothing pushed",
+                describe_placement(placement)
+            )),
+            JobEvent::Stored {
+                digest,
+                by_engine: true,
+                reused: true,
+                seconds,
+                placement,
+                ..
+            } => self.finish(&format!(
+                "unchanged, reused {digest} (pushed by the engine in an earlier run) in \
+                 {seconds:.1}s{}",
                 describe_placement(placement)
             )),
             JobEvent::Stored {

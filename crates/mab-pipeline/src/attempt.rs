@@ -9,12 +9,13 @@ use std::task::{Context, Poll};
 
 use futures::future::join_all;
 use mab_attest::BaseImage;
-use mab_build::{BuildError, BuildReporter as _, Fit, ImageExport};
-use mab_registry::{ImageFacts, PushSettings};
+use mab_build::{BuildError, BuildReporter as _, BuildRequest, BuiltImage, Fit, ImageExport};
+use mab_registry::{AdoptSettings, ImageFacts, PushSettings};
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::SemaphorePermit;
 
 use crate::job::PlatformJob;
+use crate::memo::RememberedBuild;
 use crate::record::BaseRecorder;
 use crate::schedule::Run;
 use crate::{
@@ -72,24 +73,53 @@ where
         lease.release_slot();
     };
     let recorder = BaseRecorder::new(events, job.bases).on_steps_done(&release_slots);
+    // Where this builder's engine failed to push before (this run or the last day), mab pushes.
+    let daemon = format!("{} {}", lease.endpoint(), lease.engine_version());
+    let refusals = &run.options.engine_push_refusals;
+    let without_engine_push;
+    let request = match &job.request.engine_push {
+        Some(push) if refusals.refused(&daemon, &push.repositories) => {
+            recorder.line(&format!(
+                "the engine of this builder failed to push to {} before (remembered for a day): \
+                 mab pushes the image",
+                push.repositories.join(", ")
+            ));
+            without_engine_push = BuildRequest {
+                engine_push: None,
+                ..job.request.clone()
+            };
+            &without_engine_push
+        }
+        _ => &job.request,
+    };
     // An earlier run made this very build (the same build key) on this builder, and the image
     // is still there: building again could only give it back.
     let memo = run.options.build_memo.as_ref().filter(|_| job.memo);
     let context = match memo {
-        Some(_) => run.contexts.digest(&job.request.context_dir).await,
+        Some(_) => run.contexts.digest(&request.context_dir).await,
         None => None,
     };
     let key = match &context {
-        Some(context) => lease.build_key(&job.request, &recorder, context).await,
+        Some(context) => lease.build_key(request, &recorder, context).await,
         None => None,
     };
-    let remembered_id = memo
+    let remembered_build = memo
         .zip(key.as_deref())
         .and_then(|(memo, key)| memo.image(key));
-    let remembered = match &remembered_id {
-        Some(id) => lease.remembered(id, &job.request).await,
+    let remembered = match &remembered_build {
+        Some(build) => lease
+            .remembered(&build.image_id, request)
+            .await
+            .map(|built| BuiltImage {
+                // Then its manifest is read back from each registry below (one that does not
+                // have it gets it pushed by mab).
+                pushed_by_engine: build.pushed_by_engine,
+                ..built
+            }),
         None => None,
     };
+    // An image remembered from an earlier run's engine push is not uploaded by this one.
+    let from_memo = remembered.is_some();
     let built = match remembered {
         Some(built) => {
             recorder.line(&format!(
@@ -98,12 +128,21 @@ where
             ));
             built
         }
-        None => match lease.build(&job.request, &recorder, &recorder).await {
+        None => match lease.build(request, &recorder, &recorder).await {
             Ok(built) => {
-                if let (Some(memo), Some(key)) = (memo, &key)
-                    && !built.pushed_by_engine
+                if built.engine_push_failed
+                    && let Some(push) = &request.engine_push
                 {
-                    memo.remember(key, &built.id);
+                    refusals.remember(&daemon, &push.repositories);
+                }
+                if let (Some(memo), Some(key)) = (memo, &key) {
+                    memo.remember(
+                        key,
+                        &RememberedBuild {
+                            image_id: built.id.clone(),
+                            pushed_by_engine: built.pushed_by_engine,
+                        },
+                    );
                 }
                 built
             }
@@ -151,36 +190,52 @@ where
     // (one that does not have it gets it pushed by mab).
     let built = &built;
     let adopted = AtomicUsize::new(0);
-    let pushes = join_all(job.destinations.iter().map(|destination| {
-        let export = &export;
-        let adopted = &adopted;
-        async move {
-            if built.pushed_by_engine {
-                match destination.adopt(platform, &built.id, facts).await {
-                    Ok(Some(pushed)) => {
-                        adopted.fetch_add(1, Ordering::Relaxed);
-                        return Ok(pushed);
+    let pushes = join_all(
+        job.destinations
+            .iter()
+            .enumerate()
+            .map(|(index, destination)| {
+                let export = &export;
+                let adopted = &adopted;
+                let adopt = AdoptSettings {
+                    manifest: job.manifest,
+                    cache: run.options.layer_cache.as_ref(),
+                    // What the layers hold is read once, from the first destination: the platform lint
+                    // reads the first one's.
+                    read_layers: index == 0,
+                };
+                async move {
+                    if built.pushed_by_engine {
+                        match destination
+                            .adopt(platform, &built.id, facts, adopt, events)
+                            .await
+                        {
+                            Ok(Some(mut pushed)) => {
+                                adopted.fetch_add(1, Ordering::Relaxed);
+                                pushed.reused = from_memo;
+                                return Ok(pushed);
+                            }
+                            Ok(None) => {}
+                            Err(source) => {
+                                return Err(PipelineError::Push {
+                                    platform: platform.to_string(),
+                                    destination: destination.describe(),
+                                    source: source.into(),
+                                });
+                            }
+                        }
                     }
-                    Ok(None) => {}
-                    Err(source) => {
-                        return Err(PipelineError::Push {
+                    destination
+                        .push(platform, export, facts, settings, events)
+                        .await
+                        .map_err(|source| PipelineError::Push {
                             platform: platform.to_string(),
                             destination: destination.describe(),
                             source: source.into(),
-                        });
-                    }
+                        })
                 }
-            }
-            destination
-                .push(platform, export, facts, settings, events)
-                .await
-                .map_err(|source| PipelineError::Push {
-                    platform: platform.to_string(),
-                    destination: destination.describe(),
-                    source: source.into(),
-                })
-        }
-    }))
+            }),
+    )
     .await;
     // Reused: every registry (or layout) already had it. The local daemon does not count: an
     // image loaded there is not an upload.

@@ -6,9 +6,9 @@ use std::future::Future;
 
 use mab_platform::Platform;
 use mab_registry::{
-    ElfFiles, ImageFacts, IndexExtras, IndexOptions, PublishedIndex, PushReporter, PushSettings,
-    PushedManifest, RegistryError, Statement, StoredAttestation, Target, VerifyReport,
-    adopt_manifest, publish_index_with, push_image, store_attestation,
+    AdoptSettings, ElfFiles, ImageFacts, IndexExtras, IndexOptions, PublishedIndex, PushReporter,
+    PushSettings, PushedManifest, RegistryError, Statement, StoredAttestation, Target,
+    VerifyReport, adopt_manifest, publish_index_with, push_image, store_attestation,
 };
 use mab_sbom::LayerContents;
 
@@ -85,14 +85,17 @@ pub trait Destination: Send + Sync {
     }
 
     /// Takes a `platform` image the engine pushed here by digest (`digest`, its manifest's) as
-    /// stored: reads its manifest back; `None` when it is not there (then it is pushed).
+    /// stored: reads its manifest back, and what its layers hold as `settings` says; `None` when
+    /// it is not there (then it is pushed).
     fn adopt<'a>(
         &'a self,
         platform: &'a Platform,
         digest: &'a str,
         facts: ImageFacts<'a>,
+        settings: AdoptSettings<'a>,
+        reporter: &'a dyn PushReporter,
     ) -> impl Future<Output = Result<Option<Pushed<Self::Stored>>, Self::Error>> + Send + 'a {
-        let _ = (platform, digest, facts);
+        let _ = (platform, digest, facts, settings, reporter);
         std::future::ready(Ok(None))
     }
 
@@ -201,8 +204,10 @@ impl Destination for Target {
         _platform: &'a Platform,
         digest: &'a str,
         facts: ImageFacts<'a>,
+        settings: AdoptSettings<'a>,
+        reporter: &'a dyn PushReporter,
     ) -> Result<Option<Pushed<PushedManifest>>, RegistryError> {
-        let adopted = adopt_manifest(self, digest, facts).await?;
+        let adopted = adopt_manifest(self, digest, facts, settings, reporter).await?;
         Ok(adopted.map(|stored| Pushed {
             stored,
             reused: false,

@@ -33,19 +33,26 @@ pub struct RunOptions {
     /// Whether an engine that can push the image it builds (BuildKit on the containerd image
     /// store) pushes it, instead of mab reading it out with `docker save` and pushing it.
     pub engine_push: EnginePushMode,
+    /// The daemons and registries where the engine's push failed, so that it is not asked
+    /// again there (by default for the run only; [`EnginePushRefusals::new`] for longer).
+    pub engine_push_refusals: crate::EnginePushRefusals,
 }
+
+#[cfg(doc)]
+use crate::EnginePushRefusals;
 
 /// Who uploads a built image's layers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum EnginePushMode {
     /// mab reads every image out of its engine and pushes it (its layers are read: the platform
     /// lint and the SBOM see them; mab's retries and stall limits apply to every upload).
-    #[default]
     Never,
     /// The engine pushes the images it can (BuildKit on the containerd image store, every
     /// destination a registry, no SBOM asked, not `--strict`), by digest, as it builds them;
-    /// mab reads each manifest back and assembles the index. The engine sends the compressed
-    /// blobs its store holds: no `docker save`, no recompression. A push that fails or stalls
-    /// falls back to mab's.
+    /// mab reads each manifest back (and, for the platform lint, the layers the layer cache
+    /// does not know, within `mab_registry::READ_BACK_LAYER_LIMIT`) and assembles the index.
+    /// The engine sends the compressed blobs its store holds: no `docker save`, no
+    /// recompression. A push that fails or stalls falls back to mab's.
+    #[default]
     WhenPossible,
 }

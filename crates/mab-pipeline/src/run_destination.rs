@@ -5,8 +5,8 @@
 use mab_build::ImageExport;
 use mab_platform::Platform;
 use mab_registry::{
-    ElfFiles, ImageFacts, IndexExtras, IndexOptions, PublishedIndex, PushReporter, PushSettings,
-    PushedManifest, Statement, StoredAttestation, Target, VerifyReport,
+    AdoptSettings, ElfFiles, ImageFacts, IndexExtras, IndexOptions, PublishedIndex, PushReporter,
+    PushSettings, PushedManifest, Statement, StoredAttestation, Target, VerifyReport,
 };
 use mab_sbom::LayerContents;
 
@@ -127,10 +127,12 @@ impl Destination for RunDestination {
         platform: &'a Platform,
         digest: &'a str,
         facts: ImageFacts<'a>,
+        settings: AdoptSettings<'a>,
+        reporter: &'a dyn PushReporter,
     ) -> Result<Option<Pushed<RunStored>>, DestinationError> {
         Ok(match self {
             Self::Target(target) => target
-                .adopt(platform, digest, facts)
+                .adopt(platform, digest, facts, settings, reporter)
                 .await?
                 .map(|pushed| pushed.map(RunStored::Manifest)),
             Self::Local(_) => None,

@@ -255,6 +255,7 @@ impl BuilderLease for OwnedLease {
                     diff_ids: Vec::new(),
                     builder: BuilderKind::Classic,
                     pushed_by_engine: false,
+                    engine_push_failed: false,
                 })
             }
             Behaviour::BuilderFails | Behaviour::BuilderFailsOnce => {
@@ -304,6 +305,7 @@ impl BuilderLease for OwnedLease {
             diff_ids: Vec::new(),
             builder: BuilderKind::Classic,
             pushed_by_engine: false,
+            engine_push_failed: false,
         })
     }
 }

@@ -1,11 +1,27 @@
 //! An image a Docker engine pushed by digest itself (BuildKit's image exporter): its manifest
 //! read back from the repository, checked, and taken as stored, so that the index is assembled
-//! from it as from one mab pushed.
+//! from it as from one mab pushed. What its layers hold comes from the layer cache, or is read
+//! back from the repository (`read_back.rs`) for the platform lint; what is learnt is
+//! remembered in the layer cache as if mab had pushed it (a later push by mab reuses the blobs).
 
 use crate::archive::{PushedManifest, StoredLayer};
+use crate::elf::ElfFiles;
 use crate::manifest::{ImageManifest, media_types};
 use crate::push::ImageFacts;
-use crate::{RegistryError, Target};
+use crate::read_back::read_back;
+use crate::{LayerCache, ManifestOptions, PushReporter, RegistryError, Target};
+
+/// How an image the engine pushed is taken.
+#[derive(Clone, Copy)]
+pub struct AdoptSettings<'a> {
+    /// The manifest asked for (its layer compression keys the layer cache).
+    pub manifest: &'a ManifestOptions,
+    /// Where layers are remembered between runs (`None`: nothing is taken or remembered).
+    pub cache: Option<&'a LayerCache>,
+    /// Whether the layers the cache knows nothing of are read back from the repository for
+    /// what they hold (within `read_back`'s limits); unread ones are reported.
+    pub read_layers: bool,
+}
 
 /// Reads the image manifest `digest` that an engine pushed to `target` and returns it as
 /// stored there; `None` when `target` is not a registry, the manifest is not there, or it is not
@@ -14,6 +30,8 @@ pub async fn adopt_manifest(
     target: &Target,
     digest: &str,
     facts: ImageFacts<'_>,
+    settings: AdoptSettings<'_>,
+    reporter: &dyn PushReporter,
 ) -> Result<Option<PushedManifest>, RegistryError> {
     let Target::Registry(repository) = target else {
         return Ok(None);
@@ -23,7 +41,41 @@ pub async fn adopt_manifest(
         Err(RegistryError::ManifestNotFound { .. }) => return Ok(None),
         Err(e) => return Err(e),
     };
-    Ok(stored_manifest(&bytes, actual, facts.diff_ids))
+    let Some(mut manifest) = stored_manifest(&bytes, actual, facts.diff_ids) else {
+        return Ok(None);
+    };
+    let compression = settings.manifest.compression;
+    if let Some(cache) = settings.cache {
+        for layer in &mut manifest.layers {
+            if let Some(cached) = cache.layer(compression, &layer.diff_id).await
+                && cached.digest == layer.blob.digest
+            {
+                layer.findings = cached.findings();
+            }
+        }
+    }
+    if settings.read_layers {
+        let unread = read_back(repository, &mut manifest.layers).await;
+        if unread.layers > 0 {
+            reporter.layers_not_read(unread);
+        }
+    }
+    let mut elf_files = ElfFiles::default();
+    for layer in &manifest.layers {
+        elf_files.merge(&layer.findings.elf);
+    }
+    manifest.elf_files = elf_files;
+    if let Some(cache) = settings.cache {
+        cache
+            .remember_image_config(
+                facts.config_digest,
+                &manifest.config_digest,
+                manifest.config_size,
+            )
+            .await;
+        crate::push::remember(cache, compression, &manifest, Some(&repository.name())).await;
+    }
+    Ok(Some(manifest))
 }
 
 /// The manifest `bytes` (of digest `digest`) as stored, if it is an image manifest with one

@@ -26,6 +26,7 @@ mod layout;
 mod list;
 mod manifest;
 mod push;
+mod read_back;
 mod remote;
 mod scan;
 mod signature;
@@ -34,7 +35,7 @@ mod target;
 mod verify;
 mod verify_attestation;
 
-pub use adopt::adopt_manifest;
+pub use adopt::{AdoptSettings, adopt_manifest};
 pub use archive::{ManifestOptions, PushedManifest, push_docker_archive};
 pub use attestation::{
     ATTESTATION_MANIFEST, IN_TOTO_MEDIA_TYPE, PREDICATE_TYPE_ANNOTATION,
@@ -53,6 +54,9 @@ pub use list::{
 pub use mab_vocab::ImageReference;
 pub use manifest::{LayerCompression, ManifestFormat, PlatformJson, PublishedIndex, media_types};
 pub use push::{ImageFacts, PushOutcome, PushSettings, push_image};
+pub use read_back::{
+    IMAGE_LIMIT as READ_BACK_IMAGE_LIMIT, LAYER_LIMIT as READ_BACK_LAYER_LIMIT, Unread,
+};
 pub use remote::{DEFAULT_STALL_LIMIT, RegistryClient, RegistryOptions, RetryPolicy, StallLimits};
 pub use scan::LayerFindings;
 pub use signature::{

@@ -256,7 +256,8 @@ fn cached_media_type(cached: &CachedLayer, format: ManifestFormat) -> Option<&'s
     compression.media_type(format)
 }
 
-async fn remember(
+/// Remembers the blobs of `manifest` (stored in `repository`) and what each layer holds.
+pub(crate) async fn remember(
     cache: &LayerCache,
     compression: LayerCompression,
     manifest: &PushedManifest,

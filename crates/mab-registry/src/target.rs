@@ -27,6 +27,9 @@ pub trait PushReporter: Send + Sync {
     /// `what` (a layer, the image) failed for a passing reason: it is tried again while tries
     /// and time are left.
     fn retrying(&self, _what: &str, _error: &RegistryError) {}
+    /// Layers of an image the engine pushed were not read back for what they hold (too large,
+    /// or unreadable): the platform lint did not see them.
+    fn layers_not_read(&self, _unread: crate::Unread) {}
 }
 
 /// A reporter that ignores everything.

@@ -92,11 +92,15 @@ async fn build(args: BuildArgs, sinks: &mut Option<Sinks>) -> anyhow::Result<u8>
         push_limit: Some(args.push_limit),
         signing_keys: Default::default(),
         mab_version: env!("CARGO_PKG_VERSION").to_string(),
-        engine_push: if args.engine_push {
-            mab_pipeline::EnginePushMode::WhenPossible
-        } else {
+        engine_push: if args.no_engine_push {
             mab_pipeline::EnginePushMode::Never
+        } else {
+            mab_pipeline::EnginePushMode::WhenPossible
         },
+        // Next to the layer cache too: `$MAB_HOME/cache/engine-push-refused`.
+        engine_push_refusals: LayerCache::default_root()
+            .map(|root| mab_pipeline::EnginePushRefusals::new(root.join("engine-push-refused")))
+            .unwrap_or_default(),
     };
     let mut registry_options = mab_pipeline::registry_options(&plan)?;
     if let Some(limit) = args.stall_limit {

@@ -100,10 +100,34 @@ impl RemoteRepository {
         digest: &str,
         max_size: u64,
     ) -> Result<Bytes, RegistryError> {
+        let mut body = bytes::BytesMut::new();
+        self.read_blob(digest, |chunk| {
+            if (body.len() + chunk.len()) as u64 > max_size {
+                return Err(RegistryError::MalformedManifest {
+                    reference: format!("blob {digest} in {}", self.name()),
+                    message: format!("it is larger than {max_size} bytes"),
+                });
+            }
+            body.extend_from_slice(chunk);
+            Ok(())
+        })
+        .await?;
+        Ok(body.freeze())
+    }
+
+    /// Reads a blob as it streams, handing each chunk to `each` in order (never whole in
+    /// memory; an error of `each` ends the read with it); checks its digest at the end. Each
+    /// chunk waits at most the registry's stall limit.
+    pub(crate) async fn read_blob(
+        &self,
+        digest: &str,
+        mut each: impl FnMut(&[u8]) -> Result<(), RegistryError>,
+    ) -> Result<(), RegistryError> {
         use futures::StreamExt;
+        use sha2::Digest as _;
         let described = format!("blob {digest} in {}", self.name());
         let mut stream = self.open_blob(digest, &described).await?;
-        let mut body = bytes::BytesMut::new();
+        let mut hasher = sha2::Sha256::new();
         let limit = self.stall_limit();
         loop {
             let chunk = match tokio::time::timeout(limit, stream.next()).await {
@@ -112,15 +136,10 @@ impl RemoteRepository {
                 Err(_) => return Err(self.error(format!("reading {described}"), stalled(limit))),
             };
             let chunk = chunk.map_err(|e| self.error(format!("reading {described}"), e.into()))?;
-            if (body.len() + chunk.len()) as u64 > max_size {
-                return Err(RegistryError::MalformedManifest {
-                    reference: described,
-                    message: format!("it is larger than {max_size} bytes"),
-                });
-            }
-            body.extend_from_slice(&chunk);
+            hasher.update(&chunk);
+            each(&chunk)?;
         }
-        let actual = crate::manifest::sha256_digest(&body);
+        let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
         if actual != digest {
             return Err(RegistryError::DigestMismatch {
                 registry: self.registry.clone(),
@@ -129,7 +148,7 @@ impl RemoteRepository {
                 actual,
             });
         }
-        Ok(body.freeze())
+        Ok(())
     }
 
     /// Asks the registry to mount a blob of `source` (same registry) into this repository.

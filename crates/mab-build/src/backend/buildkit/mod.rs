@@ -73,6 +73,7 @@ impl BuildKitBackend {
         reporter: &dyn BuildReporter,
         bases: &dyn BaseResolver,
     ) -> Result<BuiltImage, BuildError> {
+        let mut engine_push_failed = false;
         if let Some(push) = &request.engine_push
             && self.daemon.holds_image_indexes().await.unwrap_or(false)
         {
@@ -102,6 +103,7 @@ impl BuildKitBackend {
                              instead",
                             push.repositories.join(", ")
                         ));
+                        engine_push_failed = true;
                         break;
                     }
                     Err(e) => return Err(e),
@@ -110,7 +112,10 @@ impl BuildKitBackend {
         }
         self.build_once(request, reporter, bases, None)
             .await
-            .map(|(built, _)| built)
+            .map(|(built, _)| BuiltImage {
+                engine_push_failed,
+                ..built
+            })
     }
 
     async fn build_once(
