@@ -2,7 +2,7 @@
 //! platforms, each with a fresh 48 MiB random layer, `docker buildx build --platform
 //! linux/amd64,linux/arm64 --push` per image (Debian's docker-buildx, the docker driver: the
 //! engine's own BuildKit and image store) vs `mab build` of a plan with both images, and `mab
-//! build --engine-push`.
+//! build --no-engine-push` (mab's pusher).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -38,7 +38,7 @@ impl Bench<'_> {
     pub(super) fn buildx(&self, runs: usize) -> Result<Buildx> {
         eprintln!(
             "==> bench buildx: 2 images x 2 platforms with a fresh 48 MiB layer, docker buildx \
-             build --push vs mab build (and --engine-push)"
+             build --push vs mab build (and --no-engine-push)"
         );
         let config = self
             .env
@@ -76,7 +76,11 @@ impl Bench<'_> {
                         let label =
                             format!("buildx-r{r}-mab{}", if engine { "-engine" } else { "" });
                         let plan = self.write_plan(&label, "../buildx", &images)?;
-                        let flags: &[&str] = if engine { &["--engine-push"] } else { &[] };
+                        let flags: &[&str] = if engine {
+                            &["--engine-push"]
+                        } else {
+                            &["--no-engine-push"]
+                        };
                         let run = self.mab_build_with(&label, &plan, &home, flags)?;
                         if engine {
                             res.mab_engine.push(run);
@@ -87,7 +91,7 @@ impl Bench<'_> {
                 }
             }
             eprintln!(
-                "bench buildx run {}/{runs}: buildx {:.1} s, mab {:.1} s, mab --engine-push {:.1} s",
+                "bench buildx run {}/{runs}: buildx {:.1} s, mab --no-engine-push {:.1} s, mab {:.1} s",
                 r + 1,
                 res.buildx[r],
                 res.mab[r].wall,
@@ -139,7 +143,7 @@ pub fn rows(b: &Buildx) -> Vec<Row> {
         ),
         row(
             "",
-            "mab build",
+            "mab build --no-engine-push (mab's pusher)",
             secs(mab),
             fmt_ratio(x),
             "<= 0.80x",
@@ -147,7 +151,7 @@ pub fn rows(b: &Buildx) -> Vec<Row> {
         ),
         row(
             "",
-            "mab build --engine-push",
+            "mab build (the engine pushes: the default)",
             secs(engine),
             fmt_ratio(e),
             "<= 0.80x",
@@ -165,12 +169,13 @@ pub fn markdown(w: &mut String, b: &Buildx) {
          new `NONCE` per build, so every build runs and every layer is new to the registry). \
          buildx: `docker buildx build --platform linux/amd64,linux/arm64 --push \
          --provenance=false --sbom=false` of each image in turn (Debian's docker-buildx, the \
-         docker driver: the engine's own BuildKit). mab: `mab build` of a plan with both images \
-         and platforms; then with `--engine-push`. The three take turns in a rotating order.\n"
+         docker driver: the engine's own BuildKit). mab: `mab build --no-engine-push` (mab's \
+         pusher) of a plan with both images and platforms; then `mab build` (the engine \
+         pushes, mab's default where it can). The three take turns in a rotating order.\n"
     );
     let _ = writeln!(
         w,
-        "| run | buildx | mab | mab / buildx | mab --engine-push | mab --engine-push / buildx |"
+        "| run | buildx | mab --no-engine-push | / buildx | mab (engine push) | / buildx |"
     );
     let _ = writeln!(w, "|---:|---:|---:|---:|---:|---:|");
     let n = b.buildx.len().min(b.mab.len()).min(b.mab_engine.len());

@@ -122,7 +122,8 @@ pub struct Push {
     pub mab_registry_cpu: Vec<Option<f64>>,
     /// Whether mab's build was a cache hit (the image id built once before).
     pub mab_cache_hit: Vec<bool>,
-    /// `mab build --engine-push` (the engine pushes what it built; containerd image store only).
+    /// `mab build` where the engine pushes what it built (the default; containerd image store
+    /// only).
     pub mab_engine: Vec<MabRun>,
     pub mab_engine_activity: Vec<Activity>,
     /// `curl -T` of one 256 MiB blob (POST + PUT).
@@ -447,7 +448,7 @@ fn rows(r: &Results) -> Vec<Row> {
         ));
         rows.push(row(
             "",
-            "mab build (cached build, export, compress, upload)",
+            "mab build --no-engine-push (cached build, export, compress, upload)",
             secs(h.push_mab),
             fmt_ratio(x),
             "<= 0.50x",
@@ -457,7 +458,7 @@ fn rows(r: &Results) -> Vec<Row> {
             let e = ratio(h.push_engine, h.push_docker);
             rows.push(row(
                 "",
-                "mab build --engine-push (cached build; the engine pushes its blobs by digest)",
+                "mab build, the engine pushes (the default there; cached build, blobs by digest)",
                 secs(h.push_engine),
                 fmt_ratio(e),
                 "<= 1.00x",
@@ -526,7 +527,7 @@ fn rows(r: &Results) -> Vec<Row> {
         if let Some(max) = p.mab_engine.iter().map(|m| m.maxrss_kib).max() {
             rows.push(row(
                 "",
-                "with --engine-push, max over runs",
+                "when the engine pushes (the default there), max over runs",
                 human(max * 1024),
                 String::new(),
                 "<= 64 MiB",
@@ -835,8 +836,9 @@ pub fn markdown(r: &Results) -> String {
         "3. **512 MiB push** — `FROM scratch` with two 256 MiB layers \
          (`head -c 256M /dev/urandom` and repeated text, made in a build stage), built once \
          for linux/amd64 with `docker build`. Per run: `docker push` of it tagged into a fresh \
-         repository, and `mab build` of a one-platform plan of the same Dockerfile into another \
-         fresh repository, with a fresh MAB_HOME (mab's build is a cache hit, so this is mostly \
+         repository, and `mab build --no-engine-push` of a one-platform plan of the same Dockerfile \
+         into another fresh repository, with a fresh MAB_HOME (and on the containerd store \
+         `mab build`, where the engine pushes, its default) (mab's build is a cache hit, so this is mostly \
          export + compress + upload; the whole `mab build` is timed, and split at its `built \
          …; pushing` line). After each push, every blob it stored is unlinked from its \
          repository (`DELETE /v2/REPO/blobs/DIGEST`), so no later run can skip or \
