@@ -175,11 +175,13 @@ impl mab_registry::PushReporter for JobProgress {
 
     fn layers_not_read(&self, unread: mab_registry::Unread) {
         self.step(&format!(
-            "platform lint: {} layer(s) ({}) the engine pushed were not read back (larger than \
-             {} each or {} in all, or unreadable); --no-engine-push reads every layer",
+            "platform lint: {} layer(s) ({}) the engine pushed were not read back (over {} \
+             compressed or {} uncompressed each, past {} in all, or unreadable); \
+             --no-engine-push reads every layer",
             unread.layers,
             HumanBytes(unread.bytes),
             HumanBytes(mab_registry::READ_BACK_LAYER_LIMIT),
+            HumanBytes(mab_registry::READ_BACK_UNCOMPRESSED_LAYER_LIMIT),
             HumanBytes(mab_registry::READ_BACK_IMAGE_LIMIT),
         ));
     }

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use futures::future::join_all;
 use mab_attest::BaseImage;
-use mab_build::{BuildError, BuildReporter as _, BuildRequest, BuiltImage, Fit, ImageExport};
+use mab_build::{BuildError, BuildReporter as _, BuiltImage, Fit, ImageExport};
 use mab_registry::{AdoptSettings, ImageFacts, PushSettings};
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::SemaphorePermit;
@@ -76,22 +76,18 @@ where
     // Where this builder's engine failed to push before (this run or the last day), mab pushes.
     let daemon = format!("{} {}", lease.endpoint(), lease.engine_version());
     let refusals = &run.options.engine_push_refusals;
-    let without_engine_push;
-    let request = match &job.request.engine_push {
-        Some(push) if refusals.refused(&daemon, &push.repositories) => {
-            recorder.line(&format!(
-                "the engine of this builder failed to push to {} before (remembered for a day): \
-                 mab pushes the image",
-                push.repositories.join(", ")
-            ));
-            without_engine_push = BuildRequest {
-                engine_push: None,
-                ..job.request.clone()
-            };
-            &without_engine_push
-        }
-        _ => &job.request,
-    };
+    let without_engine_push = refusals.without_refused_push(&daemon, &job.request);
+    if let Some(push) = without_engine_push
+        .as_ref()
+        .and(job.request.engine_push.as_ref())
+    {
+        recorder.line(&format!(
+            "the engine of this builder failed to push to {} before (remembered for a day): mab \
+             pushes the image",
+            push.repositories.join(", ")
+        ));
+    }
+    let request = without_engine_push.as_ref().unwrap_or(&job.request);
     // An earlier run made this very build (the same build key) on this builder, and the image
     // is still there: building again could only give it back.
     let memo = run.options.build_memo.as_ref().filter(|_| job.memo);
@@ -200,8 +196,8 @@ where
                 let adopt = AdoptSettings {
                     manifest: job.manifest,
                     cache: run.options.layer_cache.as_ref(),
-                    // What the layers hold is read once, from the first destination: the platform lint
-                    // reads the first one's.
+                    // What the layers hold is read once, from the first destination: the
+                    // platform lint reads the first one's.
                     read_layers: index == 0,
                 };
                 async move {

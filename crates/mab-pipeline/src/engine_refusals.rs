@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use mab_build::BuildRequest;
 use mab_vocab::sha256_hex;
 
 /// How long a refusal remembered on disk stands.
@@ -56,6 +57,21 @@ impl EnginePushRefusals {
             }
             fresh
         })
+    }
+
+    /// `request` without its engine push when the engine of `daemon` failed to push to one of
+    /// its registries before; `None` when it goes as it is.
+    pub(crate) fn without_refused_push(
+        &self,
+        daemon: &str,
+        request: &BuildRequest,
+    ) -> Option<BuildRequest> {
+        let push = request.engine_push.as_ref()?;
+        self.refused(daemon, &push.repositories)
+            .then(|| BuildRequest {
+                engine_push: None,
+                ..request.clone()
+            })
     }
 
     /// Remembers that the engine of `daemon` failed to push to `repositories`. Failing to

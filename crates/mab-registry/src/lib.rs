@@ -55,7 +55,8 @@ pub use mab_vocab::ImageReference;
 pub use manifest::{LayerCompression, ManifestFormat, PlatformJson, PublishedIndex, media_types};
 pub use push::{ImageFacts, PushOutcome, PushSettings, push_image};
 pub use read_back::{
-    IMAGE_LIMIT as READ_BACK_IMAGE_LIMIT, LAYER_LIMIT as READ_BACK_LAYER_LIMIT, Unread,
+    IMAGE_LIMIT as READ_BACK_IMAGE_LIMIT, LAYER_LIMIT as READ_BACK_LAYER_LIMIT,
+    UNCOMPRESSED_LAYER_LIMIT as READ_BACK_UNCOMPRESSED_LAYER_LIMIT, Unread,
 };
 pub use remote::{DEFAULT_STALL_LIMIT, RegistryClient, RegistryOptions, RetryPolicy, StallLimits};
 pub use scan::LayerFindings;

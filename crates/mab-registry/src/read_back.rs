@@ -2,8 +2,10 @@
 //! the registry it pushed them to: mab never saw them on their way there.
 //!
 //! Reading back is a download of what was just uploaded, so it is bounded: a layer larger than
-//! [`LAYER_LIMIT`], or past [`IMAGE_LIMIT`] in all, is left unread and counted (the caller says
-//! so). A layer that cannot be read (the registry fails, the blob does not decompress) is also
+//! [`LAYER_LIMIT`] compressed or [`UNCOMPRESSED_LAYER_LIMIT`] uncompressed (the read stops
+//! there), or past [`IMAGE_LIMIT`] in all, is left unread and counted (the caller says so).
+//! Memory is bounded too: the compressed bytes are decompressed a few KiB at a time, so a layer
+//! that compresses a thousandfold never expands in memory. A layer that cannot be read (the registry fails, the blob does not decompress) is also
 //! counted as unread rather than failing the image: the platform lint only warns, and the
 //! verification that follows every publish checks the blobs themselves.
 
@@ -18,10 +20,15 @@ use crate::scan::{LayerFindings, LayerScan};
 
 /// The largest compressed layer read back.
 pub const LAYER_LIMIT: u64 = 64 * 1024 * 1024;
+/// The largest uncompressed layer read back: the read of a larger one stops there.
+pub const UNCOMPRESSED_LAYER_LIMIT: u64 = 128 * 1024 * 1024;
 /// The most compressed bytes read back of one image.
 pub const IMAGE_LIMIT: u64 = 128 * 1024 * 1024;
 /// How many layers of one image are read at once.
 const READS_AT_ONCE: usize = 4;
+/// How many compressed bytes are decompressed at a time: gzip expands at most ~1000-fold, so
+/// each step makes at most a few MiB.
+const DECOMPRESS_STEP: usize = 4096;
 
 /// The layers that were left unread.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -75,28 +82,30 @@ pub(crate) async fn read_back(repository: &RemoteRepository, layers: &mut [Store
     unread
 }
 
-/// What one layer holds; `None` when it could not be read.
+/// What one layer holds; `None` when it could not be read whole within
+/// [`UNCOMPRESSED_LAYER_LIMIT`].
 async fn read_layer(repository: &RemoteRepository, layer: &StoredLayer) -> Option<LayerFindings> {
     let compression = LayerCompression::of_media_type(&layer.blob.media_type)?;
     let mut decoder = Decoder::new(compression)?;
     let mut scanner = LayerScan::new();
-    let mut broken = false;
+    let mut tar_bytes = 0u64;
+    let mut whole = true;
     repository
         .read_blob(&layer.blob.digest, |chunk| {
-            if !broken {
-                match decoder.feed(chunk) {
-                    Ok(data) => scanner.feed(&data),
-                    Err(_) => broken = true,
-                }
-            }
-            Ok(())
+            let fed = decoder.feed(chunk, &mut |tar| {
+                tar_bytes += tar.len() as u64;
+                scanner.feed(tar);
+            });
+            // Read on while the layer decompresses and stays within the limit.
+            whole = fed.is_ok() && tar_bytes <= UNCOMPRESSED_LAYER_LIMIT;
+            Ok(whole)
         })
         .await
         .ok()?;
-    if broken {
+    if !whole {
         return None;
     }
-    scanner.feed(&decoder.finish().ok()?);
+    decoder.finish(&mut |tar| scanner.feed(tar)).ok()?;
     Some(scanner.finish())
 }
 
@@ -120,32 +129,39 @@ impl Decoder {
         })
     }
 
-    /// The tar bytes that `chunk` completes.
-    fn feed(&mut self, chunk: &[u8]) -> std::io::Result<Vec<u8>> {
-        match self {
-            Self::Gzip(d) => {
-                d.write_all(chunk)?;
-                Ok(std::mem::take(d.get_mut()))
+    /// Decompresses `chunk`, handing the tar bytes it completes to `out` a little at a time.
+    fn feed(&mut self, chunk: &[u8], out: &mut dyn FnMut(&[u8])) -> std::io::Result<()> {
+        for step in chunk.chunks(DECOMPRESS_STEP) {
+            match self {
+                Self::Gzip(d) => {
+                    d.write_all(step)?;
+                    out(d.get_ref());
+                    d.get_mut().clear();
+                }
+                Self::Zstd(d) => {
+                    d.write_all(step)?;
+                    d.flush()?;
+                    out(d.get_ref());
+                    d.get_mut().clear();
+                }
+                Self::Tar => out(step),
             }
-            Self::Zstd(d) => {
-                d.write_all(chunk)?;
-                d.flush()?;
-                Ok(std::mem::take(d.get_mut()))
-            }
-            Self::Tar => Ok(chunk.to_vec()),
         }
+        Ok(())
     }
 
-    /// The rest of the tar, once every chunk is in.
-    fn finish(self) -> std::io::Result<Vec<u8>> {
+    /// Hands the rest of the tar to `out`, once every chunk is in; an error when the stream
+    /// ended early.
+    fn finish(self, out: &mut dyn FnMut(&[u8])) -> std::io::Result<()> {
         match self {
-            Self::Gzip(d) => d.finish(),
+            Self::Gzip(d) => out(&d.finish()?),
             Self::Zstd(mut d) => {
                 d.flush()?;
-                Ok(std::mem::take(d.get_mut()))
+                out(d.get_ref());
             }
-            Self::Tar => Ok(Vec::new()),
+            Self::Tar => {}
         }
+        Ok(())
     }
 }
 
@@ -167,9 +183,13 @@ mod tests {
         let mut decoder = Decoder::new(compression).unwrap();
         let mut out = Vec::new();
         for piece in bytes.chunks(chunk) {
-            out.extend(decoder.feed(piece).unwrap());
+            decoder
+                .feed(piece, &mut |tar| out.extend_from_slice(tar))
+                .unwrap();
         }
-        out.extend(decoder.finish().unwrap());
+        decoder
+            .finish(&mut |tar| out.extend_from_slice(tar))
+            .unwrap();
         out
     }
 
@@ -190,11 +210,32 @@ mod tests {
     #[test]
     fn a_broken_stream_is_an_error_not_a_short_tar() {
         let mut decoder = Decoder::new(LayerCompression::Gzip).unwrap();
+        let mut ignore = |_: &[u8]| {};
         assert!(
             decoder
-                .feed(b"\x1f\x8b\x08\x00 not really gzip")
-                .and_then(|_| decoder.finish())
+                .feed(b"\x1f\x8b\x08\x00 not really gzip", &mut ignore)
+                .and_then(|_| decoder.finish(&mut ignore))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_layer_that_compresses_a_thousandfold_comes_out_a_little_at_a_time() {
+        let tar = tar_of("text", &vec![b'a'; 64 * 1024 * 1024]);
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gzip.write_all(&tar).unwrap();
+        let gzip = gzip.finish().unwrap();
+        assert!(gzip.len() < 256 * 1024, "{}", gzip.len());
+        let mut decoder = Decoder::new(LayerCompression::Gzip).unwrap();
+        let (mut largest, mut total) = (0, 0);
+        let mut out = |tar: &[u8]| {
+            largest = largest.max(tar.len());
+            total += tar.len();
+        };
+        // The whole compressed layer in one chunk, as a registry may send it.
+        decoder.feed(&gzip, &mut out).unwrap();
+        decoder.finish(&mut out).unwrap();
+        assert_eq!(total, tar.len());
+        assert!(largest <= 8 * 1024 * 1024, "{largest} bytes at once");
     }
 }

@@ -109,19 +109,20 @@ impl RemoteRepository {
                 });
             }
             body.extend_from_slice(chunk);
-            Ok(())
+            Ok(true)
         })
         .await?;
         Ok(body.freeze())
     }
 
     /// Reads a blob as it streams, handing each chunk to `each` in order (never whole in
-    /// memory; an error of `each` ends the read with it); checks its digest at the end. Each
+    /// memory), which says whether to read on (`Ok(false)`: the rest is not read, nor the
+    /// digest checked; an error ends the read with it); checks its digest at the end. Each
     /// chunk waits at most the registry's stall limit.
     pub(crate) async fn read_blob(
         &self,
         digest: &str,
-        mut each: impl FnMut(&[u8]) -> Result<(), RegistryError>,
+        mut each: impl FnMut(&[u8]) -> Result<bool, RegistryError>,
     ) -> Result<(), RegistryError> {
         use futures::StreamExt;
         use sha2::Digest as _;
@@ -137,7 +138,9 @@ impl RemoteRepository {
             };
             let chunk = chunk.map_err(|e| self.error(format!("reading {described}"), e.into()))?;
             hasher.update(&chunk);
-            each(&chunk)?;
+            if !each(&chunk)? {
+                return Ok(());
+            }
         }
         let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
         if actual != digest {
