@@ -104,3 +104,50 @@ fn a_foreign_executable_is_reported_and_fails_with_strict() {
         "the tag did not move"
     );
 }
+
+/// A layer too large to read back for the lint (150 MB of zeros: a few hundred KiB gzipped, past
+/// the 128 MiB mab decompresses of a layer) is left unread and said so when the engine pushed
+/// it; the image is published whole all the same. Where mab pushes, it reads every layer on the
+/// way and says nothing.
+#[test]
+fn a_layer_too_large_to_read_back_is_reported_and_the_image_published() {
+    let env = TestEnv::get();
+    let dir = PlanDir::new("lint-unread");
+    dir.write(
+        "Dockerfile",
+        &dockerfile(&format!(
+            "RUN head -c 150000000 /dev/zero > /zeros && echo {} > /which",
+            dir.repo_path()
+        )),
+    );
+    dir.write(
+        "plan.yaml",
+        &format!(
+            "version: 1\nregistries:\n  {registry:?}: {{ insecure: true }}\nimages:\n\
+             \x20 - repository: {repository}\n    platforms: [linux/amd64]\n\
+             \x20   build_args: {{ BASE_IMAGE: {base:?} }}\n",
+            registry = env.registry,
+            repository = dir.repository(),
+            base = env.base_image,
+        ),
+    );
+    let out = mab().arg("build").arg(dir.plan()).run();
+    out.assert_success();
+    let unread: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("were not read back"))
+        .collect();
+    if containerd_image_store() {
+        assert_eq!(unread.len(), 1, "{out}");
+        assert!(
+            unread[0].contains("platform lint: 1 layer(s)") && unread[0].contains("linux/amd64"),
+            "the one large layer, named by its platform: {:?}",
+            unread[0]
+        );
+    } else {
+        assert!(unread.is_empty(), "mab read every layer it pushed:\n{out}");
+    }
+    assert!(!out.stderr.contains("warning:"), "{out}");
+    skopeo_copies_whole(&format!("{}:latest", dir.repository()));
+}

@@ -121,8 +121,9 @@ pub struct BuiltImage {
     /// The engine pushed it, by digest, to every repository the request's `engine_push`
     /// named; its id is then the digest of the manifest pushed.
     pub pushed_by_engine: bool,
-    /// The engine was asked to push it and its push failed or stalled (it was built again
-    /// without the push, for mab's pusher): the daemon may not reach those registries.
+    /// The engine was asked to push it and its push failed or stalled, other than by losing a
+    /// race with another build's push (it was built again without the push, for mab's pusher):
+    /// the daemon may not reach those registries.
     pub engine_push_failed: bool,
 }
 

@@ -29,6 +29,8 @@ const READS_AT_ONCE: usize = 4;
 /// How many compressed bytes are decompressed at a time: gzip expands at most ~1000-fold, so
 /// each step makes at most a few MiB.
 const DECOMPRESS_STEP: usize = 4096;
+/// How many times its compressed size a gzip stream can be at most (deflate's limit).
+const GZIP_MOST_EXPANSION: u64 = 1032;
 
 /// The layers that were left unread.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -86,6 +88,21 @@ pub(crate) async fn read_back(repository: &RemoteRepository, layers: &mut [Store
 /// [`UNCOMPRESSED_LAYER_LIMIT`].
 async fn read_layer(repository: &RemoteRepository, layer: &StoredLayer) -> Option<LayerFindings> {
     let compression = LayerCompression::of_media_type(&layer.blob.media_type)?;
+    if compression == LayerCompression::Gzip
+        && layer.blob.size > UNCOMPRESSED_LAYER_LIMIT / GZIP_MOST_EXPANSION
+    {
+        // A gzip stream ends with its size (modulo 4 GiB): 8 bytes asked for by range save
+        // decompressing 128 MiB of a layer that would be left unread anyway. A registry that
+        // does not answer ranges, or fails, leaves the read to find out.
+        let tail = repository
+            .read_blob_tail(&layer.blob.digest, layer.blob.size, GZIP_TRAILER)
+            .await;
+        if let Ok(Some(tail)) = tail
+            && gzip_uncompressed_size(&tail).is_some_and(|size| size > UNCOMPRESSED_LAYER_LIMIT)
+        {
+            return None;
+        }
+    }
     let mut decoder = Decoder::new(compression)?;
     let mut scanner = LayerScan::new();
     let mut tar_bytes = 0u64;
@@ -107,6 +124,20 @@ async fn read_layer(repository: &RemoteRepository, layer: &StoredLayer) -> Optio
     }
     decoder.finish(&mut |tar| scanner.feed(tar)).ok()?;
     Some(scanner.finish())
+}
+
+/// The length of a gzip stream's trailer: its CRC-32, then its size modulo 2^32.
+const GZIP_TRAILER: u64 = 8;
+
+/// The uncompressed size a gzip stream's trailer gives, modulo 2^32 (of its last member, when
+/// it has several). It never says more than the stream holds: a size over the limit here is
+/// over it for sure, one under it may not be (the read stops at the limit then).
+fn gzip_uncompressed_size(trailer: &[u8]) -> Option<u64> {
+    let size: [u8; 4] = trailer
+        .get(trailer.len().checked_sub(4)?..)?
+        .try_into()
+        .ok()?;
+    Some(u64::from(u32::from_le_bytes(size)))
 }
 
 /// A layer's compressed bytes in, its tar out.
@@ -205,6 +236,19 @@ mod tests {
             assert_eq!(decode_in_chunks(LayerCompression::Zstd, &zstd, chunk), tar);
             assert_eq!(decode_in_chunks(LayerCompression::None, &tar, chunk), tar);
         }
+    }
+
+    #[test]
+    fn a_gzip_trailer_gives_the_uncompressed_size() {
+        let tar = tar_of("text", &vec![b'a'; 3 * 1024 * 1024]);
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gzip.write_all(&tar).unwrap();
+        let gzip = gzip.finish().unwrap();
+        let trailer = &gzip[gzip.len() - GZIP_TRAILER as usize..];
+        assert_eq!(gzip_uncompressed_size(trailer), Some(tar.len() as u64));
+        assert_eq!(gzip_uncompressed_size(&trailer[..3]), None);
+        // Deflate's most expansion bounds what the trailer is asked of.
+        assert!(tar.len() as u64 <= gzip.len() as u64 * GZIP_MOST_EXPANSION);
     }
 
     #[test]

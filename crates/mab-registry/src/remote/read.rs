@@ -154,6 +154,52 @@ impl RemoteRepository {
         Ok(())
     }
 
+    /// The last `length` bytes of a blob of `size` bytes, by a range request; `None` when the
+    /// registry does not answer ranges (the body it starts to send instead is not read). The
+    /// bytes are not checked against the digest: they are a hint, never content.
+    pub(crate) async fn read_blob_tail(
+        &self,
+        digest: &str,
+        size: u64,
+        length: u64,
+    ) -> Result<Option<Vec<u8>>, RegistryError> {
+        use futures::StreamExt;
+        use oci_client::client::BlobResponse;
+        let described = format!("the end of blob {digest} in {}", self.name());
+        let length = length.min(size);
+        self.ensure_auth().await?;
+        let reference = self.reference_for_digest(digest);
+        let response = self
+            .within(self.client().pull_blob_stream_partial(
+                &reference,
+                digest,
+                size - length,
+                Some(length),
+            ))
+            .await
+            .map_err(|e| self.error(format!("reading {described}"), e))?;
+        let mut stream = match response {
+            BlobResponse::Partial(stream) => stream,
+            BlobResponse::Full(_) => return Ok(None),
+        };
+        let limit = self.stall_limit();
+        let mut tail = Vec::with_capacity(length as usize);
+        loop {
+            let chunk = match tokio::time::timeout(limit, stream.next()).await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(_) => return Err(self.error(format!("reading {described}"), stalled(limit))),
+            };
+            let chunk = chunk.map_err(|e| self.error(format!("reading {described}"), e.into()))?;
+            if (tail.len() + chunk.len()) as u64 > length {
+                // Not the range asked for.
+                return Ok(None);
+            }
+            tail.extend_from_slice(&chunk);
+        }
+        Ok((tail.len() as u64 == length).then_some(tail))
+    }
+
     /// Asks the registry to mount a blob of `source` (same registry) into this repository.
     /// `false` when it did not: a 202 answer (it opened an upload instead), or any refusal; the
     /// caller then copies the blob.

@@ -83,6 +83,24 @@ pub(crate) fn lost_naming_race(message: &str, push: &EnginePush) -> bool {
     push.repositories.iter().any(|r| r == repository)
 }
 
+/// Whether an engine push failed on a blob that another push was uploading to the same
+/// repository at the same moment: two platforms of one image often share a layer (the same file
+/// copied into both), their exports push it at once, and the registry or the engine's content
+/// store answers one of them with a digest mismatch or an unknown blob or upload (moby/buildkit
+/// #3856). The blob is there once the other push ends: exporting again (from the cache) finds it
+/// and pushes the rest. Not a sign that the engine cannot reach the registry.
+pub(crate) fn lost_upload_race(message: &str) -> bool {
+    const RACES: [&str; 5] = [
+        "provided digest did not match uploaded content",
+        "blob unknown to registry",
+        "blob upload unknown",
+        "unexpected commit digest",
+        "digest_invalid",
+    ];
+    let message = message.to_ascii_lowercase();
+    RACES.iter().any(|race| message.contains(race))
+}
+
 /// Whether a BuildKit status update shows the build's export (and push) under way: its steps
 /// are done.
 fn exporting(status: &StatusResponse) -> bool {
@@ -178,6 +196,29 @@ mod tests {
         let query = push(ManifestFormat::Oci, LayerCompression::None).outputs_query();
         assert!(!query.contains(['"', ',', ':', '{', ' ']), "{query}");
         assert_eq!(decoded(&query)[0]["attrs"]["compression"], "uncompressed");
+    }
+
+    #[test]
+    fn a_blob_lost_to_another_upload_is_a_race_to_export_again() {
+        for message in [
+            // Docker 28.5 pushing two platforms sharing a layer to distribution 2.8.
+            "failed to push 127.0.0.1:35703/e2e/lint: errors:\nunknown: provided digest did not \
+             match uploaded content\nunknown: blob unknown to registry - sha256:bbd8e5ac",
+            "failed commit on ref \"layer-sha256:5fc8\": unexpected commit digest sha256:e581, \
+             expected sha256:5fc8: failed precondition",
+            "unexpected status: 404 Not Found: BLOB_UPLOAD_UNKNOWN: blob upload unknown",
+        ] {
+            assert!(lost_upload_race(message), "{message}");
+        }
+        for message in [
+            "failed to do request: Head \"https://127.0.0.1:5000/v2/\": http: server gave HTTP \
+             response to HTTPS client",
+            "failed to authorize: 401 Unauthorized",
+            "failed to push 127.0.0.1:5000/a: unexpected status: 500",
+            "",
+        ] {
+            assert!(!lost_upload_race(message), "{message}");
+        }
     }
 
     #[test]

@@ -97,13 +97,25 @@ impl BuildKitBackend {
                              engine at the same moment ({message}); exporting again"
                         ));
                     }
+                    Err(BuildError::EnginePushFailed { message, .. })
+                        if export < EXPORTS && engine_push::lost_upload_race(&message) =>
+                    {
+                        reporter.line(&format!(
+                            "another push was uploading the same blob to the registry at the \
+                             same moment ({message}); exporting again"
+                        ));
+                    }
                     Err(BuildError::EnginePushFailed { message, .. }) => {
                         reporter.warning(&format!(
                             "the engine's push to {} failed ({message}); mab pushes the image \
                              instead",
                             push.repositories.join(", ")
                         ));
-                        engine_push_failed = true;
+                        // Remembered (the engine is not asked again there for a while) unless
+                        // it lost a race, which says nothing of whether the engine reaches
+                        // the registry.
+                        engine_push_failed = !engine_push::lost_upload_race(&message)
+                            && !engine_push::lost_naming_race(&message, push);
                         break;
                     }
                     Err(e) => return Err(e),
