@@ -11,6 +11,16 @@ use mab_tests::*;
 /// The stall limit the runs here use (a small one, so that stalls cost little).
 const STALL_LIMIT: &str = "3s";
 
+/// `mab build` as the runs through the fault proxy start it: mab's own pusher (the faults are
+/// on its requests), JSON out, the small stall limit.
+const BUILD_THROUGH_FAULTS: [&str; 5] = [
+    "build",
+    "--no-engine-push",
+    "--json",
+    "--stall-limit",
+    STALL_LIMIT,
+];
+
 /// The digest `image` (`REG/repo:tag`) has in the registry, read directly; `None` when absent.
 fn tag_digest(image: &str) -> Option<String> {
     registry_has(image).then(|| sha256_digest(&registry_raw(image)))
@@ -44,13 +54,7 @@ fn random_write_faults_end_every_build_and_fail_few() {
     for n in 0..builds {
         let before = tag_digest(&image);
         let out = mab()
-            .args([
-                "build",
-                "--no-engine-push",
-                "--json",
-                "--stall-limit",
-                STALL_LIMIT,
-            ])
+            .args(BUILD_THROUGH_FAULTS)
             .arg(plan.dir.plan())
             .args(["--set", &format!("*.build_args.NONCE={seed}-{n}")])
             .run();
@@ -123,13 +127,7 @@ fn a_registry_that_takes_a_layer_and_never_answers_costs_the_stall_limit_and_a_r
 
     // Without a stall limit the run would wait for ever; the harness would kill it here.
     let out = mab()
-        .args([
-            "build",
-            "--no-engine-push",
-            "--json",
-            "--stall-limit",
-            STALL_LIMIT,
-        ])
+        .args(BUILD_THROUGH_FAULTS)
         .arg(plan.dir.plan())
         .limit(Duration::from_secs(120))
         .run();
@@ -212,13 +210,7 @@ fn a_lost_commit_answer_and_a_busy_registry_are_survived() {
     );
 
     let out = mab()
-        .args([
-            "build",
-            "--no-engine-push",
-            "--json",
-            "--stall-limit",
-            STALL_LIMIT,
-        ])
+        .args(BUILD_THROUGH_FAULTS)
         .arg(plan.dir.plan())
         .limit(Duration::from_secs(120))
         .run();

@@ -66,14 +66,15 @@ pub async fn adopt_manifest(
     }
     manifest.elf_files = elf_files;
     if let Some(cache) = settings.cache {
-        cache
-            .remember_image_config(
-                facts.config_digest,
-                &manifest.config_digest,
-                manifest.config_size,
-            )
-            .await;
-        crate::push::remember(cache, compression, &manifest, Some(&repository.name())).await;
+        let repository = repository.name();
+        crate::push::remember(
+            cache,
+            facts.config_digest,
+            compression,
+            &manifest,
+            Some(&repository),
+        )
+        .await;
     }
     Ok(Some(manifest))
 }

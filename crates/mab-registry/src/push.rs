@@ -153,15 +153,9 @@ where
         )
         .await?;
     if let Some(cache) = settings.cache {
-        cache
-            .remember_image_config(
-                facts.config_digest,
-                &manifest.config_digest,
-                manifest.config_size,
-            )
-            .await;
         remember(
             cache,
+            facts.config_digest,
             settings.manifest.compression,
             &manifest,
             target.repository_name().as_deref(),
@@ -256,13 +250,18 @@ fn cached_media_type(cached: &CachedLayer, format: ManifestFormat) -> Option<&'s
     compression.media_type(format)
 }
 
-/// Remembers the blobs of `manifest` (stored in `repository`) and what each layer holds.
+/// Remembers the blobs of `manifest` (stored in `repository`), what each layer holds, and that
+/// the image whose config digest the daemon gave as `image_config` has that config blob.
 pub(crate) async fn remember(
     cache: &LayerCache,
+    image_config: &str,
     compression: LayerCompression,
     manifest: &PushedManifest,
     repository: Option<&str>,
 ) {
+    cache
+        .remember_image_config(image_config, &manifest.config_digest, manifest.config_size)
+        .await;
     cache
         .remember_config(&manifest.config_digest, manifest.config_size)
         .await;
