@@ -107,7 +107,8 @@ fn a_foreign_executable_is_reported_and_fails_with_strict() {
 
 /// A layer too large to read back for the lint (150 MB of zeros: a few hundred KiB gzipped, past
 /// the 128 MiB mab decompresses of a layer) is left unread and said so when the engine pushed
-/// it; the image is published whole all the same. Where mab pushes, it reads every layer on the
+/// it, and is not even downloaded (its gzip trailer says how large it is: the registry's log
+/// shows the 8-byte range read and no other); the image is published whole all the same. Where mab pushes, it reads every layer on the
 /// way and says nothing.
 #[test]
 fn a_layer_too_large_to_read_back_is_reported_and_the_image_published() {
@@ -131,6 +132,7 @@ fn a_layer_too_large_to_read_back_is_reported_and_the_image_published() {
             base = env.base_image,
         ),
     );
+    let mark = registry_log_mark();
     let out = mab().arg("build").arg(dir.plan()).run();
     out.assert_success();
     let unread: Vec<&str> = out
@@ -145,8 +147,26 @@ fn a_layer_too_large_to_read_back_is_reported_and_the_image_published() {
             "the one large layer, named by its platform: {:?}",
             unread[0]
         );
+        // The registry's side: of the large layer, mab read the gzip trailer (8 bytes, by
+        // range) and nothing else.
+        let trailer_only = |reads: &[(String, u16, u64)]| {
+            reads
+                .iter()
+                .filter(|(digest, status, written)| {
+                    (*status, *written) == (206, 8)
+                        && !reads.iter().any(|(d, s, _)| d == digest && *s == 200)
+                })
+                .count()
+        };
+        let reads = registry_reads_since(mark, &dir.repo_path(), |r| trailer_only(r) > 0);
+        assert_eq!(trailer_only(&reads), 1, "blob reads: {reads:?}\n{out}");
     } else {
         assert!(unread.is_empty(), "mab read every layer it pushed:\n{out}");
+        let reads = registry_reads_since(mark, &dir.repo_path(), |_| true);
+        assert!(
+            reads.iter().all(|(_, status, _)| *status != 206),
+            "nothing read back by range: {reads:?}"
+        );
     }
     assert!(!out.stderr.contains("warning:"), "{out}");
     skopeo_copies_whole(&format!("{}:latest", dir.repository()));

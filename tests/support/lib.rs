@@ -11,6 +11,7 @@
 //! | `MAB_TEST_BASE_IMAGE` | `REG/mab-base/busybox:latest`, linux/amd64 + linux/arm64/v8   |
 //! | `MAB_TEST_AMD64_BASE` | optional: the amd64 base alone (`REG/mab-base/busybox:amd64`) |
 //! | `MAB_TEST_ARM64_BASE` | optional: the arm64 base alone (`REG/mab-base/busybox:arm64`) |
+//! | `MAB_TEST_REGISTRY_LOG` | the registry's log: a line per request (URI, status, bytes) |
 //! | `DOCKER_HOST`         | the daemon (inherited by mab, docker and the tests)           |
 //! | `MAB_TEST_BUILDER`    | optional: `classic` runs every `mab build` with `--set '*.builder=classic'` |
 //! | `MAB_TEST_RUN_LIMIT`  | optional: seconds one mab run may take before it is killed (default 240) |
@@ -64,6 +65,9 @@ pub struct TestEnv {
     pub base_image: String,
     pub amd64_base: Option<String>,
     pub arm64_base: Option<String>,
+    /// The test registry's log: one line per request, with its URI, status and the bytes
+    /// the registry wrote back.
+    pub registry_log: PathBuf,
 }
 
 impl TestEnv {
@@ -86,6 +90,7 @@ impl TestEnv {
                 base_image,
                 amd64_base: optional("MAB_TEST_AMD64_BASE"),
                 arm64_base: optional("MAB_TEST_ARM64_BASE"),
+                registry_log: PathBuf::from(required("MAB_TEST_REGISTRY_LOG")),
             }
         })
     }
@@ -383,6 +388,52 @@ pub fn registry_raw(image: &str) -> Vec<u8> {
     ]);
     out.assert_success();
     out.stdout.into_bytes()
+}
+
+/// Where the test registry's log ends now: [`registry_reads_since`] reads from there.
+pub fn registry_log_mark() -> u64 {
+    std::fs::metadata(&TestEnv::get().registry_log).map_or(0, |m| m.len())
+}
+
+/// The blob reads (`GET /v2/REPO/blobs/DIGEST`) the test registry logged after `mark` for
+/// repositories whose path contains `repository_path`: (digest, status, bytes written back).
+/// The registry logs a request once it has answered it, a moment after its client has the
+/// answer: reads until `until` holds of them, for at most 5 s.
+pub fn registry_reads_since(
+    mark: u64,
+    repository_path: &str,
+    until: impl Fn(&[(String, u16, u64)]) -> bool,
+) -> Vec<(String, u16, u64)> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let log = std::fs::read(&TestEnv::get().registry_log).unwrap_or_default();
+        let text = String::from_utf8_lossy(log.get(mark as usize..).unwrap_or_default());
+        let reads: Vec<(String, u16, u64)> = text
+            .lines()
+            .filter(|l| l.contains("http.request.method=GET"))
+            .filter_map(|l| {
+                let field = |key: &str| {
+                    let at = l.find(key)? + key.len();
+                    let rest = l[at..].trim_start_matches('"');
+                    rest.split(['"', ' ']).next().map(str::to_string)
+                };
+                let uri = field("http.request.uri=")?;
+                let (path, digest) = uri.split_once("/blobs/")?;
+                if !path.contains(repository_path) || !digest.starts_with("sha256:") {
+                    return None;
+                }
+                Some((
+                    digest.to_string(),
+                    field("http.response.status=")?.parse().ok()?,
+                    field("http.response.written=")?.parse().ok()?,
+                ))
+            })
+            .collect();
+        if until(&reads) || Instant::now() > deadline {
+            return reads;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Whether skopeo finds `image` in the registry.

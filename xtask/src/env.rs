@@ -198,6 +198,12 @@ impl Env {
             ("DOCKER_HOST", self.docker_host.clone()),
         ]
         .into_iter()
+        .chain(self.registry_server.iter().map(|r| {
+            (
+                "MAB_TEST_REGISTRY_LOG",
+                r.log().to_string_lossy().into_owned(),
+            )
+        }))
         .chain(self.oracles.iter().flat_map(crate::oracles::Oracles::vars))
         .collect()
     }

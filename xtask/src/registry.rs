@@ -123,6 +123,12 @@ impl Registry {
         }
     }
 
+    /// Its log: one line per request (method, URI, status, bytes written), which tests read
+    /// as the registry's side of what mab asked.
+    pub fn log(&self) -> &std::path::Path {
+        &self.log
+    }
+
     /// Leaves the registry running after xtask exits; returns how to stop it.
     pub fn keep(&mut self) -> Option<String> {
         let child = self.child.take()?;
