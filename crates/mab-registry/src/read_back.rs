@@ -5,9 +5,10 @@
 //! [`LAYER_LIMIT`] compressed or [`UNCOMPRESSED_LAYER_LIMIT`] uncompressed (the read stops
 //! there), or past [`IMAGE_LIMIT`] in all, is left unread and counted (the caller says so).
 //! Memory is bounded too: the compressed bytes are decompressed a few KiB at a time, so a layer
-//! that compresses a thousandfold never expands in memory. A layer that cannot be read (the registry fails, the blob does not decompress) is also
-//! counted as unread rather than failing the image: the platform lint only warns, and the
-//! verification that follows every publish checks the blobs themselves.
+//! that compresses a thousandfold never expands in memory. A layer that cannot be read (the
+//! registry fails, the blob does not decompress) is also counted as unread rather than failing
+//! the image: the platform lint only warns, and the verification that follows every publish
+//! checks the blobs themselves.
 
 use std::io::Write as _;
 

@@ -124,19 +124,14 @@ impl RemoteRepository {
         digest: &str,
         mut each: impl FnMut(&[u8]) -> Result<bool, RegistryError>,
     ) -> Result<(), RegistryError> {
-        use futures::StreamExt;
         use sha2::Digest as _;
         let described = format!("blob {digest} in {}", self.name());
         let mut stream = self.open_blob(digest, &described).await?;
         let mut hasher = sha2::Sha256::new();
-        let limit = self.stall_limit();
         loop {
-            let chunk = match tokio::time::timeout(limit, stream.next()).await {
-                Ok(Some(chunk)) => chunk,
-                Ok(None) => break,
-                Err(_) => return Err(self.error(format!("reading {described}"), stalled(limit))),
+            let Some(chunk) = self.next_chunk(&mut stream, &described).await? else {
+                break;
             };
-            let chunk = chunk.map_err(|e| self.error(format!("reading {described}"), e.into()))?;
             hasher.update(&chunk);
             if !each(&chunk)? {
                 return Ok(());
@@ -163,7 +158,6 @@ impl RemoteRepository {
         size: u64,
         length: u64,
     ) -> Result<Option<Vec<u8>>, RegistryError> {
-        use futures::StreamExt;
         use oci_client::client::BlobResponse;
         let described = format!("the end of blob {digest} in {}", self.name());
         let length = length.min(size);
@@ -182,15 +176,11 @@ impl RemoteRepository {
             BlobResponse::Partial(stream) => stream,
             BlobResponse::Full(_) => return Ok(None),
         };
-        let limit = self.stall_limit();
         let mut tail = Vec::with_capacity(length as usize);
         loop {
-            let chunk = match tokio::time::timeout(limit, stream.next()).await {
-                Ok(Some(chunk)) => chunk,
-                Ok(None) => break,
-                Err(_) => return Err(self.error(format!("reading {described}"), stalled(limit))),
+            let Some(chunk) = self.next_chunk(&mut stream, &described).await? else {
+                break;
             };
-            let chunk = chunk.map_err(|e| self.error(format!("reading {described}"), e.into()))?;
             if (tail.len() + chunk.len()) as u64 > length {
                 // Not the range asked for.
                 return Ok(None);
@@ -198,6 +188,24 @@ impl RemoteRepository {
             tail.extend_from_slice(&chunk);
         }
         Ok((tail.len() as u64 == length).then_some(tail))
+    }
+
+    /// The next chunk of a blob being read (`described` names it in errors); `None` at its
+    /// end. Waits at most the registry's stall limit.
+    async fn next_chunk(
+        &self,
+        stream: &mut oci_client::client::SizedStream,
+        described: &str,
+    ) -> Result<Option<Bytes>, RegistryError> {
+        use futures::StreamExt;
+        let limit = self.stall_limit();
+        match tokio::time::timeout(limit, stream.next()).await {
+            Ok(Some(chunk)) => chunk
+                .map(Some)
+                .map_err(|e| self.error(format!("reading {described}"), e.into())),
+            Ok(None) => Ok(None),
+            Err(_) => Err(self.error(format!("reading {described}"), stalled(limit))),
+        }
     }
 
     /// Asks the registry to mount a blob of `source` (same registry) into this repository.

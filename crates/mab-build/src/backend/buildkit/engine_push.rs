@@ -101,6 +101,21 @@ pub(crate) fn lost_upload_race(message: &str) -> bool {
     RACES.iter().any(|race| message.contains(race))
 }
 
+/// The race an engine push lost (see [`lost_naming_race`] and [`lost_upload_race`]), in words
+/// for the line saying the image is exported again; `None` when it failed otherwise.
+pub(crate) fn lost_race(message: &str, push: &EnginePush) -> Option<&'static str> {
+    if lost_naming_race(message, push) {
+        Some(
+            "another build of the same repository was naming its image in the engine at the \
+             same moment",
+        )
+    } else if lost_upload_race(message) {
+        Some("another push was uploading the same blob to the registry at the same moment")
+    } else {
+        None
+    }
+}
+
 /// Whether a BuildKit status update shows the build's export (and push) under way: its steps
 /// are done.
 fn exporting(status: &StatusResponse) -> bool {

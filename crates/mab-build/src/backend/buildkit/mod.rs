@@ -77,8 +77,9 @@ impl BuildKitBackend {
         if let Some(push) = &request.engine_push
             && self.daemon.holds_image_indexes().await.unwrap_or(false)
         {
-            // A name lost to another platform's build of the same repository is exported
-            // again (from the cache) a few times before mab's pusher takes over.
+            // A push that lost a race with another platform's build (naming the image in the
+            // engine, or uploading a shared blob) is exported again (from the cache) a few
+            // times before mab's pusher takes over.
             const EXPORTS: usize = 3;
             for export in 1..=EXPORTS {
                 match self.build_once(request, reporter, bases, Some(push)).await {
@@ -89,23 +90,14 @@ impl BuildKitBackend {
                         });
                     }
                     Ok((built, _)) => return Ok(built),
-                    Err(BuildError::EnginePushFailed { message, .. })
-                        if export < EXPORTS && engine_push::lost_naming_race(&message, push) =>
-                    {
-                        reporter.line(&format!(
-                            "another build of the same repository was naming its image in the \
-                             engine at the same moment ({message}); exporting again"
-                        ));
-                    }
-                    Err(BuildError::EnginePushFailed { message, .. })
-                        if export < EXPORTS && engine_push::lost_upload_race(&message) =>
-                    {
-                        reporter.line(&format!(
-                            "another push was uploading the same blob to the registry at the \
-                             same moment ({message}); exporting again"
-                        ));
-                    }
                     Err(BuildError::EnginePushFailed { message, .. }) => {
+                        let race = engine_push::lost_race(&message, push);
+                        if let Some(race) = race
+                            && export < EXPORTS
+                        {
+                            reporter.line(&format!("{race} ({message}); exporting again"));
+                            continue;
+                        }
                         reporter.warning(&format!(
                             "the engine's push to {} failed ({message}); mab pushes the image \
                              instead",
@@ -114,8 +106,7 @@ impl BuildKitBackend {
                         // Remembered (the engine is not asked again there for a while) unless
                         // it lost a race, which says nothing of whether the engine reaches
                         // the registry.
-                        engine_push_failed = !engine_push::lost_upload_race(&message)
-                            && !engine_push::lost_naming_race(&message, push);
+                        engine_push_failed = race.is_none();
                         break;
                     }
                     Err(e) => return Err(e),
